@@ -1,0 +1,43 @@
+# sentibench build. `make` builds bin/sentibench; `make train` and `make test` are the README's
+# two commands. Run `make help` for the list.
+
+GO       ?= go
+BIN      := bin/sentibench
+PKGS     := ./...
+# The real IMDB archive, when a local copy sits beside the checkout (as ../shared does here);
+# otherwise sentibench downloads the official archive into its cache on first use.
+DATA     ?= $(firstword $(wildcard ../shared/data/imdb/aclImdb_v1_labelled.tar.gz) $(SENTIBENCH_DATA))
+MODEL    ?= lstm
+DROPOUT  ?= 0.2
+TRAIN_ARGS ?=
+
+.PHONY: all build test bench lint train help clean
+
+all: build
+
+help:
+	@echo "make build   build $(BIN)"
+	@echo "make train   train the recipe's $(MODEL) model on IMDB (MODEL=lstm|cnn|bigru, DROPOUT=, DATA=, TRAIN_ARGS=)"
+	@echo "make test    run every test (short, no network, no GPU needed)"
+	@echo "make bench   run the Go benchmarks (ops, data pipeline)"
+	@echo "make lint    gofmt check and go vet"
+
+build:
+	$(GO) build -o $(BIN) ./cmd/sentibench
+
+test: lint
+	$(GO) test -count=1 $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+train: build
+	$(BIN) train --model $(MODEL) --dropout $(DROPOUT) $(if $(DATA),--data $(DATA)) $(TRAIN_ARGS)
+
+clean:
+	rm -rf bin

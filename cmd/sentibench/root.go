@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// usageError marks an error in the command line itself (exit code 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "sentibench",
+		Short: "Train, evaluate, distil and serve text classifiers in Go",
+		Long: `sentibench trains sentiment classifiers on IMDB (or your own texts) with a packed
+bidirectional LSTM, a 1-D text CNN, or a bidirectional GRU over frozen transformer features,
+on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Sprintf("%v (see '%s --help')", err, c.CommandPath())}
+	})
+	root.AddCommand(
+		newVersionCmd(),
+	)
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "sentibench", version)
+			return nil
+		},
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"

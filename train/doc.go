@@ -1,0 +1,5 @@
+// Package train runs the reference recipe end to end: epochs of training with Adam on binary
+// cross-entropy, validation after each epoch, the best-valid-loss checkpoint, a final test of
+// that checkpoint, and checkpoints that a killed run resumes from bit for bit. It also loads a
+// finished run for evaluation and prediction.
+package train
