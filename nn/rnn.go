@@ -354,9 +354,9 @@ func (s *rnnStack) forward(x *G.Node, w G.Nodes, lengths []int, T int, mode Mode
 	return final, out, nil
 }
 
-// bindParams returns the graph nodes of the layer's parameters in g: a node named as the
-// parameter that holds its value, made here when the graph has none yet. A step runner that
-// makes its parameter nodes before the model's Forward must name them Param.Name.
+// bindParams returns the graph nodes of the layer's parameters in g: the input node named
+// Param.Name that wraps Param.Value itself, made here when the graph has none yet. The step
+// runner finds them by value after the model's Forward.
 func (s *rnnStack) bindParams(g *G.ExprGraph) (G.Nodes, error) {
 	nodes := make(G.Nodes, len(s.params))
 	for i, p := range s.params {
@@ -369,14 +369,16 @@ func (s *rnnStack) bindParams(g *G.ExprGraph) (G.Nodes, error) {
 	return nodes, nil
 }
 
-// paramNode returns p's node in g: the node named p.Name when there is one, else a new input
-// node bound to p.Value.
+// paramNode returns p's node in g: the node named p.Name whose value is p.Value (no copy)
+// when there is one, else a new input node like it.
 func paramNode(g *G.ExprGraph, p *Param) (*G.Node, error) {
+	if p.Value == nil {
+		return nil, fmt.Errorf("nn: parameter %s has no value", p.Name)
+	}
 	for _, n := range g.ByName(p.Name) {
-		if !n.Shape().Eq(tensor.Shape(p.Shape)) {
-			return nil, fmt.Errorf("nn: graph node %q has shape %v, the parameter %v", p.Name, n.Shape(), p.Shape)
+		if n.Value() == G.Value(p.Value) {
+			return n, nil
 		}
-		return n, nil
 	}
 	opts := []G.NodeConsOpt{G.WithName(p.Name), G.WithShape(p.Shape...), G.WithValue(p.Value)}
 	switch len(p.Shape) {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -583,4 +584,260 @@ func benchRNN(b *testing.B, cell cellKind, in, H, layers, B, T int, train, varie
 	b.ReportMetric(float64(tokens)/sec, "tokens/s")
 	// CPU time of the process per wall second: 2 means both cores busy all the time.
 	b.ReportMetric((cpuSeconds()-cpu0)/b.Elapsed().Seconds(), "cores")
+}
+
+// smallLSTM returns a 2-layer bidirectional LSTM with PyTorch's initialisation, for the tests
+// of the layer's behaviour.
+func smallLSTM(t *testing.T, dropout float64) *LSTM {
+	t.Helper()
+	l, err := NewLSTM(testCPU(t), "rnn.", 3, 5, 2, true, dropout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Init(NewRNG(5))
+	return l
+}
+
+// forwardValue runs Forward on a fresh graph and returns the final states.
+func forwardValue(t *testing.T, l *LSTM, x []float32, lengths []int, T int, mode Mode, rng *RNG) []float32 {
+	t.Helper()
+	g := G.NewGraph()
+	xn := G.NewMatrix(g, tensor.Float32, G.WithShape(T*len(lengths), 3), G.WithName("x"),
+		G.WithValue(tensor.New(tensor.WithShape(T*len(lengths), 3), tensor.WithBacking(x))))
+	final, _, err := l.Forward(xn, lengths, T, mode, rng, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	return append([]float32(nil), final.Value().Data().([]float32)...)
+}
+
+func TestRNNParamsAndInit(t *testing.T) {
+	l, err := NewGRU(testCPU(t), "enc.", 7, 4, 2, true, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"enc.weight_ih_l0 [12 7]", "enc.weight_hh_l0 [12 4]", "enc.bias_ih_l0 [12]", "enc.bias_hh_l0 [12]",
+		"enc.weight_ih_l0_reverse [12 7]", "enc.weight_hh_l0_reverse [12 4]", "enc.bias_ih_l0_reverse [12]", "enc.bias_hh_l0_reverse [12]",
+		"enc.weight_ih_l1 [12 8]", "enc.weight_hh_l1 [12 4]", "enc.bias_ih_l1 [12]", "enc.bias_hh_l1 [12]",
+		"enc.weight_ih_l1_reverse [12 8]", "enc.weight_hh_l1_reverse [12 4]", "enc.bias_ih_l1_reverse [12]", "enc.bias_hh_l1_reverse [12]",
+	}
+	ps := l.Params()
+	if len(ps) != len(want) {
+		t.Fatalf("%d params, want %d", len(ps), len(want))
+	}
+	for i, p := range ps {
+		if p.String() != want[i] {
+			t.Errorf("param %d = %s, want %s", i, p, want[i])
+		}
+	}
+	l.Init(NewRNG(1))
+	bound := float32(1 / math.Sqrt(4))
+	var sum, n float64
+	for _, p := range ps {
+		for _, v := range p.Data() {
+			if v < -bound || v >= bound {
+				t.Fatalf("%s: %v outside U(-1/sqrt(H), 1/sqrt(H))", p.Name, v)
+			}
+			sum += float64(v)
+			n++
+		}
+	}
+	if math.Abs(sum/n) > 0.05 {
+		t.Errorf("mean of the initial weights %.3f, want about 0", sum/n)
+	}
+	l2, _ := NewGRU(testCPU(t), "enc.", 7, 4, 2, true, 0, true)
+	l2.Init(NewRNG(1))
+	if fmt.Sprint(l2.Params()[5].Data()) != fmt.Sprint(ps[5].Data()) {
+		t.Error("the same seed gave different weights")
+	}
+}
+
+func TestRNNBadInput(t *testing.T) {
+	dev := testCPU(t)
+	for _, c := range []struct {
+		name string
+		make func() error
+	}{
+		{"hidden 0", func() error { _, err := NewLSTM(dev, "r.", 3, 0, 1, false, 0); return err }},
+		{"dropout 1", func() error { _, err := NewLSTM(dev, "r.", 3, 4, 2, false, 1); return err }},
+		{"dropout NaN", func() error { _, err := NewGRU(dev, "r.", 3, 4, 2, false, math.NaN(), false); return err }},
+		{"no device", func() error { _, err := NewGRU(nil, "r.", 3, 4, 2, false, 0, false); return err }},
+	} {
+		if err := c.make(); err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+	l := smallLSTM(t, 0.5)
+	x := make([]float32, 4*2*3)
+	for _, c := range []struct {
+		name    string
+		lengths []int
+		T       int
+		rows    int
+		mode    Mode
+		rng     *RNG
+		want    string
+	}{
+		{"unsorted", []int{2, 4}, 4, 8, Eval, nil, "not sorted"},
+		{"too long", []int{5, 4}, 4, 8, Eval, nil, "want 1..T"},
+		{"zero length", []int{4, 0}, 4, 8, Eval, nil, "want 1..T"},
+		{"empty batch", nil, 4, 8, Eval, nil, "empty batch"},
+		{"wrong rows", []int{4, 3}, 4, 6, Eval, nil, "input shape"},
+		{"no rng", []int{4, 3}, 4, 8, Train, nil, "random generator"},
+	} {
+		g := G.NewGraph()
+		xn := G.NewMatrix(g, tensor.Float32, G.WithShape(c.rows, 3), G.WithName("x"),
+			G.WithValue(tensor.New(tensor.WithShape(c.rows, 3), tensor.WithBacking(x[:c.rows*3]))))
+		_, _, err := l.Forward(xn, c.lengths, c.T, c.mode, c.rng, false)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", c.name, err, c.want)
+		}
+	}
+	if _, _, err := l.Forward(nil, []int{1}, 1, Eval, nil, false); err == nil {
+		t.Error("nil input: no error")
+	}
+}
+
+// TestRNNStaleGraph checks that a graph built before a newer Forward of the same layer
+// refuses to run instead of reading the newer batch's buffers.
+func TestRNNStaleGraph(t *testing.T) {
+	l := smallLSTM(t, 0)
+	build := func() *G.ExprGraph {
+		g := G.NewGraph()
+		xn := G.NewMatrix(g, tensor.Float32, G.WithShape(4, 3), G.WithName("x"),
+			G.WithValue(tensor.New(tensor.WithShape(4, 3), tensor.WithBacking(make([]float32, 12)))))
+		if _, _, err := l.Forward(xn, []int{2, 1}, 2, Eval, nil, false); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	old := build()
+	newer := build()
+	m := G.NewTapeMachine(old)
+	defer m.Close()
+	if err := m.RunAll(); err == nil || !strings.Contains(err.Error(), "stale") {
+		t.Fatalf("running the older graph: error %v, want a stale-graph error", err)
+	}
+	m2 := G.NewTapeMachine(newer)
+	defer m2.Close()
+	if err := m2.RunAll(); err != nil {
+		t.Fatalf("running the newest graph: %v", err)
+	}
+}
+
+// TestRNNDropout checks the dropout between layers: none in Eval mode, masks drawn from the
+// generator in Train mode (the same seed, the same result), and about a fraction p of the
+// second layer's inputs zeroed, the others scaled by 1/(1-p).
+func TestRNNDropout(t *testing.T) {
+	const T, p = 6, 0.3
+	lengths := []int{6, 5, 3, 3}
+	r := rand.New(rand.NewPCG(3, 4))
+	x := make([]float32, T*len(lengths)*3)
+	for i := range x {
+		x[i] = r.Float32()*2 - 1
+	}
+	plain := smallLSTM(t, 0)
+	dropped := smallLSTM(t, p)
+	ref := forwardValue(t, plain, x, lengths, T, Eval, nil)
+	if got := forwardValue(t, dropped, x, lengths, T, Eval, NewRNG(1)); fmt.Sprint(got) != fmt.Sprint(ref) {
+		t.Fatal("dropout changed the Eval output")
+	}
+	if got := forwardValue(t, plain, x, lengths, T, Train, NewRNG(1)); fmt.Sprint(got) != fmt.Sprint(ref) {
+		t.Fatal("a layer with dropout 0 changed its Train output")
+	}
+	a := forwardValue(t, dropped, x, lengths, T, Train, NewRNG(1))
+	b := forwardValue(t, dropped, x, lengths, T, Train, NewRNG(1))
+	c := forwardValue(t, dropped, x, lengths, T, Train, NewRNG(2))
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatal("the same seed gave different Train outputs")
+	}
+	if fmt.Sprint(a) == fmt.Sprint(c) || fmt.Sprint(a) == fmt.Sprint(ref) {
+		t.Fatal("the dropout masks do not act")
+	}
+	// The second layer's input against the first layer's output, in the float32 kernels.
+	k := dropped.s.k32.(*cpuRNN[float32])
+	in, out := k.lay[1].xin, k.lay[0].hcat
+	zeros := 0
+	for i := range in {
+		switch {
+		case in[i] == 0 && out[i] != 0:
+			zeros++
+		case math.Abs(float64(in[i])-float64(out[i])/(1-p)) > 1e-6:
+			t.Fatalf("kept input %d = %v, want %v/(1-p)", i, in[i], out[i])
+		}
+	}
+	if zeros == 0 {
+		t.Fatal("no second-layer input was dropped")
+	}
+	// The masks' statistics, on a large batch.
+	s := dropped.s
+	run := &rnnRun{train: true}
+	if err := run.setBatch([]int{500, 400, 300, 200}, 500); err != nil {
+		t.Fatal(err)
+	}
+	run.drawMasks(s, NewRNG(9))
+	kept := 0
+	for _, v := range run.keep[1] {
+		kept += int(v)
+	}
+	n := len(run.keep[1])
+	frac := 1 - float64(kept)/float64(n)
+	t.Logf("dropped %.4f of %d inputs, p = %v", frac, n, p)
+	if n != 1400*2*s.hidden || math.Abs(frac-p) > 0.01 {
+		t.Errorf("%d mask entries, dropped fraction %.4f, want %d and about %v", n, frac, 1400*2*s.hidden, p)
+	}
+}
+
+// TestRNNSteadyStateAllocations checks that, once its buffers have grown, a training step of
+// the kernels allocates almost nothing (a few small headers, the goroutines of the two
+// directions), whatever the batch's shape, as long as it is no larger than one seen before.
+func TestRNNSteadyStateAllocations(t *testing.T) {
+	for _, cell := range []cellKind{cellLSTM, cellGRU} {
+		s, err := newRNNStack(cell, testCPU(t), "rnn.", 16, 32, 2, true, 0.3, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.initParams(NewRNG(1))
+		var w []G.Value
+		for _, p := range s.params {
+			w = append(w, p.Value)
+		}
+		k := newCPURNN[float32](s)
+		rng := NewRNG(2)
+		step := func(lengths []int, T int) {
+			B, W := len(lengths), 2*s.hidden
+			x := tensor.New(tensor.WithShape(T*B, s.in), tensor.WithBacking(make([]float32, T*B*s.in)))
+			dy := tensor.New(tensor.WithShape(B, W), tensor.WithBacking(make([]float32, B*W)))
+			run := &s.run
+			if err := run.setBatch(lengths, T); err != nil {
+				t.Fatal(err)
+			}
+			run.train, run.inputGrad = true, true
+			run.drawMasks(s, rng)
+			if _, err := k.Forward(run, x, w); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := k.Backward(run, dy, x, w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		step([]int{40, 40, 40, 40, 40, 40, 40, 40}, 40) // the largest batch: the buffers grow
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		step([]int{30, 25, 25, 20, 11, 3}, 31)
+		step([]int{40, 38, 2}, 40)
+		runtime.ReadMemStats(&after)
+		// Two steps; the inputs made by step itself take about 40*8*16*4 + 8*64*4 bytes.
+		got := after.TotalAlloc - before.TotalAlloc
+		t.Logf("%v: two steady-state steps allocated %d bytes", cell, got)
+		if got > 64<<10 {
+			t.Errorf("%v: two steady-state steps allocated %d bytes", cell, got)
+		}
+	}
 }
