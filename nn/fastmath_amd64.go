@@ -1,3 +1,5 @@
+//go:build !purego
+
 package nn
 
 // The AVX2 + FMA versions of the float32 activations (fastmath_amd64.s).

@@ -1,3 +1,5 @@
+//go:build !purego
+
 #include "textflag.h"
 
 // Vectorised float32 tanh and sigmoid (AVX2 + FMA), 8 lanes at a time: the rational

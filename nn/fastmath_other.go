@@ -1,8 +1,8 @@
-//go:build !amd64
+//go:build !amd64 || purego
 
 package nn
 
-// Other architectures use the pure-Go activations only.
+// Other architectures, and builds with the purego tag, use the pure-Go activations only.
 
 func tanhVec32(dst, src []float32) int    { return 0 }
 func sigmoidVec32(dst, src []float32) int { return 0 }

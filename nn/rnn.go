@@ -244,17 +244,19 @@ func (r *rnnRun) drawMasks(s *rnnStack, rng *RNG) {
 		return
 	}
 	r.scale = 1 / (1 - s.dropout)
-	// A draw is 32 random bits; the input is dropped when they fall below p*2^32.
-	thr := uint64(s.dropout * (1 << 32))
+	// A draw is 16 random bits (four per generator call); the input is dropped when they fall
+	// below p*2^16, so p is applied to 1/65536.
+	thr := uint64(math.Round(s.dropout * (1 << 16)))
 	width := s.dirs * s.hidden
 	for l := 1; l < s.layers; l++ {
 		k := resizeBytes(r.keep[l], r.N*width)
-		for i := 0; i < len(k); i += 2 {
-			u := rng.Uint64()
-			k[i] = b2u(u&0xffffffff >= thr)
-			if i+1 < len(k) {
-				k[i+1] = b2u(u>>32 >= thr)
+		var u uint64
+		for i := range k {
+			if i&3 == 0 {
+				u = rng.Uint64()
 			}
+			k[i] = b2u(u&0xffff >= thr)
+			u >>= 16
 		}
 		r.keep[l] = k
 	}
@@ -818,7 +820,10 @@ func (k *cpuRNN[F]) Forward(r *rnnRun, xv G.Value, wv []G.Value) (G.Value, error
 		}
 		if l > 0 && len(r.keep) > 0 {
 			L.xin = grow(L.xin, N*W)
-			applyKeep(L.xin, k.lay[l-1].hcat, r.keep[l], F(r.scale))
+			prev := k.lay[l-1].hcat
+			k.parallelRows(N, func(lo, hi int) {
+				applyKeep(L.xin[lo*W:hi*W], prev[lo*W:hi*W], r.keep[l][lo*W:hi*W], F(r.scale))
+			})
 		}
 		X := k.input(r, l, x)
 		k.eachDir(func(d int) {
@@ -879,7 +884,7 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 	if r.seq {
 		packRows(dH, dy, r, W)
 	} else {
-		clear(dH)
+		k.parallelRows(N, func(lo, hi int) { clear(dH[lo*W : hi*W]) })
 		for b := 0; b < r.B; b++ {
 			f := r.off[r.lengths[b]-1] + b
 			copy(dH[f*W:f*W+H], dy[b*W:b*W+H])

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -21,11 +22,11 @@ import (
 	"github.com/sentibench/sentibench/internal/safetensors"
 )
 
-// testCPU returns a device on the best BLAS here (OpenBLAS when it loads) with two workers,
-// so the tests run the concurrent paths.
+// testCPU returns a device with two workers, so the tests run the concurrent paths, on the
+// BLAS named by $SENTIBENCH_BLAS (default: OpenBLAS when it loads, else gonum's pure Go).
 func testCPU(t testing.TB) *CPU {
 	t.Helper()
-	impl, err := blas.Load("auto")
+	impl, err := blas.Load(os.Getenv("SENTIBENCH_BLAS"))
 	if err != nil {
 		t.Fatal(err)
 	}
