@@ -66,7 +66,7 @@ func (k *cpuRNN[F]) gruForwardDir(r *rnnRun, l, d int, X, wih, whh, bih, bhh []F
 	gh := 3 * H
 	L, dr := &k.lay[l], &k.dir[d]
 	gates, hn, hc := L.gates[d][:N*gh], L.aux[d][:N*H], L.hcat
-	gemm(k.bl, false, true, N, gh, inl, 1, X, inl, wih, inl, 0, gates, gh)
+	k.bigGemm(false, true, N, gh, inl, X, inl, wih, inl, gates, gh)
 	for step := 0; step < r.T; step++ {
 		t := r.stepAt(step, d)
 		n := r.nb[t]
@@ -163,10 +163,10 @@ func (k *cpuRNN[F]) gruBackwardDir(r *rnnRun, l, d int, X, whh, dH, dWih, dWhh, 
 	}
 	hp := dr.hprev[:N*H]
 	k.alignPrev(hp, hc, r, d)
-	gemm(k.bl, true, false, gh, H, N, 1, gates, gh, hp, H, 0, dWhh, H)
+	k.bigGemm(true, false, gh, H, N, gates, gh, hp, H, dWhh, H)
 	k.colSums(dBhh, gates, N, gh, gh, 0)
-	gemm(k.bl, true, false, 2*H, inl, N, 1, sub(gates, 0, 0, gh, N, 2*H), gh, X, inl, 0, dWih[:2*H*inl], inl)
-	gemm(k.bl, true, false, H, inl, N, 1, hn, H, X, inl, 0, dWih[2*H*inl:], inl)
+	k.bigGemm(true, false, 2*H, inl, N, sub(gates, 0, 0, gh, N, 2*H), gh, X, inl, dWih[:2*H*inl], inl)
+	k.bigGemm(true, false, H, inl, N, hn, H, X, inl, dWih[2*H*inl:], inl)
 	copy(dBih[:2*H], dBhh[:2*H])
 	k.colSums(dBih[2*H:], hn, N, H, H, 0)
 }

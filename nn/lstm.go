@@ -87,7 +87,7 @@ func (k *cpuRNN[F]) lstmForwardDir(r *rnnRun, l, d int, X, wih, whh, bih, bhh []
 	gh := 4 * H
 	L, dr := &k.lay[l], &k.dir[d]
 	gates, cs, hc := L.gates[d][:N*gh], L.aux[d][:N*H], L.hcat
-	gemm(k.bl, false, true, N, gh, inl, 1, X, inl, wih, inl, 0, gates, gh)
+	k.bigGemm(false, true, N, gh, inl, X, inl, wih, inl, gates, gh)
 	for j := range dr.bias {
 		dr.bias[j] = bih[j] + bhh[j]
 	}
@@ -185,8 +185,8 @@ func (k *cpuRNN[F]) lstmBackwardDir(r *rnnRun, l, d int, X, whh, dH, dWih, dWhh,
 	// The cell states are no longer needed: their buffer takes h_{t-1} aligned with each row.
 	hp := cs
 	k.alignPrev(hp, hc, r, d)
-	gemm(k.bl, true, false, gh, H, N, 1, gates, gh, hp, H, 0, dWhh, H)
-	gemm(k.bl, true, false, gh, inl, N, 1, gates, gh, X, inl, 0, dWih, inl)
+	k.bigGemm(true, false, gh, H, N, gates, gh, hp, H, dWhh, H)
+	k.bigGemm(true, false, gh, inl, N, gates, gh, X, inl, dWih, inl)
 	k.colSums(dBih, gates, N, gh, gh, 0)
 	copy(dBhh, dBih)
 }

@@ -718,13 +718,20 @@ var (
 
 // cpuRNN runs a recurrent stack on the CPU in precision F.
 //
-// Threading: the two directions of a layer run in two goroutines (each its input projection,
-// its recurrence and, backwards, its weight gradients), and the input gradient's products are
-// split by rows over the device's workers. Each BLAS call is then single-threaded work; see
-// the package's benchmark notes (lstm_test.go) for the measurements behind this choice.
+// Threading. A bidirectional stack on a device with two workers or more runs the two
+// directions of each layer in two goroutines (each its input projection, its recurrence and,
+// backwards, its weight gradients), and splits the input gradient's products and the
+// element-wise passes by rows over the workers. Every BLAS call is then single-threaded:
+// while such an op runs it sets the BLAS to one thread and restores the setting afterwards,
+// because OpenBLAS runs concurrent multi-threaded level-3 calls one at a time (a lock in its
+// threaded driver), and two single-threaded streams beat one two-threaded stream on the
+// recurrence's small products (m = B rows). Otherwise (one direction, or one worker) the
+// directions run in turn and the BLAS keeps its own thread setting. Measurements: BenchmarkLSTM
+// (lstm_test.go) and the notes there.
 type cpuRNN[F float] struct {
-	s   *rnnStack
-	bl  blas.Impl
+	s          *rnnStack
+	bl         blas.Impl
+	concurrent bool // the directions run concurrently (set by begin)
 	lay []cpuLayer[F]
 	dir [2]cpuDir[F]
 
@@ -794,6 +801,7 @@ func (k *cpuRNN[F]) input(r *rnnRun, l int, x []F) []F {
 
 // Forward implements rnnKernels.
 func (k *cpuRNN[F]) Forward(r *rnnRun, xv G.Value, wv []G.Value) (G.Value, error) {
+	defer k.begin()()
 	s := k.s
 	x, ok := xv.Data().([]F)
 	if !ok || len(x) != r.T*r.B*s.in {
@@ -821,7 +829,7 @@ func (k *cpuRNN[F]) Forward(r *rnnRun, xv G.Value, wv []G.Value) (G.Value, error
 		if l > 0 && len(r.keep) > 0 {
 			L.xin = grow(L.xin, N*W)
 			prev := k.lay[l-1].hcat
-			k.parallelRows(N, func(lo, hi int) {
+			k.parallelRows(N, false, func(lo, hi int) {
 				applyKeep(L.xin[lo*W:hi*W], prev[lo*W:hi*W], r.keep[l][lo*W:hi*W], F(r.scale))
 			})
 		}
@@ -855,6 +863,7 @@ func (k *cpuRNN[F]) Forward(r *rnnRun, xv G.Value, wv []G.Value) (G.Value, error
 
 // Backward implements rnnKernels.
 func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value, error) {
+	defer k.begin()()
 	s := k.s
 	x := xv.Data().([]F)
 	dy, ok := dyv.Data().([]F)
@@ -884,7 +893,7 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 	if r.seq {
 		packRows(dH, dy, r, W)
 	} else {
-		k.parallelRows(N, func(lo, hi int) { clear(dH[lo*W : hi*W]) })
+		k.parallelRows(N, false, func(lo, hi int) { clear(dH[lo*W : hi*W]) })
 		for b := 0; b < r.B; b++ {
 			f := r.off[r.lengths[b]-1] + b
 			copy(dH[f*W:f*W+H], dy[b*W:b*W+H])
@@ -911,7 +920,7 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 		}
 		// The gradient of this layer's input: dX = sum over directions of dGates W_ih.
 		dX := other[:N*inl]
-		k.parallelRows(N, func(lo, hi int) {
+		k.parallelRows(N, true, func(lo, hi int) {
 			for d := 0; d < s.dirs; d++ {
 				wih, _, _, _ := k.weights(wv, l, d)
 				if s.cell == cellGRU {
@@ -931,10 +940,20 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 	return tensor.New(tensor.WithShape(r.T*r.B, s.in), tensor.WithBacking(k.dx)), nil
 }
 
-// eachDir runs f for every direction, the two directions concurrently when the device has
-// workers to spare.
+// begin chooses the threading of one Forward or Backward (see cpuRNN) and returns the function
+// that restores the BLAS thread setting.
+func (k *cpuRNN[F]) begin() (restore func()) {
+	k.concurrent = k.s.dirs == 2 && k.s.dev.Workers >= 2
+	if n := k.bl.Threads(); k.concurrent && n > 1 {
+		k.bl.SetThreads(1)
+		return func() { k.bl.SetThreads(n) }
+	}
+	return func() {}
+}
+
+// eachDir runs f for every direction, the two concurrently when k.concurrent.
 func (k *cpuRNN[F]) eachDir(f func(d int)) {
-	if k.s.dirs == 1 || k.s.dev.Workers < 2 {
+	if !k.concurrent {
 		for d := 0; d < k.s.dirs; d++ {
 			f(d)
 		}
@@ -948,9 +967,11 @@ func (k *cpuRNN[F]) eachDir(f func(d int)) {
 }
 
 // parallelRows splits rows [0, n) into one block per worker and runs f on each concurrently.
-func (k *cpuRNN[F]) parallelRows(n int, f func(lo, hi int)) {
+// With usesBLAS, f calls the BLAS: then the rows stay in one block when the BLAS is itself
+// multi-threaded.
+func (k *cpuRNN[F]) parallelRows(n int, usesBLAS bool, f func(lo, hi int)) {
 	w := min(k.s.dev.Workers, n/64)
-	if w < 2 {
+	if w < 2 || usesBLAS && k.bl.Threads() > 1 {
 		f(0, n)
 		return
 	}
@@ -1022,6 +1043,27 @@ func gemm[F float](bl blas.Impl, transA, transB bool, m, n, kk int, alpha F, a [
 	case []float64:
 		bl.Dgemm(tA, tB, m, n, kk, float64(alpha), any(a).([]float64), lda, any(b).([]float64), ldb, float64(beta), cc, ldc)
 	}
+}
+
+// bigGemm is gemm for the products over all steps (input projections, weight gradients). When
+// the directions do not already occupy the workers and the BLAS is single-threaded, it splits
+// the rows of C over the workers.
+func (k *cpuRNN[F]) bigGemm(transA, transB bool, m, n, kk int, a []F, lda int, b []F, ldb int, c []F, ldc int) {
+	w := k.s.dev.Workers
+	if k.concurrent || w < 2 || k.bl.Threads() > 1 || m < 128 {
+		gemm(k.bl, transA, transB, m, n, kk, 1, a, lda, b, ldb, 0, c, ldc)
+		return
+	}
+	k.parallelRows(m, true, func(lo, hi int) {
+		rows := hi - lo
+		var ab []F
+		if transA {
+			ab = sub(a, 0, lo, lda, kk, rows)
+		} else {
+			ab = sub(a, lo, 0, lda, rows, kk)
+		}
+		gemm(k.bl, transA, transB, rows, n, kk, 1, ab, lda, b, ldb, 0, sub(c, lo, 0, ldc, rows, n), ldc)
+	})
 }
 
 // colSums sets dst[j] = alpha*dst[j] + sum over the m rows of a (m×n, leading dimension lda) of

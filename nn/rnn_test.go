@@ -842,3 +842,80 @@ func TestRNNSteadyStateAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestRNNThreadingConsistent runs the same training step with one worker, and with two
+// workers over a single- and a multi-threaded BLAS (directions concurrent or not, products
+// split by rows or not), and checks that outputs and gradients agree.
+func TestRNNThreadingConsistent(t *testing.T) {
+	impl, err := blas.Load(os.Getenv("SENTIBENCH_BLAS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer impl.SetThreads(impl.Threads())
+	lengths := []int{30, 28, 28, 20, 17, 9, 9, 2}
+	const T, in, H = 31, 20, 40
+	for _, cell := range []cellKind{cellLSTM, cellGRU} {
+		for _, bi := range []bool{false, true} {
+			var ref [][]float32
+			for _, cfg := range []struct{ workers, threads int }{{1, 1}, {2, 1}, {2, 2}} {
+				impl.SetThreads(cfg.threads)
+				threads := impl.Threads() // gonum has always 1
+				s, err := newRNNStack(cell, NewCPU(impl, cfg.workers), "rnn.", in, H, 2, bi, 0.3, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.initParams(NewRNG(1))
+				var w []G.Value
+				for _, p := range s.params {
+					w = append(w, p.Value)
+				}
+				r := rand.New(rand.NewPCG(5, 6))
+				B, W := len(lengths), s.dirs*H
+				xs := make([]float32, T*B*in)
+				for i := range xs {
+					xs[i] = r.Float32()*2 - 1
+				}
+				dys := make([]float32, B*W)
+				for i := range dys {
+					dys[i] = r.Float32() - 0.5
+				}
+				x := tensor.New(tensor.WithShape(T*B, in), tensor.WithBacking(xs))
+				dy := tensor.New(tensor.WithShape(B, W), tensor.WithBacking(dys))
+				run := &s.run
+				if err := run.setBatch(lengths, T); err != nil {
+					t.Fatal(err)
+				}
+				run.train, run.inputGrad = true, true
+				run.drawMasks(s, NewRNG(2))
+				k := newCPURNN[float32](s)
+				out, err := k.Forward(run, x, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := [][]float32{append([]float32(nil), out.Data().([]float32)...)}
+				dx, err := k.Backward(run, dy, x, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, dx.Data().([]float32))
+				for i := range s.params {
+					got = append(got, k.Grad(i).Data().([]float32))
+				}
+				if impl.Threads() != threads {
+					t.Fatalf("the op left the BLAS at %d threads, want %d", impl.Threads(), threads)
+				}
+				if ref == nil {
+					ref = got
+					continue
+				}
+				for i := range got {
+					for j := range got[i] {
+						if d := math.Abs(float64(got[i][j] - ref[i][j])); d > 1e-5+1e-5*math.Abs(float64(ref[i][j])) {
+							t.Fatalf("%v bi=%v workers=%d threads=%d: result %d[%d] = %v, one worker: %v", cell, bi, cfg.workers, cfg.threads, i, j, got[i][j], ref[i][j])
+						}
+					}
+				}
+			}
+		}
+	}
+}
