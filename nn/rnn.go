@@ -732,8 +732,8 @@ type cpuRNN[F float] struct {
 	s          *rnnStack
 	bl         blas.Impl
 	concurrent bool // the directions run concurrently (set by begin)
-	lay []cpuLayer[F]
-	dir [2]cpuDir[F]
+	lay        []cpuLayer[F]
+	dir        [2]cpuDir[F]
 
 	xp     []F // packed layer-0 input, N*in (unused when the batch has no padding)
 	dA, dB []F // the gradient of a layer's output / input, N*max(in, dirs*H) each
