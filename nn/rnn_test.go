@@ -512,10 +512,8 @@ func benchRNN(b *testing.B, cell cellKind, in, H, layers, B, T int, train, varie
 	if err != nil {
 		b.Fatal(err)
 	}
-	if threads > 0 {
-		impl.SetThreads(threads)
-		defer impl.SetThreads(2)
-	}
+	defer impl.SetThreads(impl.Threads())
+	impl.SetThreads(threads)
 	dev := NewCPU(impl, workers)
 	s, err := newRNNStack(cell, dev, "rnn.", in, H, layers, true, 0.5, inputGrad)
 	if err != nil {
