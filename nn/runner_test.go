@@ -1,0 +1,108 @@
+package nn
+
+import (
+	"math"
+	"testing"
+)
+
+// tinyBatch returns a batch of B sequences over a vocabulary of V ids with descending lengths,
+// and alternating labels.
+func tinyBatch(rng *RNG, V, padID int, lengths []int) (*Input, []float32) {
+	T := lengths[0]
+	in := &Input{Lengths: lengths, T: T, IDs: make([]int32, len(lengths)*T)}
+	y := make([]float32, len(lengths))
+	for b, l := range lengths {
+		for t := 0; t < T; t++ {
+			id := int32(padID)
+			if t < l {
+				for id == int32(padID) {
+					id = int32(rng.IntN(V))
+				}
+			}
+			in.IDs[b*T+t] = id
+		}
+		y[b] = float32(b % 2)
+	}
+	return in, y
+}
+
+func TestRunnerTrainsCNN(t *testing.T) {
+	dev := testCPU(t)
+	cfg, err := DefaultConfig(KindCNN, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.EmbedDim, cfg.Filters, cfg.Dropout = 8, 4, 0.5
+	rng := NewRNG(1)
+	m, err := NewModel(dev, cfg, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, y := tinyBatch(rng, 50, 1, []int{12, 9, 7, 3, 1})
+	loss := NewBCEWithLogits(y)
+	opt, err := NewAdam(AdamConfig{LR: 1e-2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Runner
+	var first, last float64
+	for step := 0; step < 30; step++ {
+		res, err := r.Step(m, in, loss, Train, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Logits) != 5 || len(res.PerExample) != 5 {
+			t.Fatalf("got %d logits, %d per-example losses", len(res.Logits), len(res.PerExample))
+		}
+		var sum float64
+		for _, l := range res.PerExample {
+			sum += float64(l)
+		}
+		if math.Abs(sum/5-res.Loss) > 1e-6 {
+			t.Fatalf("mean of per-example losses %v != loss %v", sum/5, res.Loss)
+		}
+		if step == 0 {
+			first = res.Loss
+			t.Logf("graph of %d nodes, build %.0f us, forward %.0f us, backward %.0f us", res.Nodes,
+				res.BuildSeconds*1e6, res.ForwardSeconds*1e6, res.BackwardSeconds*1e6)
+		}
+		last = res.Loss
+		if err := opt.Step(m.Params()); err != nil {
+			t.Fatal(err)
+		}
+		if pad := m.(WordModel).WordEmbedding().Weight.Data()[cfg.EmbedDim : 2*cfg.EmbedDim]; !allZero(pad) {
+			t.Fatalf("step %d: the <pad> row is no longer zero: %v", step, pad)
+		}
+	}
+	t.Logf("loss %.4f -> %.4f", first, last)
+	if !(last < first/2) {
+		t.Fatalf("training did not reduce the loss: %.4f -> %.4f", first, last)
+	}
+	// Eval: deterministic, no gradients needed, dropout off.
+	a, err := r.Step(m, in, loss, Eval, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	la := append([]float32(nil), a.Logits...)
+	b, err := r.Step(m, in, nil, Eval, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range la {
+		if la[i] != b.Logits[i] {
+			t.Fatalf("eval logits differ between runs: %v vs %v", la, b.Logits)
+		}
+	}
+	if !math.IsNaN(b.Loss) {
+		t.Fatalf("loss without a Loss = %v, want NaN", b.Loss)
+	}
+}
+
+func allZero(x []float32) bool {
+	for _, v := range x {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
