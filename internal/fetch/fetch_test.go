@@ -349,4 +349,3 @@ func assertAbsent(t *testing.T, path string) {
 		t.Fatalf("%s exists (%v), want no file", path, err)
 	}
 }
-
