@@ -62,12 +62,14 @@ type EpochStats struct {
 // Meter measures the epochs of a run. Package profile provides the full meter (peak RSS, heap,
 // GPU memory); WallClock, the default, measures wall time and throughput alone.
 //
-// The trainer calls StartEpoch, then Begin/End around each phase of each step and AddWork once
-// per training batch, then EndEpoch.
+// The trainer calls StartEpoch, then Begin/End around each phase of each step (or Add with a
+// duration measured elsewhere: the step runner times the forward and backward passes itself),
+// AddWork once per training batch, then EndEpoch.
 type Meter interface {
 	StartEpoch(epoch int)
 	Begin(p Phase)
 	End(p Phase)
+	Add(p Phase, d time.Duration)
 	// AddWork counts one training batch's real tokens and estimated floating-point operations.
 	AddWork(tokens int, flops float64)
 	EndEpoch() EpochStats
@@ -93,6 +95,9 @@ func (w *WallClock) Begin(p Phase) { w.begun[p] = time.Now() }
 
 // End implements Meter.
 func (w *WallClock) End(p Phase) { w.phase[p] += time.Since(w.begun[p]) }
+
+// Add implements Meter.
+func (w *WallClock) Add(p Phase, d time.Duration) { w.phase[p] += d }
 
 // AddWork implements Meter.
 func (w *WallClock) AddWork(tokens int, flops float64) {

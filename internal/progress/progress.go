@@ -85,6 +85,7 @@ type Reporter struct {
 	last  time.Time // last write
 	width int       // length of the last bar line, to blank it out when it shrinks
 	done  bool
+	note  string // shown after the rate and time left ("loss 0.412, acc 81.3%")
 }
 
 // New returns a Reporter writing to w. A nil w means quiet.
@@ -399,6 +400,20 @@ func (r *Reporter) tail(b *strings.Builder, el time.Duration) {
 	} else {
 		b.WriteString(", " + formatDuration(el) + " so far")
 	}
+	if r.note != "" {
+		b.WriteString(" | " + r.note)
+	}
+}
+
+// SetNote sets a short status shown at the end of each update, such as the running loss and
+// accuracy of an epoch. It does not write by itself: the next update shows it.
+func (r *Reporter) SetNote(note string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.note = note
+	r.mu.Unlock()
 }
 
 // formatBytes prints n bytes with a binary unit: "512 B", "1.5 KiB", "26.9 MiB", "1.02 GiB".

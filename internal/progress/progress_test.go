@@ -199,3 +199,17 @@ func TestFormatters(t *testing.T) {
 		t.Error("ParseMode(loud) accepted")
 	}
 }
+
+func TestSetNoteShownInLines(t *testing.T) {
+	var buf strings.Builder
+	now := time.Unix(0, 0)
+	p := New(&buf, Options{Label: "epoch 1", Unit: "batches", Total: 4, Mode: Lines, Interval: time.Second, Now: func() time.Time { return now }})
+	p.SetNote("loss 0.693, acc 50.00%")
+	now = now.Add(2 * time.Second)
+	p.Add(1)
+	if !strings.Contains(buf.String(), "| loss 0.693, acc 50.00%") {
+		t.Fatalf("note missing: %q", buf.String())
+	}
+	var nilp *Reporter
+	nilp.SetNote("x") // a nil reporter ignores it
+}
