@@ -57,14 +57,16 @@ func (c gradCase) check(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	weights := input64(g, "R", randn(r, out.Shape().TotalSize(), 1), out.Shape()...)
-	prod, err := G.HadamardProd(out, weights)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cost, err := G.Sum(prod)
-	if err != nil {
-		t.Fatal(err)
+	cost := out // a scalar output is checked as it is
+	if !out.IsScalar() {
+		weights := input64(g, "R", randn(r, out.Shape().TotalSize(), 1), out.Shape()...)
+		prod, err := G.HadamardProd(out, weights)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cost, err = G.Sum(prod); err != nil {
+			t.Fatal(err)
+		}
 	}
 	grads, err := G.Grad(cost, inputs...)
 	if err != nil {
