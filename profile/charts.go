@@ -125,6 +125,7 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	}
 	p.Legend.TextStyle.Font.Size = vg.Points(11)
 	p.Add(plotter.NewGrid())
+	p.Y.Tick.Marker = numberTicks{} // "57.5", "1,500": no trailing zeros
 	return p
 }
 
