@@ -33,7 +33,9 @@ func (p Phase) String() string {
 }
 
 // Phases lists every phase in order.
-func Phases() []Phase { return []Phase{PhaseData, PhaseForward, PhaseBackward, PhaseOptimizer, PhaseValid} }
+func Phases() []Phase {
+	return []Phase{PhaseData, PhaseForward, PhaseBackward, PhaseOptimizer, PhaseValid}
+}
 
 // EpochStats is what a Meter measured over one epoch. Fields a meter cannot measure stay zero
 // (and are left out of the run log).
@@ -44,6 +46,10 @@ type EpochStats struct {
 	PhaseSeconds map[string]float64 `json:"phase_seconds,omitempty"`
 	// PeakRSSMiB is the process's peak resident memory during this epoch.
 	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
+	// PeakRSSMethod says how PeakRSSMiB was measured: "vmhwm" (the kernel's high-water mark,
+	// reset at the epoch's start: this epoch alone) or "ru_maxrss" (getrusage: the whole
+	// process's peak so far, earlier epochs and data loading included).
+	PeakRSSMethod string `json:"peak_rss_method,omitempty"`
 	// PeakHeapMiB is the Go heap's peak during this epoch.
 	PeakHeapMiB float64 `json:"peak_heap_mib,omitempty"`
 	// PeakGPUMiB is the device memory high-water mark of the project's allocator; GPUUsedMiB
