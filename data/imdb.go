@@ -135,17 +135,23 @@ func readArchive(ctx context.Context, r io.Reader, name string, want func(part, 
 	var tr *tar.Reader
 	var zr *gzip.Reader
 	inside := ""
+	// cr counts the bytes the tar reader consumes, to tell an archive that ends properly (with
+	// the end-of-archive zero blocks) from one cut off between two members.
+	cr := &countReader{}
 	if magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err = gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("%s: not a gzip archive: %w", name, err)
 		}
 		defer zr.Close()
-		tr = tar.NewReader(zr)
+		cr.r = zr
 		inside = " inside the gzip stream"
 	} else {
-		tr = tar.NewReader(br)
+		cr.r = br
 	}
+	tr = tar.NewReader(cr)
+	var lastEnd int64    // where the last member's data (padded to 512 bytes) end
+	lastMember := "none" // the last member's name
 	out := map[[2]string][]item{}
 	var buf []byte
 	first := true
@@ -158,6 +164,9 @@ func readArchive(ctx context.Context, r io.Reader, name string, want func(part, 
 		if err == io.EOF {
 			if first {
 				return nil, fmt.Errorf("%s: not a tar archive%s (no entries)", name, inside)
+			}
+			if cr.n < lastEnd+512 {
+				return nil, fmt.Errorf("%s: truncated archive: the data end after member %s, without the end-of-archive marker", name, lastMember)
 			}
 			break
 		}
@@ -174,6 +183,8 @@ func readArchive(ctx context.Context, r io.Reader, name string, want func(part, 
 		}
 		first = false
 		members++
+		lastEnd = cr.n + (h.Size+511)/512*512
+		lastMember = h.Name
 		part, label, file, ok := matchMember(h.Name)
 		if !ok || !isRegular(h.Typeflag) || !want(part, label) {
 			continue
@@ -212,6 +223,18 @@ func readArchive(ctx context.Context, r io.Reader, name string, want func(part, 
 		out[key] = items
 	}
 	return out, nil
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // isRegular reports whether a tar entry is a regular file (Python's TarInfo.isfile()).
