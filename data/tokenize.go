@@ -154,26 +154,41 @@ func isPySpace(r rune) bool {
 
 // lowerNoQuotes returns text lower-cased as Python's str.lower() does, with every '"' removed.
 func lowerNoQuotes(text string) string {
-	// Most reviews are mostly ASCII: copy runs of bytes that need no change.
+	// Most of a review needs no change: copy such runs whole.
 	var b strings.Builder
 	b.Grow(len(text))
+	run := 0 // start of the pending run of bytes to copy as they are
 	for i := 0; i < len(text); {
 		c := text[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case c >= 'A' && c <= 'Z':
+			if c != '"' && (c < 'A' || c > 'Z') {
+				i++
+				continue
+			}
+			b.WriteString(text[run:i])
+			if c != '"' {
 				b.WriteByte(c + ('a' - 'A'))
-			case c == '"':
-			default:
-				b.WriteByte(c)
 			}
 			i++
+			run = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(text[i:])
+		var l rune
 		switch {
 		case r == utf8.RuneError && size == 1:
-			b.WriteByte(c) // invalid UTF-8: keep the byte
+			i++ // invalid UTF-8: keep the byte
+			continue
+		case r == 0x130, r == 0x3A3:
+			l = -1
+		default:
+			if l = unicode.ToLower(r); l == r {
+				i += size
+				continue
+			}
+		}
+		b.WriteString(text[run:i])
+		switch {
 		case r == 0x130: // İ: Python gives "i" + COMBINING DOT ABOVE
 			b.WriteString("i\u0307")
 		case r == 0x3A3: // Σ: σ, or ς at the end of a word
@@ -183,15 +198,15 @@ func lowerNoQuotes(text string) string {
 				b.WriteRune('σ')
 			}
 		default:
-			l := unicode.ToLower(r)
-			if l == r {
-				b.WriteString(text[i : i+size])
-			} else {
-				b.WriteRune(l)
-			}
+			b.WriteRune(l)
 		}
 		i += size
+		run = i
 	}
+	if run == 0 {
+		return text // nothing to change
+	}
+	b.WriteString(text[run:])
 	return b.String()
 }
 
