@@ -110,6 +110,13 @@ func (m *Meter) End(p train.Phase) {
 	m.sampleHeap()
 }
 
+// Add implements train.Meter: a phase's time measured elsewhere (the step runner times the
+// forward and backward passes itself).
+func (m *Meter) Add(p train.Phase, d time.Duration) {
+	m.wall.Add(p, d)
+	m.sampleHeap()
+}
+
 // AddWork implements train.Meter.
 func (m *Meter) AddWork(tokens int, flops float64) { m.wall.AddWork(tokens, flops) }
 

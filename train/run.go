@@ -94,6 +94,13 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (*tra
 		return nil, err
 	}
 
+	// A run killed before its first checkpoint starts again from its configuration.
+	if resume {
+		if _, err := openCheckpointDir(t.dir, LastDir); errors.Is(err, errNoCheckpoint) {
+			resume = false
+		}
+	}
+
 	// The data: split, vocabulary (saved with the run; a resumed run reads it back) and inputs.
 	vocabPath := ""
 	if resume {
@@ -147,9 +154,9 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (*tra
 	}
 
 	// A new run: its configuration, vocabulary and starting point on disk before any work.
-	t.st = &state{BestValidLoss: math.Inf(1), DataRNG: t.ds.rng.State}
+	t.st = &state{DataRNG: t.ds.rng.State}
 	if t.ds.vocab != nil {
-		if err := data.SaveVocab(filepath.Join(t.dir, VocabFile), t.ds.vocab); err != nil {
+		if err := t.ds.vocab.Save(filepath.Join(t.dir, VocabFile)); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
@@ -279,7 +286,11 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 	// in between repeats the epoch rather than losing its best weights).
 	st.Epoch, st.DataRNG = epoch, t.ds.rng.State
 	st.Records = append(st.Records, rec)
-	if valid.Loss < st.BestValidLoss {
+	if math.IsNaN(valid.Loss) || math.IsInf(valid.Loss, 0) {
+		return rec, fmt.Errorf("train: the validation loss became %v after epoch %d; stopping (the last good checkpoint stays in %s)",
+			valid.Loss, epoch, filepath.Join(t.dir, LastDir))
+	}
+	if st.BestEpoch == 0 || valid.Loss < st.BestValidLoss {
 		st.BestEpoch, st.BestValidLoss, st.BestValidAcc, st.BadEpochs = epoch, valid.Loss, valid.Acc, 0
 		if err := saveBest(t.dir, t.model, epoch, valid.Loss); err != nil {
 			return rec, err

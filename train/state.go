@@ -35,7 +35,7 @@ type state struct {
 	ModelRNG []byte `json:"model_rng"`
 	// Partial holds the sums of the epoch a mid-epoch checkpoint interrupted.
 	Partial partialEpoch `json:"partial"`
-	// Best is the best epoch so far (lowest valid loss).
+	// Best is the best epoch so far (lowest valid loss); BestEpoch 0 means none yet.
 	BestEpoch     int     `json:"best_epoch"`
 	BestValidLoss float64 `json:"best_valid_loss"`
 	BestValidAcc  float64 `json:"best_valid_acc"`

@@ -27,6 +27,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 	root.AddCommand(
 		newVersionCmd(),
 		newReportCmd(),
+		newTrainCmd(),
 	)
 	return root
 }
