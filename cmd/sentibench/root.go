@@ -28,6 +28,8 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newVersionCmd(),
 		newReportCmd(),
 		newTrainCmd(),
+		newEvalCmd(),
+		newPredictCmd(),
 	)
 	return root
 }
