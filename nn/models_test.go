@@ -58,23 +58,20 @@ func TestDefaultConfigAndValidate(t *testing.T) {
 // smallConfig reads the model's dimensions from a vectors file's metadata.
 func smallConfig(t *testing.T, kind string, meta map[string]string) Config {
 	t.Helper()
-	atoi := func(k string) int {
-		n, err := strconv.Atoi(meta[k])
-		if err != nil {
-			t.Fatalf("metadata %q: %v", k, err)
-		}
-		return n
+	var dims struct{ Vocab, Dim, Filters, Hidden, Layers int }
+	if err := json.Unmarshal([]byte(meta["meta"]), &dims); err != nil {
+		t.Fatalf("metadata %q: %v", meta["meta"], err)
 	}
-	c, err := DefaultConfig(kind, atoi("vocab"))
+	c, err := DefaultConfig(kind, dims.Vocab)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Dropout = 0
-	c.EmbedDim = atoi("dim")
+	c.EmbedDim = dims.Dim
 	if kind == KindCNN {
-		c.Filters = atoi("filters")
+		c.Filters = dims.Filters
 	} else {
-		c.Hidden, c.Layers = atoi("hidden"), atoi("layers")
+		c.Hidden, c.Layers = dims.Hidden, dims.Layers
 	}
 	return c
 }

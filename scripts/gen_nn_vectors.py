@@ -38,7 +38,9 @@ PAD = 1
 
 
 def save(name, tensors, meta=None):
+    """Writes the tensors; meta goes in as one JSON string (key "meta"), so the bytes are stable."""
     path = os.path.join(OUT, name)
+    meta = {"meta": json.dumps(meta, sort_keys=True)} if meta else None
     save_file({k: v.detach().contiguous() for k, v in tensors.items()}, path, metadata=meta)
     print(f"wrote {os.path.relpath(path, REPO)} ({os.path.getsize(path):,} bytes)")
 
@@ -107,7 +109,7 @@ def gen_cnn_op(tr):
             continue
         t[name] = p
         t["grad." + name] = p.grad
-    save("cnn_op.safetensors", t, {"vocab": str(V), "dim": str(E), "filters": str(Fn)})
+    save("cnn_op.safetensors", t, {"vocab": V, "dim": E, "filters": Fn})
 
 
 def gen_linear():
@@ -189,12 +191,12 @@ def gen_model(tr, kind):
     V = 40
     if kind == "cnn":
         model = tr.CNNClassifier(V, 0.0, emb=16, filters=8)
-        meta = {"vocab": str(V), "dim": "16", "filters": "8"}
+        meta = {"vocab": V, "dim": 16, "filters": 8}
         min_len = tr.CNNClassifier.MIN_LEN
         all_lengths = [[9, 9, 7, 6, 4, 1], [4, 2, 1], [12, 10, 10, 5, 3, 2, 2]]
     else:
         model = tr.LSTMClassifier(V, 0.0, emb=12, hidden=10, layers=2)
-        meta = {"vocab": str(V), "dim": "12", "hidden": "10", "layers": "2"}
+        meta = {"vocab": V, "dim": 12, "hidden": 10, "layers": 2}
         min_len = 1
         all_lengths = [[9, 9, 7, 6, 4, 1], [4, 2, 1], [12, 10, 10, 5, 3, 2, 2]]
     state = {k: v.clone() for k, v in model.state_dict().items()}
