@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"runtime"
 	"testing"
 )
 
@@ -105,4 +106,42 @@ func allZero(x []float32) bool {
 		}
 	}
 	return true
+}
+
+// TestRunnerSteadyMemory runs many steps and checks that the live heap does not grow: every
+// graph and machine is dropped, and the layers reuse their buffers.
+func TestRunnerSteadyMemory(t *testing.T) {
+	dev := testCPU(t)
+	cfg, _ := DefaultConfig(KindCNN, 500)
+	cfg.EmbedDim, cfg.Filters = 16, 8
+	rng := NewRNG(1)
+	m, _ := NewModel(dev, cfg, rng)
+	in, y := tinyBatch(rng, 500, 1, []int{40, 31, 30, 22, 9, 3})
+	loss := NewBCEWithLogits(y)
+	opt, _ := NewAdam(AdamConfig{})
+	var r Runner
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	steps := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := r.Step(m, in, loss, Train, rng); err != nil {
+				t.Fatal(err)
+			}
+			if err := opt.Step(m.Params()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	steps(100)
+	before := heap()
+	steps(800)
+	after := heap()
+	t.Logf("live heap after 100 steps %d KiB, after 900 steps %d KiB", before>>10, after>>10)
+	if after > before+(512<<10) {
+		t.Fatalf("the live heap grew by %d KiB over 800 steps", (after-before)>>10)
+	}
 }
