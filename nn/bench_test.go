@@ -174,3 +174,5 @@ func BenchmarkRunnerOverhead(b *testing.B) {
 	}
 	b.ReportMetric(build/float64(b.N)*1e6, "build-us")
 }
+
+func BenchmarkLSTMTrainStep(b *testing.B) { benchTrainStep(b, KindLSTM, benchT) }

@@ -165,7 +165,7 @@ func embedForward[T float](op *embedOp, ws *embedWork[T], wv G.Value) (G.Value, 
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
 	E := op.e.Dim
-	out := grow(&ws.out, op.B*op.T*E)
+	out := resize(&ws.out, op.B*op.T*E)
 	for b := 0; b < op.B; b++ {
 		for t := 0; t < op.T; t++ {
 			id := int(op.ids[b*op.T+t])
@@ -215,7 +215,7 @@ func embedBackward[T float](op *embedBwdOp, ws *embedWork[T], dv G.Value) (G.Val
 	if g, ok := any(op.e.Weight.Grad).([]T); ok && op.intoGrad && len(g) == op.e.Vocab*E {
 		dW = g // the runner finds the gradient in place
 	} else {
-		dW = grow(&ws.dW, op.e.Vocab*E)
+		dW = resize(&ws.dW, op.e.Vocab*E)
 	}
 	zero(dW)
 	pad := op.e.PadID

@@ -58,7 +58,7 @@ func TestDefaultConfigAndValidate(t *testing.T) {
 // smallConfig reads the model's dimensions from a vectors file's metadata.
 func smallConfig(t *testing.T, kind string, meta map[string]string) Config {
 	t.Helper()
-	var dims struct{ Vocab, Dim, Filters, Hidden, Layers int }
+	var dims struct{ Vocab, Dim, Filters, Hidden, Layers, Input int }
 	if err := json.Unmarshal([]byte(meta["meta"]), &dims); err != nil {
 		t.Fatalf("metadata %q: %v", meta["meta"], err)
 	}
@@ -68,6 +68,9 @@ func smallConfig(t *testing.T, kind string, meta map[string]string) Config {
 	}
 	c.Dropout = 0
 	c.EmbedDim = dims.Dim
+	if kind == KindBiGRU {
+		c.EmbedDim, c.InputDim = 0, dims.Input
+	}
 	if kind == KindCNN {
 		c.Filters = dims.Filters
 	} else {
@@ -102,12 +105,17 @@ func modelParity(t *testing.T, kind string) {
 	var batches []batch
 	for i := 0; ; i++ {
 		p := "batch" + strconv.Itoa(i) + "."
-		if _, ok := v.f.Tensors[p+"ids"]; !ok {
+		if _, ok := v.f.Tensors[p+"lengths"]; !ok {
 			break
 		}
 		lengths := v.ints(p + "lengths")
-		ids := v.ids(p + "ids")
-		in := &Input{Lengths: lengths, T: len(ids) / len(lengths), IDs: ids}
+		in := &Input{Lengths: lengths, T: lengths[0]}
+		if kind == KindBiGRU {
+			in.Feats, in.Dim = v.f32(p+"feats"), cfg.InputDim
+		} else {
+			in.IDs = v.ids(p + "ids")
+			in.T = len(in.IDs) / len(lengths)
+		}
 		batches = append(batches, batch{in, v.f32(p + "labels")})
 	}
 	var r Runner
@@ -270,3 +278,7 @@ func TestWriteGoCheckpoint(t *testing.T) {
 	}
 	assertClose(t, "logits recorded in the checkpoint", res.Logits, batch.Logits, 0)
 }
+
+func TestLSTMModelParity(t *testing.T) { modelParity(t, KindLSTM) }
+
+func TestBiGRUModelParity(t *testing.T) { modelParity(t, KindBiGRU) }
