@@ -6,7 +6,9 @@ package nn
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
+	"sync"
 )
 
 // AdamConfig holds Adam's settings; the zero value of a field means PyTorch's default.
@@ -19,6 +21,9 @@ type AdamConfig struct {
 	// MaxGradNorm > 0 clips the gradients' global L2 norm to it before each step (as
 	// clip_grad_norm_); 0 means no clipping.
 	MaxGradNorm float64
+	// Workers is the number of goroutines sharing the update of a large parameter; 0 means
+	// GOMAXPROCS. The result does not depend on it.
+	Workers int
 }
 
 // AdamParamState is Adam's state for one parameter, as PyTorch keeps it.
@@ -63,6 +68,9 @@ func NewAdam(cfg AdamConfig) (*Adam, error) {
 	case !(cfg.MaxGradNorm >= 0):
 		return nil, fmt.Errorf("nn: adam: max gradient norm %v must be >= 0", cfg.MaxGradNorm)
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
 	return &Adam{cfg: cfg, state: map[string]*AdamParamState{}}, nil
 }
 
@@ -101,19 +109,52 @@ func (a *Adam) Step(params []*Param) error {
 		bc2 := 1 - math.Pow(beta2, step)
 		negStep := float32(-(lr / bc1))
 		bc2sqrt := float32(math.Sqrt(bc2))
-		w, g, m, v := p.Data(), p.Grad, st.ExpAvg, st.ExpAvgSq
-		for i := range w {
-			gi := g[i]
-			if wd != 0 {
-				gi += wd * w[i]
-			}
-			m[i] += w1 * (gi - m[i])          // exp_avg.lerp_(grad, 1-beta1)
-			v[i] = v[i]*b2 + w2*gi*gi         // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1-beta2)
-			den := sqrt32(v[i])/bc2sqrt + eps // exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
-			w[i] += negStep * m[i] / den      // param.addcdiv_(exp_avg, denom, -step_size)
-		}
+		k := adamKernel{w1: w1, b2: b2, w2: w2, eps: eps, wd: wd, negStep: negStep, bc2sqrt: bc2sqrt}
+		parallel(a.cfg.Workers, p.Size(), 1<<16, func(lo, hi int) {
+			k.update(p.Data()[lo:hi], p.Grad[lo:hi], st.ExpAvg[lo:hi], st.ExpAvgSq[lo:hi])
+		})
 	}
 	return nil
+}
+
+// adamKernel is one Adam update with its factors in float32, as PyTorch applies them.
+type adamKernel struct {
+	w1, b2, w2, eps, wd, negStep, bc2sqrt float32
+}
+
+func (k *adamKernel) update(w, g, m, v []float32) {
+	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
+	for i := range w {
+		gi := g[i]
+		if k.wd != 0 {
+			gi += k.wd * w[i]
+		}
+		m[i] += k.w1 * (gi - m[i])            // exp_avg.lerp_(grad, 1-beta1)
+		v[i] = v[i]*k.b2 + k.w2*gi*gi         // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1-beta2)
+		den := sqrt32(v[i])/k.bc2sqrt + k.eps // exp_avg_sq.sqrt() / bias_correction2_sqrt + eps
+		w[i] += k.negStep * m[i] / den        // param.addcdiv_(exp_avg, denom, -step_size)
+	}
+}
+
+// parallel splits [0, n) into up to workers contiguous ranges of at least minChunk elements
+// and runs f on each in its own goroutine.
+func parallel(workers, n, minChunk int, f func(lo, hi int)) {
+	parts := min(workers, n/minChunk)
+	if parts < 2 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + parts - 1) / parts
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
 }
 
 func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }

@@ -52,7 +52,7 @@ func (m *CNNClassifier) Forward(g *G.ExprGraph, in *Input, mode Mode, rng *RNG) 
 	B, T, ids := in.B(), in.T, in.IDs
 	if T < m.Convs.MinLen { // pad with <pad> to the widest filter, as torch_ref's WordBatches
 		pad := int32(max(m.cfg.PadID, 0))
-		m.padded = grow(&m.padded, B*m.Convs.MinLen)
+		m.padded = resize(&m.padded, B*m.Convs.MinLen)
 		for b := 0; b < B; b++ {
 			row := m.padded[b*m.Convs.MinLen : (b+1)*m.Convs.MinLen]
 			n := copy(row, ids[b*T:(b+1)*T])

@@ -52,7 +52,7 @@ func (d *Dropout) Forward(x *G.Node, mode Mode, rng *RNG) (*G.Node, error) {
 // drawMask draws n keep/drop decisions: each 64-bit draw gives two 32-bit uniforms, an element
 // being kept when its uniform is at least p*2^32.
 func (d *Dropout) drawMask(rng *RNG, n int) {
-	keep := grow(&d.keep, n)
+	keep := resize(&d.keep, n)
 	thr := uint64(math.Round(d.P * (1 << 32)))
 	for i := 0; i < n; i += 2 {
 		u := rng.Uint64()
@@ -110,7 +110,7 @@ func dropApply[T float](op *dropoutOp, buf *[]T, xv G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("nn: %v: input has %d values, the mask %d", op, len(x), len(keep))
 	}
 	scale := T(1 / (1 - op.d.P))
-	out := grow(buf, len(x))
+	out := resize(buf, len(x))
 	for i, v := range x {
 		if keep[i] {
 			out[i] = v * scale

@@ -83,8 +83,14 @@ func (e *Embedding) SetWeights(m []float32, rows, cols int) error {
 // of T ids (batch-major, as Input.IDs). The output is (T*B, Dim) with row t*B+b for step t of
 // sequence b when timeMajor (the recurrent layers' layout), else (B*T, Dim) with row b*T+t
 // (the CNN's).
+//
+// The table's gradient is written straight into Weight.Grad (no copy of the whole table).
 func (e *Embedding) Forward(g *G.ExprGraph, ids []int32, B, T int, timeMajor bool) (*G.Node, error) {
-	return e.Lookup(bindParam(g, e.Weight), ids, B, T, timeMajor)
+	out, err := e.Lookup(bindParam(g, e.Weight), ids, B, T, timeMajor)
+	if err == nil {
+		out.Op().(*embedOp).intoGrad = true
+	}
+	return out, err
 }
 
 // Lookup is Forward on a given table node w of shape [Vocab, Dim] (float32 or float64).
@@ -120,6 +126,7 @@ type embedOp struct {
 	ids       []int32
 	B, T      int
 	timeMajor bool
+	intoGrad  bool // write the table's gradient into e.Weight.Grad
 }
 
 func (op *embedOp) Arity() int    { return 1 }
@@ -158,7 +165,7 @@ func embedForward[T float](op *embedOp, ws *embedWork[T], wv G.Value) (G.Value, 
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
 	E := op.e.Dim
-	out := grow(&ws.out, op.B*op.T*E)
+	out := resize(&ws.out, op.B*op.T*E)
 	for b := 0; b < op.B; b++ {
 		for t := 0; t < op.T; t++ {
 			id := int(op.ids[b*op.T+t])
@@ -204,7 +211,12 @@ func embedBackward[T float](op *embedBwdOp, ws *embedWork[T], dv G.Value) (G.Val
 	if len(dOut) != op.B*op.T*E {
 		return nil, fmt.Errorf("nn: %v: output gradient has %d values, want %d", op, len(dOut), op.B*op.T*E)
 	}
-	dW := grow(&ws.dW, op.e.Vocab*E)
+	var dW []T
+	if g, ok := any(op.e.Weight.Grad).([]T); ok && op.intoGrad && len(g) == op.e.Vocab*E {
+		dW = g // the runner finds the gradient in place
+	} else {
+		dW = resize(&ws.dW, op.e.Vocab*E)
+	}
 	zero(dW)
 	pad := op.e.PadID
 	for b := 0; b < op.B; b++ {

@@ -7,19 +7,7 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/sentibench/sentibench/internal/blas"
 )
-
-// testCPU returns the device for tests: OpenBLAS when it loads, else pure Go.
-func testCPU(t testing.TB) *CPU {
-	t.Helper()
-	impl, err := blas.Load("auto")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return NewCPU(impl, 0)
-}
 
 // input64 adds a float64 input node named name with the given values.
 func input64(g *G.ExprGraph, name string, v []float64, shape ...int) *G.Node {

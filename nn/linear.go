@@ -126,7 +126,7 @@ func linearForward[T float](op *linearOp, ws *linearWork[T], vals []G.Value) (G.
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
 	B, In, Out := op.B, op.l.In, op.l.Out
-	y := grow(&ws.y, B*Out)
+	y := resize(&ws.y, B*Out)
 	for i := 0; i < B; i++ {
 		copy(y[i*Out:(i+1)*Out], b)
 	}
@@ -168,9 +168,9 @@ func linearBackward[T float](op *linearBwdOp, ws *linearWork[T], vals []G.Value)
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
 	B, In, Out := op.B, op.l.In, op.l.Out
-	dx := grow(&ws.dx, B*In)
-	dW := grow(&ws.dW, Out*In)
-	db := grow(&ws.db, Out)
+	dx := resize(&ws.dx, B*In)
+	dW := resize(&ws.dW, Out*In)
+	db := resize(&ws.db, Out)
 	gemm(op.l.dev.BLAS, false, false, B, In, Out, 1, dy, Out, w, In, 0, dx, In)
 	gemm(op.l.dev.BLAS, true, false, Out, In, B, 1, dy, Out, x, In, 0, dW, In)
 	zero(db)

@@ -19,3 +19,12 @@ func TestLinearGradient(t *testing.T) {
 		return y, G.Nodes{x, w, b}, err
 	}}.check(t)
 }
+
+func TestReLUGradient(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	gradCase{build: func(g *G.ExprGraph) (*G.Node, G.Nodes, error) {
+		x := input64(g, "x", randn(r, 4*5, 1), 4, 5)
+		y, err := ReLU(x)
+		return y, G.Nodes{x}, err
+	}}.check(t)
+}

@@ -114,7 +114,7 @@ func bceForward[T float](op *bceOp, zv G.Value) (G.Value, error) {
 	if len(z) != len(y) {
 		return nil, fmt.Errorf("nn: %v: %d logits for %d targets", op, len(z), len(y))
 	}
-	per := grow(&op.l.per, len(z))
+	per := resize(&op.l.per, len(z))
 	var sum float64
 	for i := range z {
 		loss, _ := bceTerm(float64(z[i]), float64(y[i]))

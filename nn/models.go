@@ -124,9 +124,17 @@ func NewModel(dev *CPU, cfg Config, rng *RNG) (Model, error) {
 	case KindCNN:
 		return newCNNClassifier(dev, cfg, rng), nil
 	case KindLSTM:
-		return newLSTMClassifier(dev, cfg, rng)
+		m, err := newLSTMClassifier(dev, cfg, rng)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
 	case KindBiGRU:
-		return newGRUClassifier(dev, cfg, rng)
+		m, err := newGRUClassifier(dev, cfg, rng)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
 	}
 	return nil, fmt.Errorf("nn: unknown model %q", cfg.Kind)
 }

@@ -58,23 +58,23 @@ func TestDefaultConfigAndValidate(t *testing.T) {
 // smallConfig reads the model's dimensions from a vectors file's metadata.
 func smallConfig(t *testing.T, kind string, meta map[string]string) Config {
 	t.Helper()
-	atoi := func(k string) int {
-		n, err := strconv.Atoi(meta[k])
-		if err != nil {
-			t.Fatalf("metadata %q: %v", k, err)
-		}
-		return n
+	var dims struct{ Vocab, Dim, Filters, Hidden, Layers, Input int }
+	if err := json.Unmarshal([]byte(meta["meta"]), &dims); err != nil {
+		t.Fatalf("metadata %q: %v", meta["meta"], err)
 	}
-	c, err := DefaultConfig(kind, atoi("vocab"))
+	c, err := DefaultConfig(kind, dims.Vocab)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Dropout = 0
-	c.EmbedDim = atoi("dim")
+	c.EmbedDim = dims.Dim
+	if kind == KindBiGRU {
+		c.EmbedDim, c.InputDim = 0, dims.Input
+	}
 	if kind == KindCNN {
-		c.Filters = atoi("filters")
+		c.Filters = dims.Filters
 	} else {
-		c.Hidden, c.Layers = atoi("hidden"), atoi("layers")
+		c.Hidden, c.Layers = dims.Hidden, dims.Layers
 	}
 	return c
 }
@@ -105,12 +105,17 @@ func modelParity(t *testing.T, kind string) {
 	var batches []batch
 	for i := 0; ; i++ {
 		p := "batch" + strconv.Itoa(i) + "."
-		if _, ok := v.f.Tensors[p+"ids"]; !ok {
+		if _, ok := v.f.Tensors[p+"lengths"]; !ok {
 			break
 		}
 		lengths := v.ints(p + "lengths")
-		ids := v.ids(p + "ids")
-		in := &Input{Lengths: lengths, T: len(ids) / len(lengths), IDs: ids}
+		in := &Input{Lengths: lengths, T: lengths[0]}
+		if kind == KindBiGRU {
+			in.Feats, in.Dim = v.f32(p+"feats"), cfg.InputDim
+		} else {
+			in.IDs = v.ids(p + "ids")
+			in.T = len(in.IDs) / len(lengths)
+		}
 		batches = append(batches, batch{in, v.f32(p + "labels")})
 	}
 	var r Runner
@@ -273,3 +278,7 @@ func TestWriteGoCheckpoint(t *testing.T) {
 	}
 	assertClose(t, "logits recorded in the checkpoint", res.Logits, batch.Logits, 0)
 }
+
+func TestLSTMModelParity(t *testing.T) { modelParity(t, KindLSTM) }
+
+func TestBiGRUModelParity(t *testing.T) { modelParity(t, KindBiGRU) }

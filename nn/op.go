@@ -21,16 +21,11 @@ import (
 	"hash/fnv"
 
 	"github.com/chewxy/hm"
-	gblas "gonum.org/v1/gonum/blas"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/sentibench/sentibench/internal/blas"
 )
-
-// float is the element type of the fused ops' kernels: float32 for training, float64 for the
-// finite-difference gradient checks.
-type float interface{ ~float32 | ~float64 }
 
 // opTag gives the ops of one layer unique names: the layer's name plus a counter the layer owns.
 type opTag struct {
@@ -53,9 +48,6 @@ func hashString(s string) uint32 {
 
 // writeHash writes s into h (an op's WriteHash).
 func writeHash(h hash.Hash, s string) { h.Write([]byte(s)) }
-
-// tensorType is the Gorgonia type of a dims-dimensional tensor of the op's element type 'a'.
-func tensorType(dims int) hm.Type { return G.TensorType{Dims: dims, Of: hm.TypeVariable('a')} }
 
 // fnType builds an op's type from its inputs' and its output's dimensions (0 = scalar).
 func fnType(dims ...int) hm.Type {
@@ -116,9 +108,9 @@ func scalar[T float](x float64) G.Value {
 	return G.NewF64(x)
 }
 
-// grow returns *buf resized to n elements, reallocating only when its capacity is short.
+// resize returns *buf resized to n elements, reallocating only when its capacity is short.
 // The contents are not cleared.
-func grow[T any](buf *[]T, n int) []T {
+func resize[T any](buf *[]T, n int) []T {
 	if cap(*buf) < n {
 		*buf = make([]T, n)
 	}
@@ -138,23 +130,6 @@ func dtypeOf[T float]() tensor.Dtype {
 		return tensor.Float32
 	}
 	return tensor.Float64
-}
-
-// gemm computes C = alpha op(A) op(B) + beta C (row-major) with the device's BLAS, in T.
-func gemm[T float](impl blas.Impl, transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	ta, tb := gblas.NoTrans, gblas.NoTrans
-	if transA {
-		ta = gblas.Trans
-	}
-	if transB {
-		tb = gblas.Trans
-	}
-	switch a := any(a).(type) {
-	case []float32:
-		impl.Sgemm(ta, tb, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
-	case []float64:
-		impl.Dgemm(ta, tb, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
-	}
 }
 
 // axpy computes y += alpha x over len(x) elements (gonum's vectorised kernels).

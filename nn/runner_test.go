@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"runtime"
 	"testing"
 )
 
@@ -105,4 +106,112 @@ func allZero(x []float32) bool {
 		}
 	}
 	return true
+}
+
+// TestRunnerSteadyMemory runs many steps and checks that the live heap does not grow: every
+// graph and machine is dropped, and the layers reuse their buffers.
+func TestRunnerSteadyMemory(t *testing.T) {
+	dev := testCPU(t)
+	cfg, _ := DefaultConfig(KindCNN, 500)
+	cfg.EmbedDim, cfg.Filters = 16, 8
+	rng := NewRNG(1)
+	m, _ := NewModel(dev, cfg, rng)
+	in, y := tinyBatch(rng, 500, 1, []int{40, 31, 30, 22, 9, 3})
+	loss := NewBCEWithLogits(y)
+	opt, _ := NewAdam(AdamConfig{})
+	var r Runner
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	steps := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := r.Step(m, in, loss, Train, rng); err != nil {
+				t.Fatal(err)
+			}
+			if err := opt.Step(m.Params()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	steps(100)
+	before := heap()
+	steps(800)
+	after := heap()
+	t.Logf("live heap after 100 steps %d KiB, after 900 steps %d KiB", before>>10, after>>10)
+	if after > before+(512<<10) {
+		t.Fatalf("the live heap grew by %d KiB over 800 steps", (after-before)>>10)
+	}
+}
+
+// A frozen embedding gets no gradient and stays as it is; the rest still trains.
+func TestRunnerFrozenEmbedding(t *testing.T) {
+	dev := testCPU(t)
+	for _, kind := range []string{KindCNN, KindLSTM} {
+		cfg, _ := DefaultConfig(kind, 60)
+		cfg.EmbedDim, cfg.Filters, cfg.Hidden, cfg.Layers = 6, 3, 5, 2
+		rng := NewRNG(4)
+		m, err := NewModel(dev, cfg, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emb := m.(WordModel).WordEmbedding()
+		emb.Freeze()
+		before := append([]float32(nil), emb.Weight.Data()...)
+		fcBefore := append([]float32(nil), m.Params()[len(m.Params())-2].Data()...)
+		in, y := tinyBatch(rng, 60, 1, []int{7, 5, 2})
+		opt, _ := NewAdam(AdamConfig{})
+		var r Runner
+		for i := 0; i < 3; i++ {
+			if _, err := r.Step(m, in, NewBCEWithLogits(y), Train, rng); err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			if err := opt.Step(m.Params()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, v := range emb.Weight.Data() {
+			if v != before[i] {
+				t.Fatalf("%s: the frozen embedding changed", kind)
+			}
+		}
+		if emb.Weight.Grad != nil {
+			t.Fatalf("%s: the frozen embedding has a gradient", kind)
+		}
+		same := true
+		for i, v := range m.Params()[len(m.Params())-2].Data() {
+			same = same && v == fcBefore[i]
+		}
+		if same {
+			t.Fatalf("%s: fc.weight did not train", kind)
+		}
+	}
+}
+
+func TestRunnerRejectsBadBatches(t *testing.T) {
+	dev := testCPU(t)
+	cfg, _ := DefaultConfig(KindLSTM, 20)
+	cfg.EmbedDim, cfg.Hidden, cfg.Layers = 4, 3, 1
+	m, _ := NewModel(dev, cfg, NewRNG(1))
+	var r Runner
+	for name, in := range map[string]*Input{
+		"unsorted":        {Lengths: []int{2, 3}, T: 3, IDs: make([]int32, 6)},
+		"too long":        {Lengths: []int{4, 3}, T: 3, IDs: make([]int32, 6)},
+		"empty":           {T: 3},
+		"missing ids":     {Lengths: []int{3, 3}, T: 3, IDs: make([]int32, 5)},
+		"id out of vocab": {Lengths: []int{1}, T: 1, IDs: []int32{20}},
+	} {
+		if _, err := r.Step(m, in, NewBCEWithLogits(make([]float32, len(in.Lengths))), Train, NewRNG(1)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	in := &Input{Lengths: []int{2}, T: 2, IDs: []int32{3, 4}}
+	if _, err := r.Step(m, in, nil, Train, NewRNG(1)); err == nil {
+		t.Error("a training step without a loss: no error")
+	}
+	if _, err := r.Step(m, in, NewBCEWithLogits([]float32{1, 0}), Eval, nil); err == nil {
+		t.Error("2 targets for 1 logit: no error")
+	}
 }

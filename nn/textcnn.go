@@ -223,13 +223,13 @@ func cnnForward[T float](op *cnnOp, ws *cnnWork[T], vals []G.Value) (G.Value, er
 	}
 
 	// Weights as (F, w*E) rows, so that a filter's taps line up with an im2col row.
-	ws.wf = grow(&ws.wf, nW)
+	ws.wf = resize(&ws.wf, nW)
 	for i, w := range c.Widths {
 		W, err := values[T](vals[1+2*i])
 		if err != nil {
 			return nil, fmt.Errorf("%v: %w", op, err)
 		}
-		wf := grow(&ws.wf[i], F*w*E)
+		wf := resize(&ws.wf[i], F*w*E)
 		for f := 0; f < F; f++ {
 			for e := 0; e < E; e++ {
 				src := W[(f*E+e)*w : (f*E+e+1)*w]
@@ -240,18 +240,18 @@ func cnnForward[T float](op *cnnOp, ws *cnnWork[T], vals []G.Value) (G.Value, er
 		}
 	}
 
-	best := grow(&ws.best, B*nWF)
-	arg := grow(&ws.arg, B*nWF)
+	best := resize(&ws.best, B*nWF)
+	arg := resize(&ws.arg, B*nWF)
 	for i := range best {
 		best[i] = T(math.Inf(-1))
 		arg[i] = -1
 	}
 	R := max(c.BlockRows, 1)
 	ld := maxW * E
-	col := grow(&ws.col, R*ld)
-	conv := grow(&ws.conv, R*nWF)
-	rowB := grow(&ws.rowB, R)
-	rowT := grow(&ws.rowT, R)
+	col := resize(&ws.col, R*ld)
+	conv := resize(&ws.conv, R*nWF)
+	rowB := resize(&ws.rowB, R)
+	rowT := resize(&ws.rowT, R)
 
 	// runBlock computes the responses of the n rows in the block and updates the running max.
 	runBlock := func(n int) {
@@ -299,7 +299,7 @@ func cnnForward[T float](op *cnnOp, ws *cnnWork[T], vals []G.Value) (G.Value, er
 		runBlock(n)
 	}
 
-	out := grow(&ws.out, B*nWF)
+	out := resize(&ws.out, B*nWF)
 	for i := range c.Widths {
 		bias, err := values[T](vals[2+2*i])
 		if err != nil {
@@ -356,16 +356,16 @@ func cnnBackward[T float](op *cnnBwdOp, ws *cnnWork[T], vals []G.Value) (G.Value
 	}
 	var dx []T
 	if op.needDX {
-		dx = grow(&ws.dx, B*Tn*E)
+		dx = resize(&ws.dx, B*Tn*E)
 		zero(dx)
 	}
-	ws.dwf = grow(&ws.dwf, nW)
-	ws.dW = grow(&ws.dW, nW)
-	ws.db = grow(&ws.db, nW)
+	ws.dwf = resize(&ws.dwf, nW)
+	ws.dW = resize(&ws.dW, nW)
+	ws.db = resize(&ws.db, nW)
 	for i, w := range c.Widths {
 		wE := w * E
-		dwf := grow(&ws.dwf[i], F*wE)
-		db := grow(&ws.db[i], F)
+		dwf := resize(&ws.dwf[i], F*wE)
+		db := resize(&ws.db[i], F)
 		zero(dwf)
 		zero(db)
 		wf := ws.wf[i]
@@ -385,7 +385,7 @@ func cnnBackward[T float](op *cnnBwdOp, ws *cnnWork[T], vals []G.Value) (G.Value
 			}
 		}
 		// Back to PyTorch's [F, E, w] layout.
-		dW := grow(&ws.dW[i], F*wE)
+		dW := resize(&ws.dW[i], F*wE)
 		for f := 0; f < F; f++ {
 			for k := 0; k < w; k++ {
 				src := dwf[f*wE+k*E : f*wE+(k+1)*E]

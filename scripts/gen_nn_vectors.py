@@ -14,6 +14,7 @@ Writes small safetensors files under nn/testdata/ (the Go tests read them; they 
   cnn_model_steps.safetensors 5 batches, the loss of each of 5 Adam training steps, the logits of
                             the initial model, the weights after the steps
   lstm_model_*.safetensors  the same for a small LSTMClassifier
+  bigru_model_*.safetensors the same for a small GRUHead over random features
 
 It also checks the other direction: nn/testdata/go_cnn_model.safetensors, written by the Go
 test TestWriteGoCheckpoint (go test ./nn -run WriteGoCheckpoint -update), must load into
@@ -38,7 +39,9 @@ PAD = 1
 
 
 def save(name, tensors, meta=None):
+    """Writes the tensors; meta goes in as one JSON string (key "meta"), so the bytes are stable."""
     path = os.path.join(OUT, name)
+    meta = {"meta": json.dumps(meta, sort_keys=True)} if meta else None
     save_file({k: v.detach().contiguous() for k, v in tensors.items()}, path, metadata=meta)
     print(f"wrote {os.path.relpath(path, REPO)} ({os.path.getsize(path):,} bytes)")
 
@@ -107,7 +110,7 @@ def gen_cnn_op(tr):
             continue
         t[name] = p
         t["grad." + name] = p.grad
-    save("cnn_op.safetensors", t, {"vocab": str(V), "dim": str(E), "filters": str(Fn)})
+    save("cnn_op.safetensors", t, {"vocab": V, "dim": E, "filters": Fn})
 
 
 def gen_linear():
@@ -189,12 +192,17 @@ def gen_model(tr, kind):
     V = 40
     if kind == "cnn":
         model = tr.CNNClassifier(V, 0.0, emb=16, filters=8)
-        meta = {"vocab": str(V), "dim": "16", "filters": "8"}
+        meta = {"vocab": V, "dim": 16, "filters": 8}
         min_len = tr.CNNClassifier.MIN_LEN
         all_lengths = [[9, 9, 7, 6, 4, 1], [4, 2, 1], [12, 10, 10, 5, 3, 2, 2]]
-    else:
+    elif kind == "lstm":
         model = tr.LSTMClassifier(V, 0.0, emb=12, hidden=10, layers=2)
-        meta = {"vocab": str(V), "dim": "12", "hidden": "10", "layers": "2"}
+        meta = {"vocab": V, "dim": 12, "hidden": 10, "layers": 2}
+        min_len = 1
+        all_lengths = [[9, 9, 7, 6, 4, 1], [4, 2, 1], [12, 10, 10, 5, 3, 2, 2]]
+    else:  # bigru: the GRU head over (frozen) features
+        model = tr.GRUHead(12, 0.0, hidden=10, layers=2)
+        meta = {"input": 12, "hidden": 10, "layers": 2}
         min_len = 1
         all_lengths = [[9, 9, 7, 6, 4, 1], [4, 2, 1], [12, 10, 10, 5, 3, 2, 2]]
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -203,11 +211,19 @@ def gen_model(tr, kind):
     t = {}
     for i, lengths in enumerate(all_lengths):
         lengths = torch.tensor(lengths)
-        x = batch_ids(gen, V, lengths.tolist(), min_len=1)  # Go pads the cnn's short batches itself
         y = (torch.rand(len(lengths), generator=gen) < 0.5).float()
+        t[f"batch{i}.lengths"], t[f"batch{i}.labels"] = lengths, y
+        if kind == "bigru":
+            B, T = len(lengths), int(lengths.max())
+            feats = torch.randn(B, T, 12, generator=gen)
+            feats[torch.arange(T)[None, :] >= lengths[:, None]] = 0  # zero padding, as Input.Feats
+            batches.append((feats, lengths, y))
+            t[f"batch{i}.feats"] = feats.transpose(0, 1).reshape(T * B, 12)  # time-major
+            continue
+        x = batch_ids(gen, V, lengths.tolist(), min_len=1)  # Go pads the cnn's short batches itself
         xm = x if x.size(1) >= min_len else F.pad(x, (0, min_len - x.size(1)), value=PAD)
         batches.append((xm, lengths, y))
-        t[f"batch{i}.ids"], t[f"batch{i}.lengths"], t[f"batch{i}.labels"] = x, lengths, y
+        t[f"batch{i}.ids"] = x
     model.eval()
     with torch.no_grad():
         for i, (x, lengths, _) in enumerate(batches):
@@ -260,6 +276,7 @@ def main():
     gen_adam()
     gen_model(tr, "cnn")
     gen_model(tr, "lstm")
+    gen_model(tr, "bigru")
     check_go_checkpoint(tr)
 
 
