@@ -9,7 +9,7 @@
 //	path, err := data.Resolve(ctx, data.Locator{Path: flagData, Env: data.EnvFrom(os.Getenv)})
 //	c, err := data.Load(ctx, data.Options{Path: path, Seed: data.DefaultSeed})
 //	vocab, ids, err := data.WordData(ctx, c, data.BasicEnglish{}, data.DefaultMaxWords, 0)
-//	lengths := make([]int, len(ids)) // len(ids[i]) for each i
+//	lengths := data.Lengths(ids)
 //	labels := c.Labels()
 //	rng := c.RNG                     // the generator after the split; checkpoint rng.State
 //	for epoch := range epochs {
