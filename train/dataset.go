@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/nn"
@@ -61,13 +62,29 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, hooks Hooks)
 		return nil, fmt.Errorf("train: the bigru model (encoder features) is not wired into the trainer yet")
 	}
 
+	// Extra unlabelled training texts (distillation's transfer set) follow the data set's own.
+	texts := corpus.Texts()
+	vocabTrain := ds.train
+	if len(hooks.ExtraTrain) > 0 {
+		n := len(texts)
+		texts = append(texts, hooks.ExtraTrain...)
+		ds.train = append(append([]int(nil), ds.train...), make([]int, len(hooks.ExtraTrain))...)
+		for i := range hooks.ExtraTrain {
+			ds.train[len(ds.train)-len(hooks.ExtraTrain)+i] = n + i
+			ds.labels = append(ds.labels, data.NoLabel)
+		}
+	}
+
 	// Word models: basic_english tokens, the vocabulary of the train part, ids.
-	toks, err := data.TokenizeAll(ctx, corpus.Texts(), data.BasicEnglish{}, cfg.Threads)
+	toks, err := data.TokenizeAll(ctx, texts, data.BasicEnglish{}, cfg.Threads)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	for i, s := range toks.Seqs {
 		if len(s) == 0 {
+			if i >= len(corpus.Examples) {
+				return nil, fmt.Errorf("train: extra training text %d has no tokens", i-len(corpus.Examples))
+			}
 			return nil, fmt.Errorf("train: %s (%s): the text has no tokens", corpus.Examples[i].Name, corpus.Source)
 		}
 	}
@@ -76,7 +93,7 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, hooks Hooks)
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	} else {
-		ds.vocab = data.BuildVocab(toks, ds.train, cfg.VocabSize)
+		ds.vocab = data.BuildVocab(toks, vocabTrain, cfg.VocabSize)
 	}
 	ds.ids = toks.IDs(ds.vocab)
 	ds.lengths = make([]int, len(ds.ids))
@@ -110,6 +127,11 @@ func (ds *dataset) sizes() map[string]int {
 // returned values are reused by the next call.
 func (ds *dataset) input(batch []int) (*nn.Input, []float32) {
 	b := data.Pad(&ds.buf, ds.ids, ds.labels, batch, ds.pad)
+	for i, k := range batch {
+		if ds.labels[k] == data.NoLabel {
+			b.Labels[i] = float32(math.NaN())
+		}
+	}
 	ds.feed = nn.Input{Lengths: b.Lengths, T: b.T, IDs: b.IDs}
 	return &ds.feed, b.Labels
 }
