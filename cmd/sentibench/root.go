@@ -31,6 +31,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newTrainCmd(),
 		newEvalCmd(),
 		newPredictCmd(),
+		newBenchCmd(),
 	)
 	return root
 }
