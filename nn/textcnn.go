@@ -60,7 +60,8 @@ type cnnWork[T float] struct {
 	rowT []int32 // window start of each row of the block
 	best []T     // (B, nW*F) running max of the responses (bias excluded)
 	arg  []int32 // (B, nW*F) window start of the max
-	out  []T     // (B, nW*F) pooled output
+	out  []T     // (B, nW*F) pooled output (handed to the graph, which may reuse it)
+	on   []bool  // (B, nW*F) whether the ReLU let the max through (kept for the backward pass)
 	dx   []T     // (B*T, E) input gradient
 	dwf  [][]T   // per width: weight gradient as (F, w*E)
 	dW   [][]T   // per width: weight gradient [F, E, w]
@@ -302,6 +303,7 @@ func cnnForward[T float](op *cnnOp, ws *cnnWork[T], vals []G.Value) (G.Value, er
 	}
 
 	out := resize(&ws.out, B*nWF)
+	on := resize(&ws.on, B*nWF)
 	for i := range c.Widths {
 		bias, err := values[T](vals[2+2*i])
 		if err != nil {
@@ -309,8 +311,10 @@ func cnnForward[T float](op *cnnOp, ws *cnnWork[T], vals []G.Value) (G.Value, er
 		}
 		for b := 0; b < B; b++ {
 			o := out[b*nWF+i*F : b*nWF+(i+1)*F]
+			on := on[b*nWF+i*F : b*nWF+(i+1)*F]
 			for f, v := range best[b*nWF+i*F : b*nWF+(i+1)*F] {
 				o[f] = max(v+bias[f], 0)
+				on[f] = o[f] > 0
 			}
 		}
 	}
@@ -372,7 +376,7 @@ func cnnBackward[T float](op *cnnBwdOp, ws *cnnWork[T], vals []G.Value) (G.Value
 	// start in x.
 	passes := func(b, j int) (T, int, bool) {
 		g := dy[j]
-		if ws.out[j] <= 0 || g == 0 {
+		if !ws.on[j] || g == 0 {
 			return 0, 0, false // ReLU let nothing through
 		}
 		return g, (b*Tn + int(ws.arg[j])) * E, true
