@@ -40,7 +40,11 @@ func BenchmarkTextCNNOp(b *testing.B) {
 	x := input32(g, "x", xv, benchB*benchT, cfg.EmbedDim)
 	var params G.Nodes
 	for _, p := range c.Params() {
-		params = append(params, bindParam(g, p))
+		n, err := paramNode(g, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		params = append(params, n)
 	}
 	y, err := c.Apply(x, params, in.Lengths, benchT, true)
 	if err != nil {

@@ -129,7 +129,7 @@ func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res S
 }
 
 // trainableNodes finds the graph's input node of every trainable parameter of m (the node
-// whose value is the Param's own tensor: see bindParam).
+// whose value is the Param's own tensor: see paramNode).
 func trainableNodes(g *G.ExprGraph, m Model) ([]*Param, G.Nodes, error) {
 	byValue := map[G.Value]*G.Node{}
 	for _, n := range g.Inputs() {

@@ -113,10 +113,13 @@ func (c *TextCNN) OutDim() int { return len(c.Widths) * c.Filters }
 // binding the parameters to x's graph. lengths are the true lengths; T must be at least MinLen.
 // needInputGrad false skips the input gradient (a frozen embedding below).
 func (c *TextCNN) Forward(x *G.Node, lengths []int, T int, needInputGrad bool) (*G.Node, error) {
-	g := x.Graph()
 	params := make(G.Nodes, 0, 2*len(c.Widths))
-	for i := range c.Widths {
-		params = append(params, bindParam(g, c.Weights[i]), bindParam(g, c.Biases[i]))
+	for _, p := range c.Params() {
+		n, err := paramNode(x.Graph(), p)
+		if err != nil {
+			return nil, err
+		}
+		params = append(params, n)
 	}
 	return c.Apply(x, params, lengths, T, needInputGrad)
 }
