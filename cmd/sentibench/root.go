@@ -26,6 +26,11 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 	})
 	root.AddCommand(
 		newVersionCmd(),
+		newDataCmd(),
+		newReportCmd(),
+		newTrainCmd(),
+		newEvalCmd(),
+		newPredictCmd(),
 	)
 	return root
 }
