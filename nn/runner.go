@@ -44,6 +44,9 @@ type Runner struct {
 // trainable parameter into its Param.Grad (frozen parameters are left alone); the optimiser
 // step is the caller's. rng draws the dropout masks (Train mode).
 func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res StepResult, err error) {
+	if m == nil || in == nil {
+		return res, fmt.Errorf("nn: a step needs a model and a batch")
+	}
 	defer func() { // Gorgonia panics on some errors (a failed compile); return them as errors.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("nn: %s step: %v", m.Config().Kind, p)
