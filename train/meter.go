@@ -33,7 +33,9 @@ func (p Phase) String() string {
 }
 
 // Phases lists every phase in order.
-func Phases() []Phase { return []Phase{PhaseData, PhaseForward, PhaseBackward, PhaseOptimizer, PhaseValid} }
+func Phases() []Phase {
+	return []Phase{PhaseData, PhaseForward, PhaseBackward, PhaseOptimizer, PhaseValid}
+}
 
 // EpochStats is what a Meter measured over one epoch. Fields a meter cannot measure stay zero
 // (and are left out of the run log).
@@ -44,6 +46,10 @@ type EpochStats struct {
 	PhaseSeconds map[string]float64 `json:"phase_seconds,omitempty"`
 	// PeakRSSMiB is the process's peak resident memory during this epoch.
 	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
+	// PeakRSSMethod says how PeakRSSMiB was measured: "vmhwm" (the kernel's high-water mark,
+	// reset at the epoch's start: this epoch alone) or "ru_maxrss" (getrusage: the whole
+	// process's peak so far, earlier epochs and data loading included).
+	PeakRSSMethod string `json:"peak_rss_method,omitempty"`
 	// PeakHeapMiB is the Go heap's peak during this epoch.
 	PeakHeapMiB float64 `json:"peak_heap_mib,omitempty"`
 	// PeakGPUMiB is the device memory high-water mark of the project's allocator; GPUUsedMiB
@@ -62,12 +68,14 @@ type EpochStats struct {
 // Meter measures the epochs of a run. Package profile provides the full meter (peak RSS, heap,
 // GPU memory); WallClock, the default, measures wall time and throughput alone.
 //
-// The trainer calls StartEpoch, then Begin/End around each phase of each step and AddWork once
-// per training batch, then EndEpoch.
+// The trainer calls StartEpoch, then Begin/End around each phase of each step (or Add with a
+// duration measured elsewhere: the step runner times the forward and backward passes itself),
+// AddWork once per training batch, then EndEpoch.
 type Meter interface {
 	StartEpoch(epoch int)
 	Begin(p Phase)
 	End(p Phase)
+	Add(p Phase, d time.Duration)
 	// AddWork counts one training batch's real tokens and estimated floating-point operations.
 	AddWork(tokens int, flops float64)
 	EndEpoch() EpochStats
@@ -93,6 +101,9 @@ func (w *WallClock) Begin(p Phase) { w.begun[p] = time.Now() }
 
 // End implements Meter.
 func (w *WallClock) End(p Phase) { w.phase[p] += time.Since(w.begun[p]) }
+
+// Add implements Meter.
+func (w *WallClock) Add(p Phase, d time.Duration) { w.phase[p] += d }
 
 // AddWork implements Meter.
 func (w *WallClock) AddWork(tokens int, flops float64) {

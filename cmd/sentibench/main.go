@@ -23,6 +23,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "sentibench:", err)
 			os.Exit(2)
 		}
+		var ee exitError
+		if errors.As(err, &ee) {
+			fmt.Fprintln(os.Stderr, "sentibench:", err)
+			os.Exit(ee.code)
+		}
 		fmt.Fprintln(os.Stderr, "sentibench:", err)
 		os.Exit(1)
 	}

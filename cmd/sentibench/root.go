@@ -26,6 +26,12 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 	})
 	root.AddCommand(
 		newVersionCmd(),
+		newDataCmd(),
+		newReportCmd(),
+		newTrainCmd(),
+		newEvalCmd(),
+		newPredictCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

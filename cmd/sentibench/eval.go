@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/train"
+)
+
+func newEvalCmd() *cobra.Command {
+	var (
+		o       train.EvalOptions
+		run     string
+		jsonOut bool
+	)
+	cmd := &cobra.Command{
+		Use:   "eval --run RUN_DIR",
+		Short: "Evaluate a trained run: loss, accuracy, precision, recall, F1, confusion matrix",
+		Example: `  sentibench eval --run runs/lstm-20261125-101500
+  sentibench eval --run runs/cnn-1 --split valid
+  sentibench eval --run runs/cnn-1 --data my-reviews.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if run == "" {
+				return usageError{"--run RUN_DIR is required"}
+			}
+			if o.Data != "" {
+				var err error
+				if o.Data, err = data.Resolve(cmd.Context(), data.Locator{Path: o.Data, NoDownload: true}); err != nil {
+					return err
+				}
+			}
+			m, classes, err := train.Evaluate(cmd.Context(), run, o)
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(struct {
+					Run     string   `json:"run"`
+					Split   string   `json:"split"`
+					Classes []string `json:"classes"`
+					train.Metrics
+				}{run, splitName(o.Split), classes, m})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Run %s, %s split\n%s", run, splitName(o.Split), m.Format(classes))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&run, "run", "", "the run directory")
+	f.StringVar(&o.Data, "data", "", "evaluate on this data set instead of the run's own (its split by the run's seed)")
+	f.StringVar(&o.Split, "split", "test", "test, valid or train")
+	f.StringVar(&o.Checkpoint, "checkpoint", "best", "best or last")
+	f.IntVar(&o.BatchSize, "batch-size", 0, "batch size (default: the run's)")
+	f.IntVar(&o.Threads, "threads", 0, "worker threads (default: all cores)")
+	f.BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+func splitName(s string) string {
+	if s == "" {
+		return "test"
+	}
+	return s
+}
+
+func newPredictCmd() *cobra.Command {
+	var (
+		o       train.LoadOptions
+		run     string
+		jsonOut bool
+	)
+	cmd := &cobra.Command{
+		Use:   "predict --run RUN_DIR [TEXT...]",
+		Short: "Classify texts with a trained run (arguments, or one text per line on stdin)",
+		Example: `  sentibench predict --run runs/cnn-1 "A wonderful, moving film."
+  cat reviews.txt | sentibench predict --run runs/cnn-1 --json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if run == "" {
+				return usageError{"--run RUN_DIR is required"}
+			}
+			p, err := train.Load(run, o)
+			if err != nil {
+				return err
+			}
+			texts := args
+			if len(texts) == 0 {
+				if texts, err = readLines(cmd.InOrStdin()); err != nil {
+					return err
+				}
+			}
+			out := cmd.OutOrStdout()
+			enc := json.NewEncoder(out)
+			for start := 0; start < len(texts); start += 64 {
+				chunk := texts[start:min(len(texts), start+64)]
+				probs, err := p.Predict(chunk)
+				if err != nil {
+					return fmt.Errorf("predict: %w", err)
+				}
+				for i, prob := range probs {
+					label := train.SentimentLabel(prob)
+					if jsonOut {
+						if err := enc.Encode(map[string]any{"text": chunk[i], "probability": prob, "label": label, "model": p.Name()}); err != nil {
+							return err
+						}
+						continue
+					}
+					fmt.Fprintf(out, "%.4f\t%s\t%s\n", prob, label, ellipsis(chunk[i], 60))
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&run, "run", "", "the run directory")
+	f.StringVar(&o.Checkpoint, "checkpoint", "best", "best or last")
+	f.IntVar(&o.Threads, "threads", 0, "worker threads (default: all cores)")
+	f.BoolVar(&jsonOut, "json", false, "one JSON object per text")
+	return cmd
+}
+
+// readLines reads one text per non-empty line.
+func readLines(r io.Reader) ([]string, error) {
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" {
+			out = append(out, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading texts from stdin: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, usageError{"no texts: give them as arguments or one per line on stdin"}
+	}
+	return out, nil
+}
+
+func ellipsis(s string, n int) string {
+	r := []rune(strings.Join(strings.Fields(s), " "))
+	if len(r) <= n {
+		return string(r)
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/internal/progress"
+	"github.com/sentibench/sentibench/profile"
+	"github.com/sentibench/sentibench/train"
+)
+
+// exitError carries a specific exit code (130 for a run stopped by SIGINT).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+// outputFlags are the flags every long-running command shares.
+type outputFlags struct {
+	quiet    bool
+	progress string
+}
+
+func (o *outputFlags) add(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but errors and the final result")
+	cmd.Flags().StringVar(&o.progress, "progress", "auto", "progress display: auto (a bar on a terminal, plain lines otherwise), bar, lines or quiet")
+}
+
+// hooks returns the trainer's hooks for these flags: the profiler's meter, the epoch lines on
+// stdout, the progress on stderr.
+func (o *outputFlags) hooks(cmd *cobra.Command) (train.Hooks, func(), error) {
+	mode, err := progress.ParseMode(o.progress)
+	if err != nil {
+		return train.Hooks{}, nil, usageError{err.Error()}
+	}
+	if o.quiet {
+		mode = progress.Quiet
+	}
+	var log io.Writer = cmd.OutOrStdout()
+	if o.quiet {
+		log = io.Discard
+	}
+	meter := profile.NewMeter()
+	return train.Hooks{Meter: meter, Log: log, Progress: cmd.ErrOrStderr(), ProgressMode: mode}, meter.Close, nil
+}
+
+func newTrainCmd() *cobra.Command {
+	cfg := train.DefaultConfig("lstm")
+	var (
+		out    outputFlags
+		dataF  string
+		runDir string
+		resume string
+	)
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Train a model (the reference recipe by default)",
+		Long: `Train a model on IMDB (or your own data) as ../shared/bench/RECIPE.md defines it: the
+recipe's split, vocabulary and batches, Adam, binary cross-entropy, the best-valid-loss
+checkpoint, and a final test of that checkpoint.
+
+The run directory gets config.json, vocab.txt, run.jsonl (one JSON object per epoch, then the
+test), best/model.safetensors (PyTorch's parameter names) and last/ (weights, optimiser and
+generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactly where it left.`,
+		Example: `  sentibench train --model lstm --dropout 0.2
+  sentibench train --model cnn --data sample --epochs 2
+  sentibench train --resume runs/lstm-20261125-101500`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			hooks, closeMeter, err := out.hooks(cmd)
+			if err != nil {
+				return err
+			}
+			defer closeMeter()
+			ctx := cmd.Context()
+			var res *train.Result
+			if resume != "" {
+				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress") {
+					return usageError{"--resume continues a run with its own settings: give no other training flags"}
+				}
+				res, err = train.Resume(ctx, resume, hooks)
+			} else {
+				if cfg.Data, err = data.Resolve(ctx, data.Locator{Path: dataF, Env: data.EnvFrom(os.Getenv),
+					Progress: cmd.ErrOrStderr(), ProgressMode: hooks.ProgressMode}); err != nil {
+					return err
+				}
+				if !cmd.Flags().Changed("dropout") {
+					cfg.Dropout = -1
+				}
+				cfg.RunDir = runDir
+				if cfg.RunDir == "" {
+					cfg.RunDir = filepath.Join("runs", fmt.Sprintf("%s-%s", cfg.Model, time.Now().Format("20060102-150405")))
+				}
+				fmt.Fprintf(hooks.Log, "Run directory: %s\n", cfg.RunDir)
+				res, err = train.Run(ctx, cfg, hooks)
+			}
+			if err != nil {
+				if errors.Is(err, train.ErrInterrupted) {
+					return exitError{130, err}
+				}
+				return err
+			}
+			if out.quiet {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: test accuracy %.2f%%, test loss %.3f (best epoch %d)\n",
+					res.RunDir, 100*res.Final.TestAcc, res.Final.TestLoss, res.Final.BestEpoch)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Model, "model", cfg.Model, "model: lstm, cnn or bigru")
+	f.Float64Var(&cfg.Dropout, "dropout", 0.5, "every dropout of the model (default: 0.5 for lstm and cnn, 0.25 for bigru)")
+	f.StringVar(&dataF, "data", "", "data: the IMDB archive or directory, \"sample\", a CSV/TSV/JSONL file or a folder per label (default: $SENTIBENCH_DATA, else the cached or downloaded official archive)")
+	f.StringVar(&cfg.TextColumn, "text-column", "", "the text column/field of a CSV/TSV/JSONL file (default text)")
+	f.StringVar(&cfg.LabelColumn, "label-column", "", "the label column/field of a CSV/TSV/JSONL file (default label)")
+	f.StringVar(&runDir, "run", "", "run directory (default runs/MODEL-TIMESTAMP)")
+	f.StringVar(&resume, "resume", "", "continue the run in this directory after its last checkpoint")
+	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs")
+	f.IntVar(&cfg.BatchSize, "batch-size", 0, "batch size (default 64, or 128 for bigru)")
+	f.Float64Var(&cfg.LR, "lr", cfg.LR, "Adam learning rate")
+	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the split, batch order, initial weights and dropout")
+	f.IntVar(&cfg.Patience, "patience", 0, "stop after this many epochs without a better valid loss (0: never)")
+	f.Float64Var(&cfg.ClipNorm, "clip-norm", 0, "clip the gradients' global L2 norm to this (0: no clipping)")
+	f.IntVar(&cfg.MaxLen, "max-len", 0, "truncate reviews to this many tokens (0: whole reviews, as the recipe)")
+	f.IntVar(&cfg.VocabSize, "vocab-size", cfg.VocabSize, "most frequent words kept in the vocabulary")
+	f.StringVar(&cfg.GloVe, "glove", "", "initialise the word embedding from this GloVe-format file")
+	f.BoolVar(&cfg.FreezeEmbedding, "freeze-embedding", false, "keep the (GloVe) embedding fixed")
+	f.IntVar(&cfg.Hidden, "hidden", 0, "recurrent hidden size (default: the recipe's 256)")
+	f.IntVar(&cfg.Layers, "layers", 0, "recurrent layers (default: the recipe's 2)")
+	f.IntVar(&cfg.EmbedDim, "embedding-dim", 0, "word embedding size (default: the recipe's 100)")
+	f.IntVar(&cfg.Filters, "filters", 0, "CNN filters per width (default: the recipe's 100)")
+	f.IntVar(&cfg.Limit, "limit", 0, "take a seeded sample of this many reviews per IMDB folder (as torch_ref.py --limit)")
+	f.IntVar(&cfg.MaxBatches, "max-batches", 0, "cap the training batches of each epoch (timing runs)")
+	f.StringVar(&cfg.Device, "device", cfg.Device, "cpu or cuda")
+	f.IntVar(&cfg.Threads, "threads", 0, "worker threads (default: all cores)")
+	f.StringVar(&cfg.BLAS, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, gonum or a library path (default $SENTIBENCH_BLAS, else auto)")
+	f.StringVar(&cfg.Encoder, "encoder", "", "bigru: the frozen encoder, a Hugging Face model directory or hub id")
+	f.StringVar(&cfg.FeatureCache, "feature-cache", "", "bigru: directory of the encoder feature caches (default: in the cache directory)")
+	out.add(cmd)
+	return cmd
+}
+
+// countSet counts how many of the named flags were set.
+func countSet(cmd *cobra.Command, names ...string) int {
+	n := 0
+	for _, name := range names {
+		if cmd.Flags().Changed(name) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,142 @@
+package nn
+
+// Dropout as PyTorch's nn.Dropout: in Train mode each element is kept with probability 1-p and
+// scaled by 1/(1-p), else zeroed; in Eval mode it is the identity. The mask comes from the
+// model's *RNG, drawn when the graph is built, so the same seed gives the same masks.
+
+import (
+	"fmt"
+	"hash"
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Dropout is one dropout site of a model. It owns its mask and output buffers, so a site is
+// applied at most once per graph.
+type Dropout struct {
+	P float64
+
+	tag  opTag
+	keep []bool
+	w32  dropWork[float32]
+	w64  dropWork[float64]
+}
+
+type dropWork[T float] struct{ out, dx []T }
+
+// NewDropout returns a dropout site with probability p (0 <= p < 1); name labels its ops.
+func NewDropout(name string, p float64) *Dropout {
+	return &Dropout{P: p, tag: opTag{name: name}}
+}
+
+// Forward applies the dropout to x. In Eval mode, or with p = 0, it returns x itself.
+func (d *Dropout) Forward(x *G.Node, mode Mode, rng *RNG) (*G.Node, error) {
+	if mode != Train || d.P == 0 {
+		return x, nil
+	}
+	if d.P < 0 || d.P >= 1 || math.IsNaN(d.P) {
+		return nil, fmt.Errorf("nn: dropout %s: probability %v is outside [0, 1)", d.tag.name, d.P)
+	}
+	if rng == nil {
+		return nil, fmt.Errorf("nn: dropout %s: Train mode needs a random generator", d.tag.name)
+	}
+	n := x.Shape().TotalSize()
+	d.drawMask(rng, n)
+	op := &dropoutOp{d: d, name: d.tag.next(), shape: x.Shape().Clone()}
+	return G.ApplyOp(op, x)
+}
+
+// drawMask draws n keep/drop decisions: each 64-bit draw gives two 32-bit uniforms, an element
+// being kept when its uniform is at least p*2^32.
+func (d *Dropout) drawMask(rng *RNG, n int) {
+	keep := resize(&d.keep, n)
+	thr := uint64(math.Round(d.P * (1 << 32)))
+	for i := 0; i < n; i += 2 {
+		u := rng.pcg.Uint64() // the draws of rng.Uint64, without its indirection
+		keep[i] = u&0xffffffff >= thr
+		if i+1 < n {
+			keep[i+1] = u>>32 >= thr
+		}
+	}
+}
+
+type dropoutOp struct {
+	d     *Dropout
+	name  string
+	shape tensor.Shape
+}
+
+func (op *dropoutOp) Arity() int { return 1 }
+func (op *dropoutOp) Type() hm.Type {
+	return fnType(op.shape.Dims(), op.shape.Dims())
+}
+func (op *dropoutOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
+func (op *dropoutOp) ReturnsPtr() bool                               { return false }
+func (op *dropoutOp) CallsExtern() bool                              { return false }
+func (op *dropoutOp) OverwritesInput() int                           { return -1 }
+func (op *dropoutOp) String() string                                 { return "Dropout(" + op.name + ")" }
+func (op *dropoutOp) WriteHash(h hash.Hash)                          { writeHash(h, op.String()) }
+func (op *dropoutOp) Hashcode() uint32                               { return hashString(op.String()) }
+func (op *dropoutOp) DiffWRT(int) []bool                             { return []bool{true} }
+func (op *dropoutOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+	dx, err := G.ApplyOp(&dropoutBwdOp{op}, grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dx}, nil
+}
+
+func (op *dropoutOp) Do(vals ...G.Value) (G.Value, error) {
+	switch vals[0].Dtype() {
+	case tensor.Float32:
+		return dropApply(op, &op.d.w32.out, vals[0])
+	case tensor.Float64:
+		return dropApply(op, &op.d.w64.out, vals[0])
+	}
+	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+}
+
+// dropApply writes x * mask / (1-p) into *buf.
+func dropApply[T float](op *dropoutOp, buf *[]T, xv G.Value) (G.Value, error) {
+	x, err := values[T](xv)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	keep := op.d.keep
+	if len(x) != len(keep) {
+		return nil, fmt.Errorf("nn: %v: input has %d values, the mask %d", op, len(x), len(keep))
+	}
+	scale := T(1 / (1 - op.d.P))
+	out := resize(buf, len(x))
+	for i, v := range x {
+		if keep[i] {
+			out[i] = v * scale
+		} else {
+			out[i] = 0
+		}
+	}
+	return dense(out, op.shape...), nil
+}
+
+type dropoutBwdOp struct{ *dropoutOp }
+
+func (op *dropoutBwdOp) String() string        { return "DropoutGrad(" + op.name + ")" }
+func (op *dropoutBwdOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
+func (op *dropoutBwdOp) Hashcode() uint32      { return hashString(op.String()) }
+func (op *dropoutBwdOp) DiffWRT(int) []bool    { return []bool{false} }
+func (op *dropoutBwdOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
+	return nil, fmt.Errorf("nn: %v: no second derivative", op)
+}
+
+func (op *dropoutBwdOp) Do(vals ...G.Value) (G.Value, error) {
+	switch vals[0].Dtype() {
+	case tensor.Float32:
+		return dropApply(op.dropoutOp, &op.d.w32.dx, vals[0])
+	case tensor.Float64:
+		return dropApply(op.dropoutOp, &op.d.w64.dx, vals[0])
+	}
+	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+}

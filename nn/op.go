@@ -1,0 +1,146 @@
+package nn
+
+// Gorgonia glue shared by the package's fused ops.
+//
+// A fused op is three kinds of gorgonia.Op:
+//   - the forward op, whose Do runs the layer and keeps what the backward pass needs in the
+//     layer's own buffers (reused from step to step);
+//   - one backward op, made by the forward op's SymDiff, whose Do computes every gradient of
+//     the layer at once and returns a one-element token;
+//   - one getter op per wanted gradient, reading it out of the backward op's buffers. Getters
+//     depend on the backward node, so the tape runs them after it.
+//
+// Gorgonia merges graph nodes whose ops hash alike and whose inputs are the same, so every op
+// instance names itself with an id drawn from its layer's own counter (opTag): no package-wide
+// state. The values an op returns wrap buffers its layer owns; a layer therefore must not be
+// used by two graphs at once (a model runs one step at a time).
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/sentibench/sentibench/internal/blas"
+)
+
+// opTag gives the ops of one layer unique names: the layer's name plus a counter the layer owns.
+type opTag struct {
+	name string
+	n    uint64
+}
+
+// next returns a fresh name such as "fc#3".
+func (t *opTag) next() string {
+	t.n++
+	return fmt.Sprintf("%s#%d", t.name, t.n)
+}
+
+// hashString is the Hashcode of an op named s.
+func hashString(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
+}
+
+// writeHash writes s into h (an op's WriteHash).
+func writeHash(h hash.Hash, s string) { h.Write([]byte(s)) }
+
+// fnType builds an op's type from its inputs' and its output's dimensions (0 = scalar).
+func fnType(dims ...int) hm.Type {
+	ts := make([]hm.Type, len(dims))
+	for i, d := range dims {
+		if d == 0 {
+			ts[i] = hm.TypeVariable('a')
+		} else {
+			ts[i] = tensorType(d)
+		}
+	}
+	return hm.NewFnType(ts...)
+}
+
+// values returns the backing slice of a dense, non-view value of element type T.
+func values[T float](v G.Value) ([]T, error) {
+	if d, ok := v.(*tensor.Dense); ok && d.IsView() {
+		return nil, fmt.Errorf("nn: got a view tensor of shape %v; fused ops need contiguous inputs", d.Shape())
+	}
+	data, ok := v.Data().([]T)
+	if !ok {
+		var zero T
+		return nil, fmt.Errorf("nn: got a value of type %T, want []%T", v.Data(), zero)
+	}
+	return data, nil
+}
+
+// scalarValue reads a scalar Value (a Gorgonia scalar or a one-element tensor).
+func scalarValue(v G.Value) (float64, error) {
+	switch x := v.Data().(type) {
+	case float32:
+		return float64(x), nil
+	case float64:
+		return x, nil
+	case []float32:
+		if len(x) == 1 {
+			return float64(x[0]), nil
+		}
+	case []float64:
+		if len(x) == 1 {
+			return x[0], nil
+		}
+	}
+	return 0, fmt.Errorf("nn: want a scalar, got %T of shape %v", v.Data(), v.Shape())
+}
+
+// dense wraps buf (not copied) as a tensor of the given shape.
+func dense[T float](buf []T, shape ...int) *tensor.Dense {
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(buf))
+}
+
+// scalar returns x as a one-element value of element type T (what a loss op returns).
+func scalar[T float](x float64) G.Value {
+	var zero T
+	if _, ok := any(zero).(float32); ok {
+		return G.NewF32(float32(x))
+	}
+	return G.NewF64(x)
+}
+
+// resize returns *buf resized to n elements, reallocating only when its capacity is short.
+// The contents are not cleared.
+func resize[T any](buf *[]T, n int) []T {
+	if cap(*buf) < n {
+		*buf = make([]T, n)
+	}
+	*buf = (*buf)[:n]
+	return *buf
+}
+
+// zero clears s.
+func zero[T float](s []T) {
+	clear(s)
+}
+
+// dtypeOf is the tensor element type of T.
+func dtypeOf[T float]() tensor.Dtype {
+	var zero T
+	if _, ok := any(zero).(float32); ok {
+		return tensor.Float32
+	}
+	return tensor.Float64
+}
+
+// axpy computes y += alpha x over len(x) elements (gonum's vectorised kernels).
+func axpy[T float](impl blas.Impl, alpha T, x, y []T) {
+	switch x := any(x).(type) {
+	case []float32:
+		impl.Saxpy(len(x), float32(alpha), x, 1, any(y).([]float32), 1)
+	case []float64:
+		impl.Daxpy(len(x), float64(alpha), x, 1, any(y).([]float64), 1)
+	}
+}
+
+// token is the one-element value a backward op returns: its real results are read by getters.
+func token[T float]() *tensor.Dense { return dense(make([]T, 1), 1) }

@@ -1,0 +1,155 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/nn"
+)
+
+// dataset is the data of a run as the training loop sees it: the split, each example's length
+// and label, and a way to assemble a batch for the model.
+type dataset struct {
+	classes            []string
+	train, valid, test []int
+	lengths            []int
+	labels             []int
+	// rng is the recipe's generator, continued from the split to draw each epoch's batches.
+	rng *data.SplitMix64
+	// vocab is the word vocabulary (word models); nil for the bigru.
+	vocab *data.Vocab
+	// featureDim is the width of the encoder features (bigru); 0 for word models.
+	featureDim int
+
+	// word models: the id sequences and the padding
+	ids  [][]int32
+	pad  data.PadOptions
+	buf  data.Batch
+	feed nn.Input
+}
+
+// loadDataset reads the run's data and prepares its inputs. vocabPath, when not empty, is the
+// vocabulary to use (a resumed run's); otherwise it is built from the train part.
+func loadDataset(ctx context.Context, cfg Config, vocabPath string, hooks Hooks) (*dataset, error) {
+	corpus, err := data.Load(ctx, data.Options{
+		Path:         cfg.Data,
+		Limit:        cfg.Limit,
+		Seed:         cfg.Seed,
+		Fields:       data.Fields{Text: cfg.TextColumn, Label: cfg.LabelColumn},
+		Workers:      cfg.Threads,
+		Progress:     hooks.Progress,
+		ProgressMode: hooks.ProgressMode,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	for _, note := range corpus.Notes {
+		fmt.Fprintln(hooks.Log, "Data:", note)
+	}
+	rng := corpus.RNG
+	ds := &dataset{classes: corpus.Classes, train: corpus.Train, valid: corpus.Valid, test: corpus.Test,
+		labels: corpus.Labels(), rng: &rng}
+	if len(ds.classes) != 2 {
+		return nil, fmt.Errorf("train: %s has %d classes (%v); the models are binary classifiers for now", corpus.Source, len(ds.classes), ds.classes)
+	}
+	if len(ds.train) == 0 || len(ds.valid) == 0 || len(ds.test) == 0 {
+		return nil, fmt.Errorf("train: %s: the split left %d train, %d valid and %d test examples; each needs at least one",
+			corpus.Source, len(ds.train), len(ds.valid), len(ds.test))
+	}
+	if cfg.Model == nn.KindBiGRU {
+		return nil, fmt.Errorf("train: the bigru model (encoder features) is not wired into the trainer yet")
+	}
+
+	// Extra unlabelled training texts (distillation's transfer set) follow the data set's own.
+	texts := corpus.Texts()
+	vocabTrain := ds.train
+	if len(hooks.ExtraTrain) > 0 {
+		n := len(texts)
+		texts = append(texts, hooks.ExtraTrain...)
+		ds.train = append(append([]int(nil), ds.train...), make([]int, len(hooks.ExtraTrain))...)
+		for i := range hooks.ExtraTrain {
+			ds.train[len(ds.train)-len(hooks.ExtraTrain)+i] = n + i
+			ds.labels = append(ds.labels, data.NoLabel)
+		}
+	}
+
+	// Word models: basic_english tokens, the vocabulary of the train part, ids.
+	toks, err := data.TokenizeAll(ctx, texts, data.BasicEnglish{}, cfg.Threads)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	for i, s := range toks.Seqs {
+		if len(s) == 0 {
+			if i >= len(corpus.Examples) {
+				return nil, fmt.Errorf("train: extra training text %d has no tokens", i-len(corpus.Examples))
+			}
+			return nil, fmt.Errorf("train: %s (%s): the text has no tokens", corpus.Examples[i].Name, corpus.Source)
+		}
+	}
+	if vocabPath != "" {
+		if ds.vocab, err = data.LoadVocab(vocabPath); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	} else {
+		ds.vocab = data.BuildVocab(toks, vocabTrain, cfg.VocabSize)
+	}
+	ds.ids = toks.IDs(ds.vocab)
+	ds.lengths = make([]int, len(ds.ids))
+	for i, s := range ds.ids {
+		ds.lengths[i] = len(s)
+		if cfg.MaxLen > 0 && ds.lengths[i] > cfg.MaxLen {
+			ds.lengths[i] = cfg.MaxLen
+		}
+	}
+	ds.pad = data.PadOptions{PadID: data.PAD, MaxLen: cfg.MaxLen, MinLen: 1}
+	if cfg.Model == nn.KindCNN {
+		ds.pad.MinLen = 5 // the widest filter (RECIPE.md: reviews shorter than 5 tokens are padded to 5)
+	}
+	return ds, nil
+}
+
+// vocabSize is the vocabulary's size (0 without one).
+func (ds *dataset) vocabSize() int {
+	if ds.vocab == nil {
+		return 0
+	}
+	return ds.vocab.Len()
+}
+
+// sizes counts the examples of each split.
+func (ds *dataset) sizes() map[string]int {
+	return map[string]int{"train": len(ds.train), "valid": len(ds.valid), "test": len(ds.test)}
+}
+
+// input assembles a batch (example indices, longest first) for the model, and its labels. The
+// returned values are reused by the next call.
+func (ds *dataset) input(batch []int) (*nn.Input, []float32) {
+	b := data.Pad(&ds.buf, ds.ids, ds.labels, batch, ds.pad)
+	for i, k := range batch {
+		if ds.labels[k] == data.NoLabel {
+			b.Labels[i] = float32(math.NaN())
+		}
+	}
+	ds.feed = nn.Input{Lengths: b.Lengths, T: b.T, IDs: b.IDs}
+	return &ds.feed, b.Labels
+}
+
+// loadGloVe initialises the word embedding from a GloVe-format file, and freezes it on request.
+func loadGloVe(m nn.Model, cfg Config, vocab *data.Vocab, hooks Hooks) error {
+	wm, ok := m.(nn.WordModel)
+	if !ok {
+		return fmt.Errorf("train: the %s model has no word embedding for GloVe vectors", cfg.Model)
+	}
+	emb := wm.WordEmbedding()
+	rep, err := emb.LoadGloVe(cfg.GloVe, vocab.Tokens())
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	fmt.Fprintf(hooks.Log, "Embedding: %d of %d words found in %s (%d vectors)\n", rep.Found, rep.Found+rep.Missing, cfg.GloVe, rep.Vectors)
+	if cfg.FreezeEmbedding {
+		emb.Freeze()
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/nn"
+)
+
+// LoadOptions say how to load a finished (or running) run for evaluation and prediction.
+type LoadOptions struct {
+	// Checkpoint is "best" (default) or "last".
+	Checkpoint string
+	// Threads and BLAS as in Config (0 and "": all cores, OpenBLAS when present).
+	Threads int
+	BLAS    string
+}
+
+// Predictor is a trained model loaded from a run directory, ready to classify texts. Its
+// methods may be called from several goroutines; calls run one batch at a time.
+type Predictor struct {
+	// Info is the run's config.json.
+	Info RunInfo
+	// Dir is the run directory.
+	Dir string
+
+	mu     sync.Mutex
+	model  nn.Model
+	vocab  *data.Vocab
+	tok    data.Tokenizer
+	runner nn.Runner
+	pad    data.PadOptions
+	batch  data.Batch
+}
+
+// Load reads a run's configuration, vocabulary and checkpoint.
+func Load(dir string, o LoadOptions) (*Predictor, error) {
+	info, err := ReadRunInfo(dir)
+	if err != nil {
+		return nil, err
+	}
+	if info.Model.Kind == nn.KindBiGRU {
+		return nil, fmt.Errorf("train: %s: loading bigru runs for prediction is not supported yet", dir)
+	}
+	name := o.Checkpoint
+	if name == "" {
+		name = BestDir
+	}
+	if name != BestDir && name != LastDir {
+		return nil, fmt.Errorf("train: unknown checkpoint %q (want best or last)", name)
+	}
+	ck, err := openCheckpointDir(dir, name)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	cfg := info.Config
+	cfg.Threads, cfg.BLAS, cfg.Device = o.Threads, o.BLAS, "cpu"
+	dev, err := newDevice(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Predictor{Info: info, Dir: dir, tok: data.BasicEnglish{}}
+	if p.vocab, err = data.LoadVocab(filepath.Join(dir, VocabFile)); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if p.vocab.Len() != info.Model.VocabSize {
+		return nil, fmt.Errorf("train: %s has %d words, the model %d", filepath.Join(dir, VocabFile), p.vocab.Len(), info.Model.VocabSize)
+	}
+	if p.model, err = nn.NewModel(dev, info.Model, nn.NewRNG(0)); err != nil {
+		return nil, fmt.Errorf("train: %s: %w", dir, err)
+	}
+	if err := nn.LoadWeights(filepath.Join(ck, WeightsFile), p.model); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	p.pad = data.PadOptions{PadID: int32(info.Model.PadID), MinLen: 1, MaxLen: info.Config.MaxLen}
+	if info.Model.Kind == nn.KindCNN {
+		p.pad.MinLen = 5
+	}
+	return p, nil
+}
+
+// Model returns the loaded model.
+func (p *Predictor) Model() nn.Model { return p.model }
+
+// Name is the model kind ("lstm", "cnn", ...).
+func (p *Predictor) Name() string { return p.Info.Model.Kind }
+
+// Predict returns, for each text, the probability of class 1 (IMDB: positive). A text without
+// a single token is an error naming its index.
+func (p *Predictor) Predict(texts []string) ([]float64, error) {
+	logits, err := p.Logits(texts)
+	if err != nil {
+		return nil, err
+	}
+	probs := make([]float64, len(logits))
+	for i, z := range logits {
+		probs[i] = 1 / (1 + math.Exp(-float64(z)))
+	}
+	return probs, nil
+}
+
+// Logits returns each text's logit, in the order of texts.
+func (p *Predictor) Logits(texts []string) ([]float32, error) {
+	if len(texts) == 0 {
+		return nil, nil
+	}
+	seqs := make([][]int32, len(texts))
+	var toks []string
+	for i, text := range texts {
+		toks = p.tok.Tokenize(text)
+		if len(toks) == 0 {
+			return nil, fmt.Errorf("text %d has no tokens", i)
+		}
+		seqs[i] = p.vocab.Encode(nil, toks)
+	}
+	// The models want the batch sorted by length, longest first.
+	order := make([]int, len(texts))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return len(seqs[order[a]]) > len(seqs[order[b]]) })
+	labels := make([]int, len(texts))
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := data.Pad(&p.batch, seqs, labels, order, p.pad)
+	in := &nn.Input{Lengths: b.Lengths, T: b.T, IDs: b.IDs}
+	res, err := p.runner.Step(p.model, in, nil, nn.Eval, nil)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	out := make([]float32, len(texts))
+	for r, i := range order {
+		out[i] = res.Logits[r]
+	}
+	return out, nil
+}
+
+// EvalOptions say what to evaluate a run on.
+type EvalOptions struct {
+	LoadOptions
+	// Data overrides the run's data set (same format rules; the run's split seed applies).
+	Data string
+	// Split is "test" (default), "valid" or "train".
+	Split string
+	// BatchSize overrides the run's batch size.
+	BatchSize int
+}
+
+// Evaluate runs a trained model over a split of its data set (or of another data set) and
+// returns loss, accuracy, per-class precision, recall and F1, and the confusion matrix.
+func Evaluate(ctx context.Context, dir string, o EvalOptions) (Metrics, []string, error) {
+	p, err := Load(dir, o.LoadOptions)
+	if err != nil {
+		return Metrics{}, nil, err
+	}
+	cfg := p.Info.Config
+	if o.Data != "" {
+		cfg.Data = o.Data
+	}
+	cfg.Threads = o.Threads
+	ds, err := loadDataset(ctx, cfg, filepath.Join(dir, VocabFile), Hooks{Log: io.Discard, Progress: io.Discard})
+	if err != nil {
+		return Metrics{}, nil, err
+	}
+	var idx []int
+	switch o.Split {
+	case "", "test":
+		idx = ds.test
+	case "valid":
+		idx = ds.valid
+	case "train":
+		idx = ds.train
+	default:
+		return Metrics{}, nil, fmt.Errorf("train: unknown split %q (want test, valid or train)", o.Split)
+	}
+	bs := o.BatchSize
+	if bs <= 0 {
+		bs = cfg.BatchSize
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, err := evaluate(&p.runner, p.model, ds, idx, bs)
+	return m, ds.classes, err
+}

@@ -1,0 +1,473 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/internal/atomicfile"
+	"github.com/sentibench/sentibench/internal/progress"
+	"github.com/sentibench/sentibench/nn"
+)
+
+// ErrInterrupted is returned (wrapped) when the context was cancelled during training: the run
+// saved a checkpoint first, and Resume continues it.
+var ErrInterrupted = errors.New("training interrupted")
+
+// Result is what a finished run reports.
+type Result struct {
+	RunDir string
+	Epochs []EpochRecord
+	Final  FinalRecord
+	// Test holds the best checkpoint's figures on the test split.
+	Test Metrics
+}
+
+// Run trains a new model as cfg says, in cfg.RunDir (which must not hold a run already), and
+// tests the best checkpoint at the end. Cancelling ctx stops training after a checkpoint; the
+// error then wraps ErrInterrupted and Resume continues the run.
+func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
+	cfg, err := cfg.resolved()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RunDir == "" {
+		return nil, fmt.Errorf("train: no run directory given")
+	}
+	if _, err := os.Stat(filepath.Join(cfg.RunDir, ConfigFile)); err == nil {
+		return nil, fmt.Errorf("train: %s already holds a run (resume it, or choose another directory)", cfg.RunDir)
+	}
+	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	t, err := newTrainer(ctx, cfg, hooks, false)
+	if err != nil {
+		return nil, err
+	}
+	return t.run(ctx)
+}
+
+// Resume continues the run in dir after its last checkpoint. A run killed at any point and
+// resumed ends with the same figures, bit for bit, as the same run left alone (on the CPU).
+func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
+	info, err := ReadRunInfo(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg := info.Config
+	cfg.RunDir = dir
+	t, err := newTrainer(ctx, cfg, hooks, true)
+	if err != nil {
+		return nil, err
+	}
+	return t.run(ctx)
+}
+
+// trainer holds one run while it trains.
+type trainer struct {
+	cfg    Config
+	hooks  Hooks
+	dir    string
+	ds     *dataset
+	model  nn.Model
+	opt    *nn.Adam
+	runner nn.Runner
+	rng    *nn.RNG // dropout masks
+	st     *state
+	start  time.Time
+}
+
+// newTrainer reads the data, builds the model and optimiser, and, when resuming, restores the
+// last checkpoint.
+func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (*trainer, error) {
+	hooks.fill()
+	t := &trainer{cfg: cfg, hooks: hooks, dir: cfg.RunDir, start: time.Now()}
+	dev, err := newDevice(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	// A run killed before its first checkpoint starts again from its configuration.
+	if resume {
+		if _, err := openCheckpointDir(t.dir, LastDir); errors.Is(err, errNoCheckpoint) {
+			resume = false
+		}
+	}
+
+	// The data: split, vocabulary (saved with the run; a resumed run reads it back) and inputs.
+	vocabPath := ""
+	if resume {
+		vocabPath = filepath.Join(t.dir, VocabFile)
+	}
+	t0 := time.Now()
+	if t.ds, err = loadDataset(ctx, cfg, vocabPath, hooks); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(hooks.Log, "Data: %d train | %d valid | %d test (read and tokenized in %.1f s)\n",
+		len(t.ds.train), len(t.ds.valid), len(t.ds.test), time.Since(t0).Seconds())
+
+	// The model, initialised from the seed.
+	mc, err := cfg.modelConfig(t.ds.vocabSize(), t.ds.featureDim)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	t.rng = nn.NewRNG(cfg.Seed)
+	if t.model, err = nn.NewModel(dev, mc, t.rng); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if cfg.GloVe != "" {
+		if err := loadGloVe(t.model, cfg, t.ds.vocab, hooks); err != nil {
+			return nil, err
+		}
+	}
+	if t.opt, err = nn.NewAdam(nn.AdamConfig{LR: cfg.LR, MaxGradNorm: cfg.ClipNorm}); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	params := countParams(t.model)
+	fmt.Fprintf(hooks.Log, "Model: %s, dropout %g, batch size %d, device %s\n", cfg.Model, cfg.Dropout, cfg.BatchSize, dev.Name())
+	fmt.Fprintf(hooks.Log, "The model has %s trainable parameters\n", groupDigits(params))
+
+	if resume {
+		if t.st, err = loadLast(t.dir, t.model, t.opt); err != nil {
+			return nil, err
+		}
+		if err := t.rng.UnmarshalBinary(t.st.ModelRNG); err != nil {
+			return nil, fmt.Errorf("train: %s: %w", t.dir, err)
+		}
+		t.ds.rng.State = t.st.DataRNG
+		if err := t.rewriteRunLog(); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(hooks.Log, "Resuming %s after epoch %d", t.dir, t.st.Epoch)
+		if t.st.Batch > 0 {
+			fmt.Fprintf(hooks.Log, " and %d batches of epoch %d", t.st.Batch, t.st.Epoch+1)
+		}
+		fmt.Fprintln(hooks.Log)
+		return t, nil
+	}
+
+	// A new run: its configuration, vocabulary and starting point on disk before any work.
+	t.st = &state{DataRNG: t.ds.rng.State}
+	if t.ds.vocab != nil {
+		if err := t.ds.vocab.Save(filepath.Join(t.dir, VocabFile)); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
+	info := RunInfo{Config: cfg, Model: mc, Labels: t.ds.classes, Sizes: t.ds.sizes(), Params: params, Version: Version}
+	if err := writeRunInfo(t.dir, info); err != nil {
+		return nil, err
+	}
+	if err := t.rewriteRunLog(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// VocabFile is the vocabulary's file name inside a run directory (word models).
+const VocabFile = "vocab.txt"
+
+// Version is the sentibench version recorded in run directories; the CLI sets it.
+var Version = "dev"
+
+// run trains the remaining epochs, then tests the best checkpoint.
+func (t *trainer) run(ctx context.Context) (*Result, error) {
+	for !t.st.Done && t.st.Epoch < t.cfg.Epochs {
+		rec, err := t.epoch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if t.hooks.OnEpoch != nil {
+			if err := t.hooks.OnEpoch(rec); err != nil {
+				return nil, err
+			}
+		}
+		if t.cfg.Patience > 0 && t.st.BadEpochs >= t.cfg.Patience && t.st.Epoch < t.cfg.Epochs {
+			fmt.Fprintf(t.hooks.Log, "Early stopping: no better valid loss for %d epochs\n", t.st.BadEpochs)
+			t.st.Done = true
+			if err := t.saveLast(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return t.test()
+}
+
+// epoch trains one epoch (or the rest of one, after a mid-epoch checkpoint), validates, and
+// writes the checkpoints and the run log line.
+func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
+	st, cfg, meter := t.st, t.cfg, t.hooks.Meter
+	epoch := st.Epoch + 1
+	rngAtStart := t.ds.rng.State
+	batches := data.BucketBatches(t.ds.train, t.ds.lengths, cfg.BatchSize, t.ds.rng)
+	if cfg.MaxBatches > 0 && len(batches) > cfg.MaxBatches {
+		batches = batches[:cfg.MaxBatches]
+	}
+	sums, first := st.Partial, st.Batch
+	st.Partial, st.Batch = partialEpoch{}, 0
+
+	meter.StartEpoch(epoch)
+	began := time.Now()
+	bar := progress.New(t.hooks.Progress, progress.Options{Label: fmt.Sprintf("Epoch %02d", epoch), Unit: "batches",
+		Total: int64(len(batches)), Mode: t.hooks.ProgressMode})
+	bar.Start(int64(first))
+	loss := nn.NewBCEWithLogits(nil)
+	for i := first; i < len(batches); i++ {
+		if ctx.Err() != nil {
+			bar.Done()
+			sums.Seconds += time.Since(began).Seconds()
+			st.Batch, st.Partial, st.DataRNG = i, sums, rngAtStart
+			if err := t.saveLast(); err != nil {
+				return EpochRecord{}, err
+			}
+			return EpochRecord{}, fmt.Errorf("%w in epoch %d after %d of %d batches; checkpoint saved, resume with --resume %s",
+				ErrInterrupted, epoch, i, len(batches), t.dir)
+		}
+		meter.Begin(PhaseData)
+		in, labels := t.ds.input(batches[i])
+		meter.End(PhaseData)
+		var err error
+
+		var stepLoss nn.Loss = loss
+		if t.hooks.TrainLoss != nil {
+			if stepLoss, err = t.hooks.TrainLoss(batches[i], labels); err != nil {
+				return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
+			}
+		} else {
+			loss.Targets = labels
+		}
+		res, err := t.runner.Step(t.model, in, stepLoss, nn.Train, t.rng)
+		if err != nil {
+			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
+		}
+		meter.Add(PhaseForward, seconds(res.BuildSeconds+res.ForwardSeconds))
+		meter.Add(PhaseBackward, seconds(res.BackwardSeconds))
+		if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
+			bar.Done()
+			return EpochRecord{}, fmt.Errorf("train: the loss became %v in epoch %d, batch %d; stopping (the last good checkpoint stays in %s; try a lower --lr or --clip-norm)",
+				res.Loss, epoch, i+1, filepath.Join(t.dir, LastDir))
+		}
+
+		meter.Begin(PhaseOptimizer)
+		err = t.opt.Step(t.model.Params())
+		meter.End(PhaseOptimizer)
+		if err != nil {
+			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
+		}
+
+		sums.LossSum += res.Loss * float64(len(labels))
+		sums.LossN += len(labels)
+		correct, labelled := countCorrect(res.Logits, labels)
+		sums.Correct += correct
+		sums.N += labelled
+		sums.Tokens += int64(in.Tokens())
+		meter.AddWork(in.Tokens(), nn.TrainFLOPs(t.model.Config(), in))
+		bar.Add(1)
+		bar.SetNote(fmt.Sprintf("loss %.3f, acc %.2f%%", sums.LossSum/float64(max(sums.LossN, 1)), 100*float64(sums.Correct)/float64(max(sums.N, 1))))
+	}
+	bar.Done()
+	trainSeconds := sums.Seconds + time.Since(began).Seconds()
+
+	meter.Begin(PhaseValid)
+	valid, err := t.evaluate(t.ds.valid)
+	meter.End(PhaseValid)
+	if err != nil {
+		return EpochRecord{}, fmt.Errorf("train: validation after epoch %d: %w", epoch, err)
+	}
+	stats := meter.EndEpoch()
+	stats.Seconds += sums.Seconds // the part of an interrupted epoch done before the resume
+	if stats.PeakRSSMiB == 0 {
+		stats.PeakRSSMiB = processPeakRSSMiB()
+	}
+	rec := EpochRecord{
+		Epoch: epoch, TrainLoss: sums.LossSum / float64(max(sums.LossN, 1)), TrainAcc: float64(sums.Correct) / float64(max(sums.N, 1)),
+		ValidLoss: valid.Loss, ValidAcc: valid.Acc, TrainBatches: len(batches),
+		TrainSeconds: trainSeconds, ValidSeconds: stats.Seconds - trainSeconds, EpochStats: stats,
+	}
+	rec.Tokens = sums.Tokens
+
+	// Checkpoints: best when the valid loss improved, last always (after best, so that a crash
+	// in between repeats the epoch rather than losing its best weights).
+	st.Epoch, st.DataRNG = epoch, t.ds.rng.State
+	st.Records = append(st.Records, rec)
+	if math.IsNaN(valid.Loss) || math.IsInf(valid.Loss, 0) {
+		return rec, fmt.Errorf("train: the validation loss became %v after epoch %d; stopping (the last good checkpoint stays in %s)",
+			valid.Loss, epoch, filepath.Join(t.dir, LastDir))
+	}
+	if st.BestEpoch == 0 || valid.Loss < st.BestValidLoss {
+		st.BestEpoch, st.BestValidLoss, st.BestValidAcc, st.BadEpochs = epoch, valid.Loss, valid.Acc, 0
+		if err := saveBest(t.dir, t.model, epoch, valid.Loss); err != nil {
+			return rec, err
+		}
+	} else {
+		st.BadEpochs++
+	}
+	if err := t.saveLast(); err != nil {
+		return rec, err
+	}
+	if err := t.appendRunLog(rec); err != nil {
+		return rec, err
+	}
+	fmt.Fprintln(t.hooks.Log, EpochLine(rec))
+	return rec, nil
+}
+
+// evaluate runs the model over a split in evaluation mode (dropout off).
+func (t *trainer) evaluate(indices []int) (Metrics, error) {
+	return evaluate(&t.runner, t.model, t.ds, indices, t.cfg.BatchSize)
+}
+
+func evaluate(runner *nn.Runner, m nn.Model, ds *dataset, indices []int, batchSize int) (Metrics, error) {
+	tally := NewTally(max(len(ds.classes), 2))
+	loss := nn.NewBCEWithLogits(nil)
+	losses := make([]float64, 0, batchSize)
+	for _, batch := range data.EvalBatches(indices, ds.lengths, batchSize) {
+		in, labels := ds.input(batch)
+		loss.Targets = labels
+		res, err := runner.Step(m, in, loss, nn.Eval, nil)
+		if err != nil {
+			return Metrics{}, err
+		}
+		losses = losses[:0]
+		for _, l := range res.PerExample {
+			losses = append(losses, float64(l))
+		}
+		tally.AddBatch(res.Logits, labels, losses)
+	}
+	return tally.Metrics(), nil
+}
+
+// test evaluates the best checkpoint on the test split and writes the run log's last line.
+func (t *trainer) test() (*Result, error) {
+	st := t.st
+	if st.BestEpoch > 0 {
+		ck, err := openCheckpointDir(t.dir, BestDir)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if err := nn.LoadWeights(filepath.Join(ck, WeightsFile), t.model); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	} else {
+		fmt.Fprintln(t.hooks.Log, "warning: no finite validation loss; testing the last epoch's weights")
+	}
+	t0 := time.Now()
+	m, err := t.evaluate(t.ds.test)
+	if err != nil {
+		return nil, fmt.Errorf("train: test: %w", err)
+	}
+	total := time.Since(t.start).Seconds()
+	final := FinalRecord{
+		TestLoss: m.Loss, TestAcc: m.Acc, BestEpoch: st.BestEpoch, BestValidLoss: st.BestValidLoss, BestValidAcc: st.BestValidAcc,
+		TotalSeconds: total, TestSeconds: time.Since(t0).Seconds(), PeakRSSMiB: processPeakRSSMiB(),
+		Model: t.cfg.Model, Dropout: t.cfg.Dropout, Params: countParams(t.model), Epochs: st.Epoch, BatchSize: t.cfg.BatchSize,
+		Seed: t.cfg.Seed, Device: t.cfg.Device, Threads: t.cfg.Threads, Sizes: t.ds.sizes(), Version: Version,
+	}
+	if err := t.appendRunLog(final); err != nil {
+		return nil, err
+	}
+	mins, secs := int(total)/60, int(total)%60
+	fmt.Fprintf(t.hooks.Log, "Test (best epoch %02d, Val. Loss: %.3f) | Test Loss: %.3f | Test Acc: %.2f%% | Total Time: %dm %ds | Peak RSS: %.0f MiB\n",
+		st.BestEpoch, st.BestValidLoss, m.Loss, 100*m.Acc, mins, secs, final.PeakRSSMiB)
+	return &Result{RunDir: t.dir, Epochs: st.Records, Final: final, Test: m}, nil
+}
+
+func (t *trainer) saveLast() error {
+	var err error
+	if t.st.ModelRNG, err = t.rng.MarshalBinary(); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return saveLast(t.dir, t.model, t.opt, t.st)
+}
+
+// rewriteRunLog writes the run log from the checkpoint's records (atomically), so that it
+// never holds an epoch that the checkpoint does not.
+func (t *trainer) rewriteRunLog() error {
+	var b []byte
+	for _, r := range t.st.Records {
+		line, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		b = append(append(b, line...), '\n')
+	}
+	return atomicfile.WriteFile(filepath.Join(t.dir, RunLogFile), b)
+}
+
+func (t *trainer) appendRunLog(rec any) error {
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	p := filepath.Join(t.dir, RunLogFile)
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("train: %s: %w", p, err)
+	}
+	return f.Close()
+}
+
+// EpochLine formats an epoch as torch_ref.py prints it.
+func EpochLine(r EpochRecord) string {
+	mins, secs := int(r.Seconds)/60, int(r.Seconds)%60
+	return fmt.Sprintf("Epoch: %02d | Epoch Time: %dm %ds | Train Loss: %.3f | Train Acc: %.2f%% | Val. Loss: %.3f | Val. Acc: %.2f%% | Peak RSS: %.0f MiB",
+		r.Epoch, mins, secs, r.TrainLoss, 100*r.TrainAcc, r.ValidLoss, 100*r.ValidAcc, r.PeakRSSMiB)
+}
+
+// countCorrect counts the right predictions among the labelled examples (NaN: no label).
+func countCorrect(logits, labels []float32) (correct, labelled int) {
+	for i, z := range logits {
+		if labels[i] != labels[i] {
+			continue
+		}
+		labelled++
+		if (z > 0) == (labels[i] > 0.5) {
+			correct++
+		}
+	}
+	return correct, labelled
+}
+
+func countParams(m nn.Model) int {
+	n := 0
+	for _, p := range m.Params() {
+		if !p.Frozen {
+			n += p.Size()
+		}
+	}
+	return n
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// processPeakRSSMiB is the process's peak resident memory since it started (getrusage).
+func processPeakRSSMiB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024 // KiB on Linux
+}
+
+// groupDigits writes n with thousands separators: 4,810,857.
+func groupDigits(n int) string {
+	s := fmt.Sprint(n)
+	out := make([]byte, 0, len(s)+len(s)/3)
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
