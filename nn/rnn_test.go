@@ -200,7 +200,11 @@ func checkRNNGradients(t *testing.T, c rnnCase) {
 			}
 		}
 	}
-	t.Logf("%d gradients checked, worst relative difference %.2g", len(vals), worst)
+	n := 0
+	for _, v := range vals {
+		n += len(v)
+	}
+	t.Logf("%d tensors, %d values checked; worst relative difference %.2g", len(vals), n, worst)
 }
 
 func TestLSTMGradCheck(t *testing.T) {
@@ -210,6 +214,7 @@ func TestLSTMGradCheck(t *testing.T) {
 		{cell: cellLSTM, in: 3, H: 4, layers: 2, bi: true, lengths: []int{6, 4, 4, 2, 1}, T: 6, seq: true, inputGrad: true},
 		{cell: cellLSTM, in: 2, H: 3, layers: 2, lengths: []int{4, 4, 4}, T: 4, seq: true, inputGrad: true},
 		{cell: cellLSTM, in: 3, H: 4, layers: 3, bi: true, dropout: 0.4, mode: Train, lengths: []int{5, 4, 2}, T: 5, inputGrad: true},
+		{cell: cellLSTM, in: 2, H: 3, layers: 2, bi: true, lengths: []int{3}, T: 4, seq: true, inputGrad: true},
 	} {
 		t.Run(c.String(), func(t *testing.T) { checkRNNGradients(t, c) })
 	}
@@ -222,6 +227,7 @@ func TestGRUGradCheck(t *testing.T) {
 		{cell: cellGRU, in: 3, H: 4, layers: 2, bi: true, lengths: []int{6, 4, 4, 2, 1}, T: 6, seq: true, inputGrad: true},
 		{cell: cellGRU, in: 3, H: 4, layers: 2, bi: true, lengths: []int{5, 5, 2}, T: 5},
 		{cell: cellGRU, in: 3, H: 4, layers: 3, bi: true, dropout: 0.4, mode: Train, lengths: []int{5, 4, 2}, T: 5, inputGrad: true},
+		{cell: cellGRU, in: 2, H: 3, layers: 1, lengths: []int{3}, T: 4, seq: true, inputGrad: true},
 	} {
 		t.Run(c.String(), func(t *testing.T) { checkRNNGradients(t, c) })
 	}
