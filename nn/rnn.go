@@ -15,8 +15,9 @@ package nn
 // never hash alike). The heavy work buffers live in the layer's kernels and are reused, grown
 // only when a larger batch comes, so a steady-state training step allocates almost nothing.
 //
-// A layer serves one graph at a time: building a newer graph with it (another Forward) makes
-// the older graph's ops fail with an error rather than read the newer batch's buffers.
+// A layer serves one graph at a time: building a newer graph with it (another Forward, even
+// one that fails) makes the older graph's ops fail with an error rather than read the newer
+// batch's buffers.
 //
 // # Packed layout
 //
@@ -313,6 +314,8 @@ func (s *rnnStack) forward(x *G.Node, w G.Nodes, lengths []int, T int, mode Mode
 	if len(w) != len(s.params) {
 		return fail(fmt.Errorf("%d weight nodes, want %d", len(w), len(s.params)))
 	}
+	// The run is about to change: older graphs may no longer execute, even if this call fails.
+	s.current = 0
 	s.nextID++
 	run := &s.run
 	run.id = s.nextID
@@ -341,7 +344,7 @@ func (s *rnnStack) forward(x *G.Node, w G.Nodes, lengths []int, T int, mode Mode
 	run.drawMasks(s, rng)
 	s.current = run.id
 
-	op := &rnnOp{s: s, run: run, id: run.id}
+	op := &rnnOp{s: s, run: run, id: run.id, T: run.T, B: run.B, seq: seq, inputGrad: run.inputGrad}
 	out, err := G.ApplyOp(op, append(G.Nodes{x}, w...)...)
 	if err != nil {
 		return fail(err)
@@ -349,7 +352,7 @@ func (s *rnnStack) forward(x *G.Node, w G.Nodes, lengths []int, T int, mode Mode
 	if !seq {
 		return out, nil, nil
 	}
-	final, err = G.ApplyOp(&rnnFinalOp{s: s, run: run, id: run.id}, out)
+	final, err = G.ApplyOp(&rnnFinalOp{s: s, run: run, id: run.id, T: run.T, B: run.B}, out)
 	if err != nil {
 		return fail(err)
 	}
@@ -432,11 +435,16 @@ type rnnKernels interface {
 func tensorType(dims int) G.TensorType { return G.TensorType{Dims: dims, Of: hm.TypeVariable('a')} }
 
 // rnnOp is the forward op: inputs x and the weights (Params order); output the final states
-// (B, dirs*H) or, for a sequence run, the outputs (T*B, dirs*H).
+// (B, dirs*H) or, for a sequence run, the outputs (T*B, dirs*H). It keeps its own copy of what
+// shapes the graph; run is the layer's (shared) description of the newest batch, used only
+// once the op has checked that it is that batch's.
 type rnnOp struct {
-	s   *rnnStack
-	run *rnnRun
-	id  uint64
+	s         *rnnStack
+	run       *rnnRun
+	id        uint64
+	T, B      int
+	seq       bool
+	inputGrad bool
 }
 
 func (op *rnnOp) Arity() int { return 1 + len(op.s.params) }
@@ -450,17 +458,17 @@ func (op *rnnOp) Type() hm.Type {
 }
 
 func (op *rnnOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	if op.run.seq {
-		return tensor.Shape{op.run.T * op.run.B, op.s.dirs * op.s.hidden}, nil
+	if op.seq {
+		return tensor.Shape{op.T * op.B, op.s.dirs * op.s.hidden}, nil
 	}
-	return tensor.Shape{op.run.B, op.s.dirs * op.s.hidden}, nil
+	return tensor.Shape{op.B, op.s.dirs * op.s.hidden}, nil
 }
 
 func (op *rnnOp) ReturnsPtr() bool     { return false }
 func (op *rnnOp) CallsExtern() bool    { return false }
 func (op *rnnOp) OverwritesInput() int { return -1 }
 func (op *rnnOp) String() string {
-	return fmt.Sprintf("%v%q#%d{T=%d,B=%d}", op.s.cell, op.s.prefix, op.id, op.run.T, op.run.B)
+	return fmt.Sprintf("%v%q#%d{T=%d,B=%d}", op.s.cell, op.s.prefix, op.id, op.T, op.B)
 }
 func (op *rnnOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op *rnnOp) Hashcode() uint32      { return hashOf(op) }
@@ -468,7 +476,7 @@ func (op *rnnOp) Hashcode() uint32      { return hashOf(op) }
 func (op *rnnOp) DiffWRT(n int) []bool {
 	d := make([]bool, n)
 	for i := range d {
-		d[i] = i > 0 || op.s.inputGrad
+		d[i] = i > 0 || op.inputGrad
 	}
 	return d
 }
@@ -479,7 +487,7 @@ func (op *rnnOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) 
 		return nil, err
 	}
 	res := make(G.Nodes, len(inputs))
-	if op.s.inputGrad {
+	if op.inputGrad {
 		res[0] = bw
 	}
 	for i := range op.s.params {
@@ -530,10 +538,10 @@ func (op *rnnBwdOp) Type() hm.Type {
 }
 
 func (op *rnnBwdOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	if !op.s.inputGrad {
+	if !op.inputGrad {
 		return tensor.Shape{1, 1}, nil
 	}
-	return tensor.Shape{op.run.T * op.run.B, op.s.in}, nil
+	return tensor.Shape{op.T * op.B, op.s.in}, nil
 }
 
 func (op *rnnBwdOp) String() string        { return "Bwd" + op.rnnOp.String() }
@@ -605,15 +613,16 @@ func (op *rnnGradOp) Do(vals ...G.Value) (G.Value, error) {
 // rnnFinalOp picks the final states (B, dirs*H) out of a sequence output (T*B, dirs*H): the
 // forward direction's state at each sequence's last step, the reverse direction's at step 0.
 type rnnFinalOp struct {
-	s   *rnnStack
-	run *rnnRun
-	id  uint64
+	s    *rnnStack
+	run  *rnnRun
+	id   uint64
+	T, B int
 }
 
 func (op *rnnFinalOp) Arity() int    { return 1 }
 func (op *rnnFinalOp) Type() hm.Type { return hm.NewFnType(tensorType(2), tensorType(2)) }
 func (op *rnnFinalOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.run.B, op.s.dirs * op.s.hidden}, nil
+	return tensor.Shape{op.B, op.s.dirs * op.s.hidden}, nil
 }
 func (op *rnnFinalOp) ReturnsPtr() bool     { return false }
 func (op *rnnFinalOp) CallsExtern() bool    { return false }
@@ -664,7 +673,7 @@ func finalGather[F float](op *rnnFinalOp, seq []F) G.Value {
 type rnnFinalBwdOp struct{ *rnnFinalOp }
 
 func (op *rnnFinalBwdOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.run.T * op.run.B, op.s.dirs * op.s.hidden}, nil
+	return tensor.Shape{op.T * op.B, op.s.dirs * op.s.hidden}, nil
 }
 func (op *rnnFinalBwdOp) String() string        { return "Bwd" + op.rnnFinalOp.String() }
 func (op *rnnFinalBwdOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
@@ -741,8 +750,7 @@ type cpuRNN[F float] struct {
 	seqOut []F // sequence output returned by Forward, T*B*dirs*H
 	final  []F // final states returned by Forward, B*dirs*H
 	ones   []F // N ones, for bias-gradient column sums
-	grads  [][]F
-	gvals  []G.Value
+	grads  [][]F // parameter gradients, in Params order
 }
 
 // cpuLayer holds what the forward pass of one layer keeps for its backward pass.
@@ -766,16 +774,30 @@ type cpuDir[F float] struct {
 func newCPURNN[F float](s *rnnStack) *cpuRNN[F] {
 	k := &cpuRNN[F]{s: s, bl: s.dev.BLAS, lay: make([]cpuLayer[F], s.layers)}
 	k.grads = make([][]F, len(s.params))
-	k.gvals = make([]G.Value, len(s.params))
 	for i, p := range s.params {
 		k.grads[i] = make([]F, p.Size())
-		k.gvals[i] = tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(k.grads[i]))
 	}
 	return k
 }
 
-// Grad implements rnnKernels.
-func (k *cpuRNN[F]) Grad(i int) G.Value { return k.gvals[i] }
+// Grad implements rnnKernels. Each call wraps the gradient buffer in a new header, so that no
+// tensor object is shared between the graphs of successive steps.
+func (k *cpuRNN[F]) Grad(i int) G.Value {
+	return tensor.New(tensor.WithShape(k.s.params[i].Shape...), tensor.WithBacking(k.grads[i]))
+}
+
+// checkWeights checks that the weight values have the parameters' element type and sizes.
+func (k *cpuRNN[F]) checkWeights(w []G.Value) error {
+	if len(w) != len(k.s.params) {
+		return fmt.Errorf("%d weight values, want %d", len(w), len(k.s.params))
+	}
+	for i, v := range w {
+		if d, ok := v.Data().([]F); !ok || len(d) != k.s.params[i].Size() {
+			return fmt.Errorf("weight %s: %v values of %v, want %d of the input's type", k.s.params[i].Name, v.Size(), v.Dtype(), k.s.params[i].Size())
+		}
+	}
+	return nil
+}
 
 // weights returns the weight slices of layer l, direction d.
 func (k *cpuRNN[F]) weights(w []G.Value, l, d int) (wih, whh, bih, bhh []F) {
@@ -806,6 +828,9 @@ func (k *cpuRNN[F]) Forward(r *rnnRun, xv G.Value, wv []G.Value) (G.Value, error
 	x, ok := xv.Data().([]F)
 	if !ok || len(x) != r.T*r.B*s.in {
 		return nil, fmt.Errorf("input of %d values, want T*B*in = %d", xv.Size(), r.T*r.B*s.in)
+	}
+	if err := k.checkWeights(wv); err != nil {
+		return nil, err
 	}
 	H, W, N, gh := s.hidden, s.dirs*s.hidden, r.N, s.cell.gates()*s.hidden
 	if N != r.T*r.B {
@@ -865,7 +890,13 @@ func (k *cpuRNN[F]) Forward(r *rnnRun, xv G.Value, wv []G.Value) (G.Value, error
 func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value, error) {
 	defer k.begin()()
 	s := k.s
-	x := xv.Data().([]F)
+	x, ok := xv.Data().([]F)
+	if !ok || len(x) != r.T*r.B*s.in {
+		return nil, fmt.Errorf("input of %d values, want T*B*in = %d", xv.Size(), r.T*r.B*s.in)
+	}
+	if err := k.checkWeights(wv); err != nil {
+		return nil, err
+	}
 	dy, ok := dyv.Data().([]F)
 	H, W, N := s.hidden, s.dirs*s.hidden, r.N
 	want := r.B * W
