@@ -744,12 +744,12 @@ type cpuRNN[F float] struct {
 	lay        []cpuLayer[F]
 	dir        [2]cpuDir[F]
 
-	xp     []F // packed layer-0 input, N*in (unused when the batch has no padding)
-	dA, dB []F // the gradient of a layer's output / input, N*max(in, dirs*H) each
-	dx     []F // input gradient returned by Backward, T*B*in
-	seqOut []F // sequence output returned by Forward, T*B*dirs*H
-	final  []F // final states returned by Forward, B*dirs*H
-	ones   []F // N ones, for bias-gradient column sums
+	xp     []F   // packed layer-0 input, N*in (unused when the batch has no padding)
+	dA, dB []F   // the gradient of a layer's output / input, N*max(in, dirs*H) each
+	dx     []F   // input gradient returned by Backward, T*B*in
+	seqOut []F   // sequence output returned by Forward, T*B*dirs*H
+	final  []F   // final states returned by Forward, B*dirs*H
+	ones   []F   // N ones, for bias-gradient column sums
 	grads  [][]F // parameter gradients, in Params order
 }
 
