@@ -67,6 +67,7 @@ func (k *cpuRNN[F]) gruForwardDir(r *rnnRun, l, d int, X, wih, whh, bih, bhh []F
 	L, dr := &k.lay[l], &k.dir[d]
 	gates, hn, hc := L.gates[d][:N*gh], L.aux[d][:N*H], L.hcat
 	k.bigGemm(false, true, N, gh, inl, X, inl, wih, inl, gates, gh)
+	transposeTo(dr.whhT, whh, gh, H)
 	for step := 0; step < r.T; step++ {
 		t := r.stepAt(step, d)
 		n := r.nb[t]
@@ -76,7 +77,7 @@ func (k *cpuRNN[F]) gruForwardDir(r *rnnRun, l, d int, X, wih, whh, bih, bhh []F
 		row := r.off[t]
 		prow, m := r.prevStep(t, d)
 		if m > 0 {
-			gemm(k.bl, false, true, m, gh, H, 1, sub(hc, prow, d*H, W, m, H), W, whh, H, 0, dr.step[:m*gh], gh)
+			gemm(k.bl, false, false, m, gh, H, 1, sub(hc, prow, d*H, W, m, H), W, dr.whhT, gh, 0, dr.step[:m*gh], gh)
 		}
 		for b := 0; b < n; b++ {
 			var rec, hp []F

@@ -88,6 +88,7 @@ func (k *cpuRNN[F]) lstmForwardDir(r *rnnRun, l, d int, X, wih, whh, bih, bhh []
 	L, dr := &k.lay[l], &k.dir[d]
 	gates, cs, hc := L.gates[d][:N*gh], L.aux[d][:N*H], L.hcat
 	k.bigGemm(false, true, N, gh, inl, X, inl, wih, inl, gates, gh)
+	transposeTo(dr.whhT, whh, gh, H)
 	for j := range dr.bias {
 		dr.bias[j] = bih[j] + bhh[j]
 	}
@@ -100,7 +101,7 @@ func (k *cpuRNN[F]) lstmForwardDir(r *rnnRun, l, d int, X, wih, whh, bih, bhh []
 		row := r.off[t]
 		prow, m := r.prevStep(t, d)
 		if m > 0 {
-			gemm(k.bl, false, true, m, gh, H, 1, sub(hc, prow, d*H, W, m, H), W, whh, H, 1, sub(gates, row, 0, gh, m, gh), gh)
+			gemm(k.bl, false, false, m, gh, H, 1, sub(hc, prow, d*H, W, m, H), W, dr.whhT, gh, 1, sub(gates, row, 0, gh, m, gh), gh)
 		}
 		for b := 0; b < n; b++ {
 			var cp []F

@@ -767,6 +767,7 @@ type cpuDir[F float] struct {
 	carry []F // B*H: LSTM cell-state gradient carried between steps
 	step  []F // B*G*H: GRU recurrent pre-activations of one step
 	tmp   []F // H
+	whhT  []F // H*G*H: W_hh transposed, for the recurrence's per-step products
 	hprev []F // N*H: h_{t-1} aligned with each packed row, for the W_hh gradient (GRU; the
 	// LSTM reuses its cell-state buffer)
 }
@@ -843,6 +844,7 @@ func (k *cpuRNN[F]) Forward(r *rnnRun, xv G.Value, wv []G.Value) (G.Value, error
 		dr.carry = grow(dr.carry, r.B*H)
 		dr.step = grow(dr.step, r.B*gh)
 		dr.tmp = grow(dr.tmp, H)
+		dr.whhT = grow(dr.whhT, H*gh)
 	}
 	for l := range k.lay {
 		L := &k.lay[l]
@@ -1111,6 +1113,24 @@ func (k *cpuRNN[F]) colSums(dst []F, a []F, m, n, lda int, beta F) {
 		k.bl.Sgemv(gblas.Trans, m, n, 1, any(a).([]float32), lda, any(k.ones).([]float32), 1, float32(beta), d, 1)
 	case []float64:
 		k.bl.Dgemv(gblas.Trans, m, n, 1, any(a).([]float64), lda, any(k.ones).([]float64), 1, float64(beta), d, 1)
+	}
+}
+
+// transposeTo sets dst (cols×rows) to the transpose of the row-major rows×cols matrix src.
+// The per-step product h W_hhᵀ runs faster on OpenBLAS with W_hhᵀ stored than with W_hh
+// transposed on the fly (its packing of a transposed operand is the slower one), and the
+// transpose costs one pass over W_hh per forward pass.
+func transposeTo[F float](dst, src []F, rows, cols int) {
+	dst, src = dst[:rows*cols], src[:rows*cols]
+	const blk = 32
+	for i0 := 0; i0 < rows; i0 += blk {
+		for j0 := 0; j0 < cols; j0 += blk {
+			for i := i0; i < min(i0+blk, rows); i++ {
+				for j := j0; j < min(j0+blk, cols); j++ {
+					dst[j*rows+i] = src[i*cols+j]
+				}
+			}
+		}
 	}
 }
 
