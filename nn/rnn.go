@@ -1035,16 +1035,13 @@ func unpackRows[F float](dst, src []F, r *rnnRun, w int) {
 	}
 }
 
-// applyKeep sets dst[i] = src[i]*scale where keep[i] is set, else 0.
+// applyKeep sets dst[i] = src[i]*scale where keep[i] is 1, else 0 (keep holds 0s and 1s; the
+// multiplication avoids a branch on random flags).
 func applyKeep[F float](dst, src []F, keep []uint8, scale F) {
 	src = src[:len(dst)]
 	keep = keep[:len(dst)]
 	for i := range dst {
-		if keep[i] != 0 {
-			dst[i] = src[i] * scale
-		} else {
-			dst[i] = 0
-		}
+		dst[i] = src[i] * (scale * F(keep[i]))
 	}
 }
 

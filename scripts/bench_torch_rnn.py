@@ -2,7 +2,7 @@
 """PyTorch baseline for the fused recurrent ops of package nn (BenchmarkLSTM, BenchmarkGRU in
 nn/lstm_test.go and nn/gru_test.go). Tooling only:
 
-  python3 scripts/bench_torch_rnn.py [--threads 2] [--iters 5] [--only lstm|gru]
+  python3 scripts/bench_torch_rnn.py [--threads 2] [--iters 5] [--cases lstm/train/full/packed,...]
 
 It times, at the same shapes and with the same FLOP count as the Go benchmarks, one training
 step of the layer alone (forward, then backward of sum(final * r), where final is the last
@@ -87,17 +87,24 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--only", choices=["lstm", "gru"], default=None)
+    ap.add_argument("--cases", default="",
+                    help="comma-separated cell/mode/lengths/packing names to run, e.g. "
+                         "lstm/train/full/packed,gru/eval/varied/unpacked; a part may be *; default all")
     args = ap.parse_args()
+    wanted = [c.split("/") for c in args.cases.split(",") if c]
+
+    def selected(*name):
+        return not wanted or any(all(w in ("*", n) for w, n in zip(c, name)) for c in wanted)
+
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     for cell in ("lstm", "gru"):
-        if args.only and cell != args.only:
-            continue
         for train in (True, False):
             for varied in (False, True):
                 for packed in (True, False):
-                    bench(cell, train, varied, packed, args)
+                    if selected(cell, "train" if train else "eval", "varied" if varied else "full",
+                                "packed" if packed else "unpacked"):
+                        bench(cell, train, varied, packed, args)
 
 
 if __name__ == "__main__":
