@@ -111,5 +111,7 @@ func BenchmarkLSTMGraphStep(b *testing.B) {
 	b.StopTimer()
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(rnnFLOPs(l.s, T*B, true)/sec/1e9, "GFLOP/s")
-	b.ReportMetric((cpuSeconds()-cpu0)/b.Elapsed().Seconds(), "cores")
+	cpu := cpuSeconds() - cpu0
+	b.ReportMetric(cpu/b.Elapsed().Seconds(), "cores")
+	b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
 }

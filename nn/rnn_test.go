@@ -588,7 +588,9 @@ func benchRNN(b *testing.B, cell cellKind, in, H, layers, B, T int, train, varie
 	b.ReportMetric(rnnFLOPs(s, tokens, train)/sec/1e9, "GFLOP/s")
 	b.ReportMetric(float64(tokens)/sec, "tokens/s")
 	// CPU time of the process per wall second: 2 means both cores busy all the time.
-	b.ReportMetric((cpuSeconds()-cpu0)/b.Elapsed().Seconds(), "cores")
+	cpu := cpuSeconds() - cpu0
+	b.ReportMetric(cpu/b.Elapsed().Seconds(), "cores")
+	b.ReportMetric(cpu/float64(b.N), "cpu-s/op")
 }
 
 // smallLSTM returns a 2-layer bidirectional LSTM with PyTorch's initialisation, for the tests

@@ -13,7 +13,9 @@ both packed (pack_padded_sequence, enforce_sorted=True: what the recipe runs) an
 padded tensor fed as is: PyTorch's fastest path, but it runs every sequence to T), with all
 lengths T ("full") or uniform in [T/2, T] with one at T ("varied"; GFLOP/s then counts only the
 real tokens, as the Go benchmark does). Dropout is 0.5 in train mode, as the recipe's lstm.
-Prints one line per case: median and best seconds per step, GFLOP/s at the best time.
+Prints one line per case: median and best seconds per step, GFLOP/s at the best time, and the
+median CPU time per step over all threads (less sensitive than wall time to a busy machine;
+compare with the Go benchmark's cores x s/op).
 """
 import argparse
 import statistics
@@ -57,9 +59,11 @@ def bench(cell, train, varied, packed, args):
     x = torch.randn(T, B, inp, generator=g)
     r = torch.randn(B, 2 * H, generator=g)
 
+    cpu = []
+
     def step():
         xx = x.clone().requires_grad_(input_grad and train)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with torch.set_grad_enabled(train):
             src = pack_padded_sequence(xx, lengths, enforce_sorted=True) if packed else xx
             _, hn = mod(src)
@@ -68,10 +72,12 @@ def bench(cell, train, varied, packed, args):
             if train:
                 mod.zero_grad(set_to_none=False)
                 (final * r).sum().backward()
+        cpu.append(time.process_time() - c0)
         return time.perf_counter() - t0
 
     for _ in range(args.warmup):
         step()
+    cpu.clear()
     ts = [step() for _ in range(args.iters)]
     best, med = min(ts), statistics.median(ts)
     # Unpacked runs compute all T*B positions; count only real tokens for a like-for-like rate.
@@ -79,7 +85,8 @@ def bench(cell, train, varied, packed, args):
     gf = flops(gates, inp, H, 2, 2, real, train, input_grad) / best / 1e9
     print(f"{cell} {'train' if train else 'eval'} {'varied' if varied else 'full'} "
           f"{'packed' if packed else 'unpacked'}: median {med:.3f} s, best {best:.3f} s, "
-          f"{gf:.1f} GFLOP/s (real tokens {real}), {real / best:.0f} tokens/s", flush=True)
+          f"{gf:.1f} GFLOP/s (real tokens {real}), {real / best:.0f} tokens/s, "
+          f"CPU {statistics.median(cpu):.2f} s per step (all threads)", flush=True)
 
 
 def main():
