@@ -226,7 +226,7 @@ func TestGRUGradCheck(t *testing.T) {
 		{cell: cellGRU, in: 3, H: 4, layers: 2, bi: true, lengths: []int{6, 4, 4, 2, 1}, T: 7, inputGrad: true},
 		{cell: cellGRU, in: 3, H: 4, layers: 2, bi: true, lengths: []int{6, 4, 4, 2, 1}, T: 6, seq: true, inputGrad: true},
 		{cell: cellGRU, in: 3, H: 4, layers: 2, bi: true, lengths: []int{5, 5, 2}, T: 5},
-		{cell: cellGRU, in: 3, H: 4, layers: 3, bi: true, dropout: 0.4, mode: Train, lengths: []int{5, 4, 2}, T: 5, inputGrad: true},
+		{cell: cellGRU, in: 3, H: 4, layers: 3, bi: true, dropout: 0.4, mode: Train, lengths: []int{5, 4, 2}, T: 5, seq: true, inputGrad: true},
 		{cell: cellGRU, in: 2, H: 3, layers: 1, lengths: []int{3}, T: 4, seq: true, inputGrad: true},
 	} {
 		t.Run(c.String(), func(t *testing.T) { checkRNNGradients(t, c) })
@@ -920,6 +920,80 @@ func TestRNNThreadingConsistent(t *testing.T) {
 							t.Fatalf("%v bi=%v workers=%d threads=%d: result %d[%d] = %v, one worker: %v", cell, bi, cfg.workers, cfg.threads, i, j, got[i][j], ref[i][j])
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestRNNBufferReuse checks that the kept buffers carry nothing from one batch to the next: a
+// layer that first ran a larger batch gives, on a smaller one, exactly the outputs and
+// gradients of a fresh layer.
+func TestRNNBufferReuse(t *testing.T) {
+	type batch struct {
+		lengths []int
+		T       int
+	}
+	big, small := batch{[]int{9, 9, 8, 6, 6, 5, 2}, 10}, batch{[]int{7, 4, 4, 1}, 8}
+	for _, cell := range []cellKind{cellLSTM, cellGRU} {
+		for _, seq := range []bool{false, true} {
+			step := func(s *rnnStack, k *cpuRNN[float32], bt batch) [][]float32 {
+				r := rand.New(rand.NewPCG(uint64(len(bt.lengths)), 1))
+				B, W := len(bt.lengths), s.dirs*s.hidden
+				xs := make([]float32, bt.T*B*s.in)
+				for i := range xs {
+					xs[i] = r.Float32()*2 - 1
+				}
+				rows := B
+				if seq {
+					rows = bt.T * B
+				}
+				dys := make([]float32, rows*W)
+				for i := range dys {
+					dys[i] = r.Float32() - 0.5
+				}
+				var w []G.Value
+				for _, p := range s.params {
+					w = append(w, p.Value)
+				}
+				run := &s.run
+				if err := run.setBatch(bt.lengths, bt.T); err != nil {
+					t.Fatal(err)
+				}
+				run.train, run.inputGrad, run.seq = true, true, seq
+				run.drawMasks(s, NewRNG(uint64(bt.T)))
+				x := tensor.New(tensor.WithShape(bt.T*B, s.in), tensor.WithBacking(xs))
+				out, err := k.Forward(run, x, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res := [][]float32{append([]float32(nil), out.Data().([]float32)...)}
+				dx, err := k.Backward(run, tensor.New(tensor.WithShape(rows, W), tensor.WithBacking(dys)), x, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res = append(res, append([]float32(nil), dx.Data().([]float32)...))
+				for i := range s.params {
+					res = append(res, append([]float32(nil), k.Grad(i).Data().([]float32)...))
+				}
+				return res
+			}
+			mk := func() (*rnnStack, *cpuRNN[float32]) {
+				s, err := newRNNStack(cell, testCPU(t), "rnn.", 3, 5, 2, true, 0.4, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.initParams(NewRNG(1))
+				return s, newCPURNN[float32](s)
+			}
+			s1, k1 := mk()
+			step(s1, k1, big)
+			got := step(s1, k1, small)
+			s2, k2 := mk()
+			want := step(s2, k2, small)
+			for i := range want {
+				if fmt.Sprint(got[i]) != fmt.Sprint(want[i]) {
+					t.Fatalf("%v seq=%v: result %d after a larger batch differs from a fresh layer's", cell, seq, i)
 				}
 			}
 		}
