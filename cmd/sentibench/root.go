@@ -30,6 +30,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newTrainCmd(),
 		newEvalCmd(),
 		newPredictCmd(),
+		newServeCmd(),
 	)
 	return root
 }
