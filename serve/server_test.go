@@ -69,7 +69,7 @@ func (m *fakeModel) batchSizes() []int {
 }
 
 // newTestServer serves a fake model on a loopback httptest server.
-func newTestServer(t *testing.T, m Model, o Options) (*Server, *httptest.Server) {
+func newTestServer(t testing.TB, m Model, o Options) (*Server, *httptest.Server) {
 	t.Helper()
 	s := New(o)
 	if m != nil {
