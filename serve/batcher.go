@@ -21,11 +21,13 @@ type job struct {
 // errStopped answers the jobs still queued when the batcher stops.
 var errStopped = errors.New("the server is shutting down")
 
-// batcher is the one goroutine that calls the model. It takes a request off the queue and,
-// while other requests are on their way (pending counts them: handlers that have started but
-// whose job the batcher has not taken yet), waits up to wait for them, until the batch holds
-// maxBatch texts; then it runs the whole batch in one call of the model. A lone request is run
-// at once, so batching adds no latency when there is nothing to batch.
+// batcher is the one goroutine that calls the model. It takes a request off the queue and
+// gathers the requests that were already on their way at that moment (pending counts them:
+// handlers that have started but whose job the batcher has not taken yet), waiting at most
+// wait for them, until the batch holds maxBatch texts; then it runs the whole batch in one call
+// of the model. Requests that start later go to the next batch, so under a steady stream a
+// batch does not wait for the stream: while the model runs, the next batch piles up in the
+// queue. A lone request is run at once.
 type batcher struct {
 	model    Model
 	queue    chan *job
@@ -57,13 +59,15 @@ func (b *batcher) loop() {
 		}
 		batch := []*job{first}
 		n := len(first.texts)
-		if n < b.maxBatch && b.pending.Load() > 0 {
+		// The requests already on their way; later ones wait for the next batch.
+		if expect := b.pending.Load(); n < b.maxBatch && expect > 0 {
 			timer.Reset(b.wait)
 		collect:
-			for n < b.maxBatch && b.pending.Load() > 0 {
+			for n < b.maxBatch && expect > 0 && b.pending.Load() > 0 {
 				select {
 				case j := <-b.queue:
 					b.pending.Add(-1)
+					expect--
 					if n+len(j.texts) > b.maxBatch {
 						next = j
 						break collect
