@@ -11,7 +11,7 @@ MODEL    ?= lstm
 DROPOUT  ?= 0.2
 TRAIN_ARGS ?=
 
-.PHONY: all build test bench lint train help clean
+.PHONY: all build test bench lint train help clean validate-deploy loadtest
 
 all: build
 
@@ -21,6 +21,8 @@ help:
 	@echo "make test    run every test (short, no network, no GPU needed)"
 	@echo "make bench   run the Go benchmarks (ops, data pipeline)"
 	@echo "make lint    gofmt check and go vet"
+	@echo "make validate-deploy  check deploy/ (kubeconform, hadolint; tools from the Go proxy and PyPI)"
+	@echo "make loadtest RUNS=\"runs/cnn-1 ...\"  throughput and latency of sentibench serve"
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sentibench
@@ -38,6 +40,12 @@ lint:
 
 train: build
 	$(BIN) train --model $(MODEL) --dropout $(DROPOUT) $(if $(DATA),--data $(DATA)) $(TRAIN_ARGS)
+
+validate-deploy:
+	scripts/validate-deploy.sh
+
+loadtest:
+	scripts/loadtest.sh $(RUNS)
 
 clean:
 	rm -rf bin
