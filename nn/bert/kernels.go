@@ -9,7 +9,7 @@ import (
 func activation(name string) (func(x []float32), error) {
 	switch name {
 	case "gelu":
-		return geluErf, nil
+		return geluErf, nil // exact GELU (erf), not an approximation
 	case "gelu_new", "gelu_pytorch_tanh":
 		return geluTanh, nil
 	case "relu":
@@ -18,8 +18,35 @@ func activation(name string) (func(x []float32), error) {
 	return nil, fmt.Errorf("activation %q is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)", name)
 }
 
-// geluErf is the exact GELU, x * Φ(x) = 0.5 x (1 + erf(x / √2)), as PyTorch's default.
-func geluErf(x []float32) {
+// geluErfGo is GELU(x) = x Φ(x) in pure Go, by the formula of the C kernel (kernels_cgo.go):
+// with a = |x|/√2 and c = erfc(a) from Numerical Recipes' Chebyshev fit (relative error below
+// 1.2e-7), GELU is x - x c / 2 for x > 0 and x c / 2 otherwise.
+func geluErfGo(x []float32) {
+	for i, v := range x {
+		a := float32(math.Abs(float64(v))) * 0.70710678118654752
+		t := 1 / (1 + 0.5*a)
+		p := float32(0.17087277)
+		p = p*t - 0.82215223
+		p = p*t + 1.48851587
+		p = p*t - 1.13520398
+		p = p*t + 0.27886807
+		p = p*t - 0.18628806
+		p = p*t + 0.09678418
+		p = p*t + 0.37409196
+		p = p*t + 1.00002368
+		p = p*t - 1.26551223
+		c := t * expf(p-a*a)
+		g := 0.5 * v * c
+		if v > 0 {
+			x[i] = v - g
+		} else {
+			x[i] = g
+		}
+	}
+}
+
+// geluExact is 0.5 x (1 + erf(x/√2)) in float64, the reference for the tests.
+func geluExact(x []float32) {
 	for i, v := range x {
 		x[i] = float32(0.5 * float64(v) * (1 + math.Erf(float64(v)*math.Sqrt2/2)))
 	}
@@ -64,8 +91,8 @@ func layerNorm(x []float32, n int, g, b []float32, eps float64) {
 	}
 }
 
-// softmaxRows applies a softmax to each row of s (width n) in place.
-func softmaxRows(s []float32, n int) {
+// softmaxRowsGo applies a softmax to each row of s (width n) in place, in pure Go.
+func softmaxRowsGo(s []float32, n int) {
 	for r := 0; r+n <= len(s); r += n {
 		row := s[r : r+n]
 		m := row[0]
@@ -86,26 +113,20 @@ func softmaxRows(s []float32, n int) {
 }
 
 // expf is e^x in float32 for x <= 0 (the softmax's range), within about 1 ulp: Cody-Waite range
-// reduction x = k ln2 + r, |r| <= ln2/2, and a degree-6 polynomial (Cephes' expf).
+// reduction x = k ln2 + r around the nearest integer k, |r| <= ln2/2, and a degree-6 polynomial
+// (Cephes' expf). Below -87 (e^x < 2^-125) it returns 0: such terms vanish next to the
+// softmax's largest term, 1. The C kernels use the same formula.
 func expf(x float32) float32 {
-	if x < -87 { // e^x < 2^-125: dropped (it vanishes next to the softmax's largest term, 1)
+	if x < -87 {
 		return 0
-	}
-	if x > 88.0 {
-		return float32(math.Exp(float64(x)))
 	}
 	const (
 		log2e = 1.44269504088896341
 		ln2hi = 0.693359375
 		ln2lo = -2.12194440e-4
 	)
-	fk := x*log2e + 0.5
-	k := int32(fk)
-	if fk < 0 && float32(k) != fk {
-		k-- // floor
-	}
-	kf := float32(k)
-	r := x - kf*ln2hi - kf*ln2lo
+	fk := float32(math.RoundToEven(float64(x * log2e)))
+	r := x - fk*ln2hi - fk*ln2lo
 	p := float32(1.9875691500e-4)
 	p = p*r + 1.3981999507e-3
 	p = p*r + 8.3334519073e-3
@@ -113,7 +134,7 @@ func expf(x float32) float32 {
 	p = p*r + 1.6666665459e-1
 	p = p*r + 5.0000001201e-1
 	y := p*r*r + r + 1
-	return math.Float32frombits(uint32(int32(math.Float32bits(y)) + k<<23))
+	return math.Float32frombits(uint32(int32(math.Float32bits(y)) + int32(fk)<<23))
 }
 
 // sinusoidal returns DistilBERT's fixed position embeddings: row p, column j holds
