@@ -26,6 +26,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 	})
 	root.AddCommand(
 		newVersionCmd(),
+		newDataCmd(),
 	)
 	return root
 }

@@ -1,0 +1,300 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/sentibench/sentibench/internal/progress"
+)
+
+// NoLabel is the Label of an unlabelled example (IMDB's train/unsup).
+const NoLabel = -1
+
+// DefaultSeed is the recipe's seed (RECIPE.md, Training).
+const DefaultSeed = 1234
+
+// Example is one text with its label.
+type Example struct {
+	// Text is the review, as stored (valid UTF-8, never empty).
+	Text string
+	// Label indexes Corpus.Classes; NoLabel for an unlabelled example.
+	Label int
+	// Rating is IMDB's star rating, from the file name <id>_<rating>.txt (1-4 neg, 7-10 pos);
+	// 0 when unknown (unlabelled reviews, own data).
+	Rating int
+	// Name says where the example came from: "train/pos/123_8.txt" (split/label/file, as
+	// torch_ref.py's split.tsv names it), or "reviews.csv:17" (file and line).
+	Name string
+}
+
+// Corpus is a data set read by Load: the examples, the label names, and the recipe's split.
+//
+// Examples are in the recipe's canonical order: the train part, then valid (own data only),
+// then test, then the unlabelled reviews when asked for; within each part by label (in the
+// order of Classes: IMDB's neg then pos), then by file name (byte-wise) or file order. The
+// split's index lists point into Examples.
+type Corpus struct {
+	Examples []Example
+	// Classes are the label names, sorted byte-wise; a label's id is its index ("neg" = 0,
+	// "pos" = 1 for IMDB).
+	Classes []string
+	// Train and Valid are the recipe's split of the train part, in the order the generator
+	// drew them (torch_ref.py's order[:n_train] and order[n_train:]); Test is the test part in
+	// canonical order; Unsup the unlabelled reviews (when asked for), in canonical order.
+	Train, Valid, Test, Unsup []int
+	// RNG is the recipe's generator after the --limit samples and the split: the trainer
+	// continues it to draw each epoch's batches (copy it: rng := c.RNG; BucketBatches(..., &rng)),
+	// and checkpoints its State.
+	RNG SplitMix64
+	// Source is what was read (a path, or "sample" for the embedded sample); Format is how it
+	// was read: "imdb-archive", "imdb-dir", "dir", "csv", "tsv" or "jsonl".
+	Source, Format string
+	// Notes say what Load decided where the data left room (e.g. a held-out test part).
+	Notes []string
+}
+
+// Texts returns every example's text, in order.
+func (c *Corpus) Texts() []string {
+	out := make([]string, len(c.Examples))
+	for i, e := range c.Examples {
+		out[i] = e.Text
+	}
+	return out
+}
+
+// Labels returns every example's label id, in order (NoLabel for unlabelled ones).
+func (c *Corpus) Labels() []int {
+	out := make([]int, len(c.Examples))
+	for i, e := range c.Examples {
+		out[i] = e.Label
+	}
+	return out
+}
+
+// Options say what Load reads and how it splits it.
+type Options struct {
+	// Path is the data: the official IMDB archive (aclImdb_v1.tar.gz, or the labelled-only
+	// aclImdb_v1_labelled.tar.gz; gzip-compressed or plain tar, read as a stream), an aclImdb
+	// directory (the directory itself or its parent), "sample" (the embedded sample), a
+	// folder-per-label directory (DIR/<label>/*.txt, or DIR/{train,valid,test}/<label>/*.txt),
+	// or a .csv, .tsv or .jsonl file. Resolve finds it from a flag, the environment or the cache.
+	Path string
+	// WithUnsup also reads the 50,000 unlabelled reviews of train/unsup, from UnsupPath when
+	// given, else from Path (the official archive holds them).
+	WithUnsup bool
+	// UnsupPath is an archive or directory holding aclImdb/train/unsup (such as
+	// aclImdb_v1_unsup.tar.gz). Setting it implies WithUnsup.
+	UnsupPath string
+	// Limit, when positive, keeps a seeded sample of Limit examples of each folder (train/neg,
+	// train/pos, test/neg, test/pos; for own data each part and label), drawn with the recipe's
+	// generator before the split, exactly as torch_ref.py's --limit does. The unlabelled
+	// reviews are sampled with a generator of their own (seed XOR UnsupSeedXor), so that
+	// asking for them changes nothing else.
+	Limit int
+	// Seed seeds the recipe's generator (DefaultSeed is the recipe's 1234).
+	Seed uint64
+	// Fields names the columns (CSV, TSV) or fields (JSONL) of own data; empty names take the
+	// defaults "text", "label" and "split".
+	Fields Fields
+	// Workers is how many goroutines read directories (default: GOMAXPROCS).
+	Workers int
+	// Progress, when not nil, receives progress reports; ProgressMode picks their form.
+	Progress     io.Writer
+	ProgressMode progress.Mode
+}
+
+// UnsupSeedXor derives the seed of the generator that samples the unlabelled reviews under
+// Options.Limit ("unsup" in ASCII).
+const UnsupSeedXor = 0x756e73757000
+
+// folder is a group of examples that share a part and a label: an IMDB folder such as
+// train/pos, or the rows of own data with one part and one label.
+type folder struct {
+	part  string // "train", "valid", "test", "unsup"
+	label string // label name; "" for unsup
+	items []item
+}
+
+type item struct {
+	name   string // Example.Name
+	text   string
+	rating int
+}
+
+// parts in canonical order
+var partOrder = map[string]int{"train": 0, "valid": 1, "test": 2, "unsup": 3}
+
+// Load reads a data set and applies the recipe: the --limit samples, then the train/valid split
+// (the first round(0.7 n) of the shuffled train part are train, the rest valid), with one
+// SplitMix64(Seed) generator whose state after the split is Corpus.RNG.
+//
+// Own data and directories without the IMDB layout may lack a test or valid part. Without a
+// test part, a seeded 20% of the train part (round(0.2 n), drawn with the same generator before
+// the train/valid split) is held out as test, in canonical order. With a valid part given, the
+// train part is not split. Corpus.Notes says which of these happened.
+func Load(ctx context.Context, o Options) (*Corpus, error) {
+	if o.Path == "" {
+		return nil, errors.New("no data given: a path to the IMDB archive, an aclImdb directory, a CSV/TSV/JSONL file, a folder-per-label directory, or \"sample\"")
+	}
+	if o.Limit < 0 {
+		return nil, fmt.Errorf("limit %d: must be positive (or 0 for no limit)", o.Limit)
+	}
+	if o.UnsupPath != "" {
+		o.WithUnsup = true
+	}
+	o.Fields = o.Fields.withDefaults()
+	src, err := readSource(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return assemble(src, o)
+}
+
+// source is what a reader found.
+type source struct {
+	name    string
+	format  string
+	folders []folder
+	// imdb marks the IMDB layout: its four folders are required and it always has test.
+	imdb bool
+}
+
+// readSource dispatches on the kind of Path, and adds the unlabelled reviews when asked.
+func readSource(ctx context.Context, o Options) (*source, error) {
+	var src *source
+	var err error
+	wantUnsupHere := o.WithUnsup && o.UnsupPath == ""
+	switch {
+	case o.Path == SampleName:
+		src, err = readIMDBReader(ctx, sampleReader(), "sample", int64(len(sampleArchive)), wantUnsupHere, o)
+		if src != nil {
+			src.name = SampleName
+		}
+	default:
+		src, err = readPath(ctx, o.Path, wantUnsupHere, o)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.UnsupPath != "" {
+		u, err := readUnsupPath(ctx, o.UnsupPath, o)
+		if err != nil {
+			return nil, err
+		}
+		src.folders = append(src.folders, u)
+	}
+	if o.WithUnsup {
+		n := 0
+		for _, f := range src.folders {
+			if f.part == "unsup" {
+				n += len(f.items)
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%s: no unlabelled reviews (train/unsup/*.txt); give the archive that holds them (e.g. aclImdb_v1_unsup.tar.gz) as the unsup path", src.name)
+		}
+	}
+	return src, nil
+}
+
+// assemble applies the limit, orders the examples, and splits them.
+func assemble(src *source, o Options) (*Corpus, error) {
+	rng := NewSplitMix64(o.Seed)
+	unsupRNG := NewSplitMix64(o.Seed ^ UnsupSeedXor)
+	c := &Corpus{Source: src.name, Format: src.format}
+
+	// Label set: sorted distinct names over the labelled folders.
+	for _, f := range src.folders {
+		if f.part != "unsup" && !slices.Contains(c.Classes, f.label) {
+			c.Classes = append(c.Classes, f.label)
+		}
+	}
+	slices.Sort(c.Classes)
+	if len(c.Classes) < 2 {
+		return nil, fmt.Errorf("%s: found %d label(s) %q; a classifier needs at least two", src.name, len(c.Classes), c.Classes)
+	}
+	// Canonical order: part, then label; the readers keep each folder's own order.
+	folders := slices.Clone(src.folders)
+	slices.SortStableFunc(folders, func(a, b folder) int {
+		if d := partOrder[a.part] - partOrder[b.part]; d != 0 {
+			return d
+		}
+		return strings.Compare(a.label, b.label)
+	})
+	var trainPart, validPart []int
+	for _, f := range folders {
+		items := f.items
+		if o.Limit > 0 && o.Limit < len(items) {
+			r := rng
+			if f.part == "unsup" {
+				r = unsupRNG
+			}
+			keep := sample(r, len(items), o.Limit)
+			picked := make([]item, len(keep))
+			for i, k := range keep {
+				picked[i] = items[k]
+			}
+			items = picked
+		}
+		label := NoLabel
+		if f.part != "unsup" {
+			label = slices.Index(c.Classes, f.label)
+		}
+		for _, it := range items {
+			i := len(c.Examples)
+			c.Examples = append(c.Examples, Example{Text: it.text, Label: label, Rating: it.rating, Name: it.name})
+			switch f.part {
+			case "train":
+				trainPart = append(trainPart, i)
+			case "valid":
+				validPart = append(validPart, i)
+			case "test":
+				c.Test = append(c.Test, i)
+			case "unsup":
+				c.Unsup = append(c.Unsup, i)
+			}
+		}
+	}
+	if len(trainPart) == 0 {
+		return nil, fmt.Errorf("%s: no training examples", src.name)
+	}
+	if len(c.Test) == 0 {
+		if src.imdb {
+			return nil, fmt.Errorf("%s: no test reviews", src.name)
+		}
+		order := slices.Clone(trainPart)
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		nTest := (2*len(order) + 5) / 10
+		c.Test = slices.Sorted(slices.Values(order[:nTest]))
+		trainPart = slices.Sorted(slices.Values(order[nTest:]))
+		c.Notes = append(c.Notes, fmt.Sprintf("no test part given: held out a seeded 20%% of the training examples as test (%d of %d)", nTest, len(order)))
+	}
+	if len(validPart) == 0 {
+		order := slices.Clone(trainPart)
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		nTrain := (7*len(order) + 5) / 10 // round(0.7 n): 17,500 of 25,000
+		c.Train, c.Valid = order[:nTrain], order[nTrain:]
+	} else {
+		c.Train, c.Valid = trainPart, validPart
+		c.Notes = append(c.Notes, "valid part given: the train part is not split")
+	}
+	c.RNG = *rng
+	return c, nil
+}
+
+// sample returns k distinct indices of [0, n), sorted: the first k of a shuffled [0, n), as
+// torch_ref.py's SplitMix64.sample followed by sorted().
+func sample(rng *SplitMix64, n, k int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	rng.Shuffle(n, func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+	keep := idx[:k]
+	slices.Sort(keep)
+	return keep
+}
