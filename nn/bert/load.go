@@ -322,6 +322,9 @@ func (m *Model) loadWeights(src tensorSource) error {
 // read from model.safetensors or pytorch_model.bin hash the same.
 func (m *Model) WeightsHash() string { return m.weightsID }
 
+// Workers is the number of goroutines a forward pass uses.
+func (m *Model) Workers() int { return max(m.cpu.Workers, 1) }
+
 // Hidden is the width of the hidden states.
 func (m *Model) Hidden() int { return m.Config.Hidden }
 
