@@ -177,7 +177,9 @@ func Build(ctx context.Context, texts []string, opt Options) (string, error) {
 	}
 	dataHash := DataHash(texts)
 	key := Key(m, dataHash)
-	name := safeName(filepath.Base(filepath.Clean(m.Dir)))
+	// The directory name says what the encoder is (not where it was loaded from: the same
+	// weights under another path or hub id are the same cache).
+	name := fmt.Sprintf("%s-L%d-H%d", safeName(m.Config.ModelType), m.Config.Layers, m.Hidden())
 	dir := filepath.Join(root, name+"-"+key[:16])
 	say := func(format string, a ...any) {
 		if opt.Progress != nil && opt.ProgressMode != progress.Quiet {
@@ -379,6 +381,7 @@ func run(ctx context.Context, m *bert.Model, dir string, meta Meta, p plan, ids 
 	rep.Start(doneTokens)
 	defer rep.Done()
 	var out [][]float32
+	var states []float32
 	var buf []byte
 	first := true
 	for c := done; c < meta.Chunks; c++ {
@@ -394,10 +397,19 @@ func run(ctx context.Context, m *bert.Model, dir string, meta Meta, p plan, ids 
 				seqs[k] = ids[i]
 				tokens += len(ids[i])
 			}
+			// The outputs are views into one buffer, in file order.
 			if cap(out) < len(seqs) {
 				out = make([][]float32, len(seqs))
 			}
 			out = out[:len(seqs)]
+			if cap(states) < tokens*H {
+				states = make([]float32, tokens*H)
+			}
+			at := 0
+			for k, s := range seqs {
+				out[k] = states[at : at+len(s)*H : at+len(s)*H]
+				at += len(s) * H
+			}
 			if err := m.ForwardInto(seqs, out); err != nil {
 				return fmt.Errorf("features: %w", err)
 			}
@@ -407,12 +419,8 @@ func run(ctx context.Context, m *bert.Model, dir string, meta Meta, p plan, ids 
 				buf = make([]byte, n)
 			}
 			buf = buf[:n]
-			at := 0
-			for k := range rev {
-				for _, v := range out[k] {
-					binary.LittleEndian.PutUint16(buf[at:], safetensors.F32ToF16(v))
-					at += 2
-				}
+			for j, v := range states[:tokens*H] {
+				binary.LittleEndian.PutUint16(buf[2*j:], safetensors.F32ToF16(v))
 			}
 			if _, err := f.WriteAt(buf, p.offsets[rev[0]]*int64(H)*2); err != nil {
 				return fmt.Errorf("features: writing %s: %w", f.Name(), err)

@@ -27,7 +27,8 @@
 // Place in the project: data -> nn -> features -> train. It uses nn (nn.Input, nn.CPU),
 // nn/bert (the encoder) and data (the tokenizer, through the encoder); train reads batches.
 //
-// Files of a cache directory <root>/<encoder>-<key[:16]>/:
+// Files of a cache directory <root>/<model type>-L<layers>-H<hidden>-<key[:16]>/, for example
+// bert-L6-H384-<key[:16]> for all-MiniLM-L6-v2:
 //
 //	meta.json      the key and what it was made of, the sizes, the batching plan (JSON)
 //	index.bin      per review: offset (in rows) and length (in word pieces), after a header
