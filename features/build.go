@@ -187,6 +187,13 @@ func Build(ctx context.Context, texts []string, opt Options) (string, error) {
 		}
 	}
 
+	// One process at a time builds a cache directory.
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+
 	// An existing directory: reuse when complete, resume when not, rebuild when it is not ours.
 	meta, err := readMeta(dir)
 	switch {
@@ -266,6 +273,29 @@ func defaultCPU() (*nn.CPU, error) {
 	}
 	impl.SetThreads(1)
 	return &nn.CPU{BLAS: impl, Workers: runtime.GOMAXPROCS(0)}, nil
+}
+
+// lockDir creates dir and takes an exclusive lock on dir/lock (flock), so that two processes
+// never build the same cache at once; the lock goes with the process, even when it is killed.
+func lockDir(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("features: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("features: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("features: another process is building %s (it holds %s)", dir, f.Name())
+		}
+		return nil, fmt.Errorf("features: locking %s: %w", f.Name(), err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 func defaultInt(v, d int) int {

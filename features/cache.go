@@ -26,6 +26,7 @@ const (
 	IndexFile    = "index.bin"
 	DataFile     = "features.f16"
 	ProgressFile = "progress.json"
+	LockFile     = "lock"
 )
 
 // indexMagic starts index.bin; then the 32-byte key, the review count (uint64), the width

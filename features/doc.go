@@ -34,4 +34,5 @@
 //	index.bin      per review: offset (in rows) and length (in word pieces), after a header
 //	features.f16   the hidden states, float16 little-endian, rows of Dim values
 //	progress.json  how many chunks are complete (atomic writes); all of them when done
+//	lock           held (flock) by the process building the cache
 package features

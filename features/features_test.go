@@ -296,7 +296,16 @@ func TestKeyMismatchRebuilds(t *testing.T) {
 	if m2, _ := readMeta(dirA); m2.Key != metaA.Key {
 		t.Errorf("rebuilt cache has key %.16s, want %.16s", m2.Key, metaA.Key)
 	}
-	// The tokenizer is part of the key.
+	// A second process cannot build the same cache at the same time.
+	unlock, err := lockDir(dirA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock locks belong to the open file: a second open in this process conflicts like another process.
+	if _, err := Build(context.Background(), texts, opt); err == nil || !strings.Contains(err.Error(), "another process is building") {
+		t.Errorf("concurrent build: %v", err)
+	}
+	unlock()
 	if Key(m, DataHash(texts)) != metaA.Key {
 		t.Error("Key() differs from the stored key")
 	}
