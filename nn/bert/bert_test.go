@@ -259,6 +259,15 @@ func TestMiniDistilBERT(t *testing.T) {
 		return slices.DeleteFunc(ts, func(x safetensors.Tensor) bool { return x.Name == "embeddings.position_embeddings.weight" })
 	})
 	checkParity(t, load(t, dir, 1), &ref)
+	// DistilBertForMaskedLM-style names: a "distilbert." prefix and head tensors, which are ignored.
+	dir = copyDir(t, "testdata/mini-distilbert")
+	editSafetensors(t, filepath.Join(dir, "model.safetensors"), func(ts []safetensors.Tensor) []safetensors.Tensor {
+		for i := range ts {
+			ts[i].Name = "distilbert." + ts[i].Name
+		}
+		return append(ts, safetensors.FromFloat32("vocab_projector.bias", []int{1000}, make([]float32, 1000)))
+	})
+	checkParity(t, load(t, dir, 2), &ref)
 }
 
 // copyDir copies the files of a fixture directory (except those in skip) to a new directory.
