@@ -230,9 +230,11 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 				ErrInterrupted, epoch, i, len(batches), t.dir)
 		}
 		meter.Begin(PhaseData)
-		in, labels := t.ds.input(batches[i])
+		in, labels, err := t.ds.input(batches[i])
 		meter.End(PhaseData)
-		var err error
+		if err != nil {
+			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
+		}
 
 		var stepLoss nn.Loss = loss
 		if t.hooks.TrainLoss != nil {
@@ -328,7 +330,10 @@ func evaluate(runner *nn.Runner, m nn.Model, ds *dataset, indices []int, batchSi
 	loss := nn.NewBCEWithLogits(nil)
 	losses := make([]float64, 0, batchSize)
 	for _, batch := range data.EvalBatches(indices, ds.lengths, batchSize) {
-		in, labels := ds.input(batch)
+		in, labels, err := ds.input(batch)
+		if err != nil {
+			return Metrics{}, err
+		}
 		loss.Targets = labels
 		res, err := runner.Step(m, in, loss, nn.Eval, nil)
 		if err != nil {

@@ -32,6 +32,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newEvalCmd(),
 		newPredictCmd(),
 		newBenchCmd(),
+		newEmbedCmd(),
 	)
 	return root
 }
