@@ -17,8 +17,8 @@ import (
 func newEmbedCmd() *cobra.Command {
 	var (
 		encoder, dataF, cacheDir, blasF, prog string
-		limit, batchSize, threads          int
-		seed                               uint64
+		limit, batchSize, threads             int
+		seed                                  uint64
 	)
 	cmd := &cobra.Command{
 		Use:   "embed --encoder DIR|HUB_ID",
