@@ -3,11 +3,14 @@ package data
 import (
 	"archive/tar"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -83,6 +86,10 @@ type wordPieceVectors struct {
 		IDs     []int32 `json:"ids"`
 		IDsMax8 []int32 `json:"ids_max8"`
 	} `json:"edge_cases"`
+	Corpus map[string]struct {
+		Reviews int    `json:"reviews"`
+		SHA256  string `json:"sha256"`
+	} `json:"corpus"`
 }
 
 func readVectors(t *testing.T) *wordPieceVectors {
@@ -190,6 +197,61 @@ func TestWordPieceIMDB(t *testing.T) {
 	}
 	if truncated == 0 {
 		t.Error("no review in the vectors hits the truncation")
+	}
+}
+
+// TestWordPieceWholeCorpus tokenizes every review of both real archives (100,000 reviews, in
+// archive order, truncated to 512) and compares a digest of all the ids with transformers'.
+func TestWordPieceWholeCorpus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: reads both archives")
+	}
+	v := readVectors(t)
+	w := loadBoth(t)["tokenizer.json"]
+	for _, archive := range []string{"aclImdb_v1_labelled.tar.gz", "aclImdb_v1_unsup.tar.gz"} {
+		path := testutil.Shared(t, "data/imdb/"+archive)
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(zr)
+		h := sha256.New()
+		n := 0
+		var line []byte
+		for {
+			hd, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			if !strings.HasSuffix(hd.Name, ".txt") || !(strings.Contains(hd.Name, "/pos/") || strings.Contains(hd.Name, "/neg/") || strings.Contains(hd.Name, "/unsup/")) {
+				continue
+			}
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line = append(append(line[:0], hd.Name...), '\t')
+			for i, id := range w.Encode(string(b), 512) {
+				if i > 0 {
+					line = append(line, ',')
+				}
+				line = strconv.AppendInt(line, int64(id), 10)
+			}
+			h.Write(append(line, '\n'))
+			n++
+		}
+		f.Close()
+		want := v.Corpus[archive]
+		if got := hex.EncodeToString(h.Sum(nil)); n != want.Reviews || got != want.SHA256 {
+			t.Errorf("%s: %d reviews, ids SHA-256 %s; transformers: %d, %s", archive, n, got, want.Reviews, want.SHA256)
+		}
 	}
 }
 

@@ -271,6 +271,9 @@ func (r *Reader) Lengths() []int {
 // Review returns review i's hidden states as float32, [Length(i), Dim()] row-major, in dst when
 // it is large enough.
 func (r *Reader) Review(i int, dst []float32) ([]float32, error) {
+	if r.data == nil {
+		return nil, fmt.Errorf("features: %s: reader is closed", r.dir)
+	}
 	if i < 0 || i >= len(r.lengths) {
 		return nil, fmt.Errorf("features: review %d out of range [0, %d)", i, len(r.lengths))
 	}
@@ -298,6 +301,9 @@ func (r *Reader) Batch(indices []int) (*nn.Input, error) {
 // BatchInto is Batch reusing in's Feats and Lengths when large enough, so a training loop
 // allocates nothing per batch.
 func (r *Reader) BatchInto(indices []int, in *nn.Input) error {
+	if r.data == nil {
+		return fmt.Errorf("features: %s: reader is closed", r.dir)
+	}
 	if len(indices) == 0 {
 		return fmt.Errorf("features: empty batch")
 	}

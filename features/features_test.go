@@ -162,6 +162,15 @@ func TestBuildAndRead(t *testing.T) {
 		t.Error("out-of-range review did not fail")
 	}
 
+	r2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Close()
+	if _, err := r2.Batch(idx); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("batch from a closed reader: %v", err)
+	}
+
 	// A second Build finds the complete cache and computes nothing.
 	opt.afterChunk = func(int) { t.Error("a complete cache was rebuilt") }
 	log.Reset()

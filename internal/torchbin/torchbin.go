@@ -50,6 +50,10 @@ func (i Info) Elems() int {
 	return n
 }
 
+// maxElems bounds a tensor's size (an expanded view could claim far more elements than its
+// storage holds).
+const maxElems = 1 << 32
+
 // File is an open torch.save checkpoint.
 type File struct {
 	path    string
@@ -153,6 +157,12 @@ func open(p string, zr *zip.ReadCloser) (*File, error) {
 		}
 		if len(t.shape) != len(t.stride) {
 			return nil, bad("tensor %q: shape %v and stride %v differ in rank", name, t.shape, t.stride)
+		}
+		elems := int64(1)
+		for _, d := range t.shape {
+			if elems *= int64(d); d > maxElems || elems > maxElems {
+				return nil, bad("tensor %q: shape %v is too large (over %d elements)", name, t.shape, int64(maxElems))
+			}
 		}
 		if info.Elems() > 0 {
 			last := t.offset

@@ -19,7 +19,10 @@
 // row after row without padding: the matrix products run over all real tokens of the batch at
 // once on the project's BLAS, and attention runs per (sequence, head). Work is split over
 // nn.CPU.Workers goroutines (rows for the products, (sequence, head) pairs for attention), each
-// calling the BLAS; give the BLAS one thread when Workers > 1.
+// calling the BLAS; give the BLAS one thread when Workers > 1. Measured on the project's 2-core
+// machine (BenchmarkEncoder), two workers over a one-thread OpenBLAS use the cores better than one
+// worker over a two-thread OpenBLAS, whose idle threads spin: start such a process with
+// OPENBLAS_NUM_THREADS=1 so that OpenBLAS creates no thread pool at all.
 //
 // Models may also be named by a Hugging Face hub id: Resolve downloads their files into the cache.
 package bert

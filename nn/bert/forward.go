@@ -34,8 +34,8 @@ func grow(b []float32, n int) []float32 {
 // Forward returns the last hidden state of each sequence: out[i] holds len(seqs[i]) rows of
 // Hidden() values, row-major. Each sequence is a full model input ([CLS] ... [SEP], at most
 // MaxLen() ids; see Encode). The sequences are packed without padding, so a batch of mixed
-// lengths wastes no work, and every sequence's result is exactly what a padded batch with an
-// attention mask gives at its real positions.
+// lengths wastes no work, and every sequence's result is what a padded batch with an attention
+// mask gives at its real positions (up to float rounding).
 func (m *Model) Forward(seqs [][]int32) ([][]float32, error) {
 	out := make([][]float32, len(seqs))
 	return out, m.ForwardInto(seqs, out)
