@@ -58,8 +58,13 @@ func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string,
 			return fmt.Errorf("train: %w", err)
 		}
 	}
+	// The encoder runs best as one goroutine per core over a one-threaded BLAS (measured in
+	// nn/bert); OpenBLAS's thread count is process-wide, so it is put back for training.
+	threads := impl.Threads()
+	impl.SetThreads(1)
 	cacheDir, err := features.Build(ctx, texts, features.Options{Encoder: dir, CPU: cpu, CacheDir: root,
 		Progress: hooks.Progress, ProgressMode: hooks.ProgressMode})
+	impl.SetThreads(threads)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
