@@ -176,7 +176,7 @@ func TestSampleIsLimit750(t *testing.T) {
 		t.Skip("-short")
 	}
 	archive := testutil.Shared(t, "data/imdb/aclImdb_v1_labelled.tar.gz")
-	full, err := Load(context.Background(), Options{Path: archive, Seed: DefaultSeed, Limit: 750})
+	full, err := assemble(realIMDB(t, archive), Options{Seed: DefaultSeed, Limit: 750})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,3 +180,24 @@ func WordData(ctx context.Context, c *Corpus, tok Tokenizer, maxWords, workers i
 	v := BuildVocab(toks, c.Train, maxWords)
 	return v, toks.IDs(v), nil
 }
+
+// Encode tokenizes texts with tok and maps the tokens to ids of an existing vocabulary v
+// (out-of-vocabulary tokens to UNK), in parallel: for a vocabulary loaded from a checkpoint, or
+// for new texts at prediction time.
+func Encode(ctx context.Context, texts []string, tok Tokenizer, v *Vocab, workers int) ([][]int32, error) {
+	toks, err := TokenizeAll(ctx, texts, tok, workers)
+	if err != nil {
+		return nil, err
+	}
+	return toks.IDs(v), nil
+}
+
+// Lengths returns the length of every sequence (the lengths BucketBatches and EvalBatches sort
+// by).
+func Lengths(seqs [][]int32) []int {
+	out := make([]int, len(seqs))
+	for i, s := range seqs {
+		out[i] = len(s)
+	}
+	return out
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sentibench/sentibench/internal/testutil"
@@ -31,6 +32,26 @@ func splitTSV(c *Corpus) []byte {
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// realIMDBOnce caches the labelled archive as read, for the tests that apply different
+// options to it (assemble does not modify a source).
+var realIMDBOnce struct {
+	sync.Once
+	src *source
+	err error
+}
+
+// realIMDB reads the labelled archive once per test binary.
+func realIMDB(t *testing.T, archive string) *source {
+	t.Helper()
+	realIMDBOnce.Do(func() {
+		realIMDBOnce.src, realIMDBOnce.err = readSource(context.Background(), Options{Path: archive})
+	})
+	if realIMDBOnce.err != nil {
+		t.Fatal(realIMDBOnce.err)
+	}
+	return realIMDBOnce.src
 }
 
 // parityHashes reads data/testdata/torch_ref_parity.txt: "<limit> <file> <sha256>" lines.
@@ -64,7 +85,7 @@ func TestParityWithTorchRef(t *testing.T) {
 			if testing.Short() && limit == 0 {
 				t.Skip("-short: the whole data set takes a few seconds")
 			}
-			c, err := Load(context.Background(), Options{Path: archive, Limit: limit, Seed: DefaultSeed})
+			c, err := assemble(realIMDB(t, archive), Options{Limit: limit, Seed: DefaultSeed})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -157,3 +157,20 @@ func TestTokenizeAllCancelled(t *testing.T) {
 		t.Fatal("no error")
 	}
 }
+
+func TestEncodeWithVocab(t *testing.T) {
+	v, err := NewVocab([]string{"<unk>", "<pad>", "good", "."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := Encode(context.Background(), []string{"Good. Very GOOD", "bad"}, BasicEnglish{}, v, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids[0], []int32{2, 3, UNK, 2}) || !slices.Equal(ids[1], []int32{UNK}) {
+		t.Fatalf("ids %v", ids)
+	}
+	if got := Lengths(ids); !slices.Equal(got, []int{4, 1}) {
+		t.Fatal(got)
+	}
+}

@@ -89,6 +89,19 @@ type Hooks struct {
 	ProgressMode progress.Mode
 	// OnEpoch, when set, is called after each epoch's checkpoint; an error stops the run.
 	OnEpoch func(EpochRecord) error
+
+	// The two extension points that distillation uses. They change what a run computes, so a
+	// resumed run must be given the same ones (package distill records what it needs to
+	// rebuild them).
+
+	// ExtraTrain adds unlabelled texts to the training part, after the data set's own
+	// examples: their dataset indices are N, N+1, ... for a data set of N examples, and their
+	// label is data.NoLabel. They do not enter the vocabulary.
+	ExtraTrain []string
+	// TrainLoss, when set, builds each training batch's loss instead of binary cross-entropy
+	// on the labels. batch holds the dataset indices of the batch's examples in batch order;
+	// labels their labels (NaN for data.NoLabel).
+	TrainLoss func(batch []int, labels []float32) (nn.Loss, error)
 }
 
 func (h *Hooks) fill() {

@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/nn"
@@ -27,6 +28,10 @@ type dataset struct {
 	pad  data.PadOptions
 	buf  data.Batch
 	feed nn.Input
+
+	// bigru: the encoder's features, from the cache or (FeatureCache "none") recomputed for
+	// every batch
+	enc *encoderSource
 }
 
 // loadDataset reads the run's data and prepares its inputs. vocabPath, when not empty, is the
@@ -58,16 +63,38 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, hooks Hooks)
 			corpus.Source, len(ds.train), len(ds.valid), len(ds.test))
 	}
 	if cfg.Model == nn.KindBiGRU {
-		return nil, fmt.Errorf("train: the bigru model (encoder features) is not wired into the trainer yet")
+		if len(hooks.ExtraTrain) > 0 {
+			return nil, fmt.Errorf("train: extra training texts are not supported for the bigru model")
+		}
+		if err := ds.loadFeatures(ctx, cfg, corpus.Texts(), hooks); err != nil {
+			return nil, err
+		}
+		return ds, nil
+	}
+
+	// Extra unlabelled training texts (distillation's transfer set) follow the data set's own.
+	texts := corpus.Texts()
+	vocabTrain := ds.train
+	if len(hooks.ExtraTrain) > 0 {
+		n := len(texts)
+		texts = append(texts, hooks.ExtraTrain...)
+		ds.train = append(append([]int(nil), ds.train...), make([]int, len(hooks.ExtraTrain))...)
+		for i := range hooks.ExtraTrain {
+			ds.train[len(ds.train)-len(hooks.ExtraTrain)+i] = n + i
+			ds.labels = append(ds.labels, data.NoLabel)
+		}
 	}
 
 	// Word models: basic_english tokens, the vocabulary of the train part, ids.
-	toks, err := data.TokenizeAll(ctx, corpus.Texts(), data.BasicEnglish{}, cfg.Threads)
+	toks, err := data.TokenizeAll(ctx, texts, data.BasicEnglish{}, cfg.Threads)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	for i, s := range toks.Seqs {
 		if len(s) == 0 {
+			if i >= len(corpus.Examples) {
+				return nil, fmt.Errorf("train: extra training text %d has no tokens", i-len(corpus.Examples))
+			}
 			return nil, fmt.Errorf("train: %s (%s): the text has no tokens", corpus.Examples[i].Name, corpus.Source)
 		}
 	}
@@ -76,7 +103,7 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, hooks Hooks)
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	} else {
-		ds.vocab = data.BuildVocab(toks, ds.train, cfg.VocabSize)
+		ds.vocab = data.BuildVocab(toks, vocabTrain, cfg.VocabSize)
 	}
 	ds.ids = toks.IDs(ds.vocab)
 	ds.lengths = make([]int, len(ds.ids))
@@ -108,10 +135,18 @@ func (ds *dataset) sizes() map[string]int {
 
 // input assembles a batch (example indices, longest first) for the model, and its labels. The
 // returned values are reused by the next call.
-func (ds *dataset) input(batch []int) (*nn.Input, []float32) {
+func (ds *dataset) input(batch []int) (*nn.Input, []float32, error) {
+	if ds.enc != nil {
+		return ds.encoderInput(batch)
+	}
 	b := data.Pad(&ds.buf, ds.ids, ds.labels, batch, ds.pad)
+	for i, k := range batch {
+		if ds.labels[k] == data.NoLabel {
+			b.Labels[i] = float32(math.NaN())
+		}
+	}
 	ds.feed = nn.Input{Lengths: b.Lengths, T: b.T, IDs: b.IDs}
-	return &ds.feed, b.Labels
+	return &ds.feed, b.Labels, nil
 }
 
 // loadGloVe initialises the word embedding from a GloVe-format file, and freezes it on request.

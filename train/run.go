@@ -230,11 +230,21 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 				ErrInterrupted, epoch, i, len(batches), t.dir)
 		}
 		meter.Begin(PhaseData)
-		in, labels := t.ds.input(batches[i])
+		in, labels, err := t.ds.input(batches[i])
 		meter.End(PhaseData)
+		if err != nil {
+			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
+		}
 
-		loss.Targets = labels
-		res, err := t.runner.Step(t.model, in, loss, nn.Train, t.rng)
+		var stepLoss nn.Loss = loss
+		if t.hooks.TrainLoss != nil {
+			if stepLoss, err = t.hooks.TrainLoss(batches[i], labels); err != nil {
+				return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
+			}
+		} else {
+			loss.Targets = labels
+		}
+		res, err := t.runner.Step(t.model, in, stepLoss, nn.Train, t.rng)
 		if err != nil {
 			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
 		}
@@ -254,12 +264,14 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		}
 
 		sums.LossSum += res.Loss * float64(len(labels))
-		sums.Correct += countCorrect(res.Logits, labels)
-		sums.N += len(labels)
+		sums.LossN += len(labels)
+		correct, labelled := countCorrect(res.Logits, labels)
+		sums.Correct += correct
+		sums.N += labelled
 		sums.Tokens += int64(in.Tokens())
 		meter.AddWork(in.Tokens(), nn.TrainFLOPs(t.model.Config(), in))
 		bar.Add(1)
-		bar.SetNote(fmt.Sprintf("loss %.3f, acc %.2f%%", sums.LossSum/float64(sums.N), 100*float64(sums.Correct)/float64(sums.N)))
+		bar.SetNote(fmt.Sprintf("loss %.3f, acc %.2f%%", sums.LossSum/float64(max(sums.LossN, 1)), 100*float64(sums.Correct)/float64(max(sums.N, 1))))
 	}
 	bar.Done()
 	trainSeconds := sums.Seconds + time.Since(began).Seconds()
@@ -276,7 +288,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		stats.PeakRSSMiB = processPeakRSSMiB()
 	}
 	rec := EpochRecord{
-		Epoch: epoch, TrainLoss: sums.LossSum / float64(max(sums.N, 1)), TrainAcc: float64(sums.Correct) / float64(max(sums.N, 1)),
+		Epoch: epoch, TrainLoss: sums.LossSum / float64(max(sums.LossN, 1)), TrainAcc: float64(sums.Correct) / float64(max(sums.N, 1)),
 		ValidLoss: valid.Loss, ValidAcc: valid.Acc, TrainBatches: len(batches),
 		TrainSeconds: trainSeconds, ValidSeconds: stats.Seconds - trainSeconds, EpochStats: stats,
 	}
@@ -318,7 +330,10 @@ func evaluate(runner *nn.Runner, m nn.Model, ds *dataset, indices []int, batchSi
 	loss := nn.NewBCEWithLogits(nil)
 	losses := make([]float64, 0, batchSize)
 	for _, batch := range data.EvalBatches(indices, ds.lengths, batchSize) {
-		in, labels := ds.input(batch)
+		in, labels, err := ds.input(batch)
+		if err != nil {
+			return Metrics{}, err
+		}
 		loss.Targets = labels
 		res, err := runner.Step(m, in, loss, nn.Eval, nil)
 		if err != nil {
@@ -414,14 +429,18 @@ func EpochLine(r EpochRecord) string {
 		r.Epoch, mins, secs, r.TrainLoss, 100*r.TrainAcc, r.ValidLoss, 100*r.ValidAcc, r.PeakRSSMiB)
 }
 
-func countCorrect(logits, labels []float32) int {
-	n := 0
+// countCorrect counts the right predictions among the labelled examples (NaN: no label).
+func countCorrect(logits, labels []float32) (correct, labelled int) {
 	for i, z := range logits {
+		if labels[i] != labels[i] {
+			continue
+		}
+		labelled++
 		if (z > 0) == (labels[i] > 0.5) {
-			n++
+			correct++
 		}
 	}
-	return n
+	return correct, labelled
 }
 
 func countParams(m nn.Model) int {

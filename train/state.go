@@ -50,7 +50,10 @@ type state struct {
 
 // partialEpoch is what an epoch has accumulated so far.
 type partialEpoch struct {
+	// LossSum sums the batch losses times the batch sizes over LossN examples; Correct counts
+	// the right predictions among the N labelled ones.
 	LossSum float64 `json:"loss_sum"`
+	LossN   int     `json:"loss_n"`
 	Correct int     `json:"correct"`
 	N       int     `json:"n"`
 	Tokens  int64   `json:"tokens"`

@@ -26,10 +26,13 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 	})
 	root.AddCommand(
 		newVersionCmd(),
+		newDataCmd(),
 		newReportCmd(),
 		newTrainCmd(),
 		newEvalCmd(),
 		newPredictCmd(),
+		newBenchCmd(),
+		newEmbedCmd(),
 		newServeCmd(),
 	)
 	return root
