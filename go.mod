@@ -40,3 +40,5 @@ require (
 	gorgonia.org/vecf32 v0.9.0 // indirect
 	gorgonia.org/vecf64 v0.9.0 // indirect
 )
+
+replace github.com/sentibench/sentibench/third_party/cu => ./third_party/cu
