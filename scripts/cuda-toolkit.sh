@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cuda-toolkit.sh DIR -- a CUDA 13.0 build kit from NVIDIA's PyPI wheels, for machines without
-# a GPU or a CUDA install (CI, developers): nvcc (with cicc, ptxas, fatbinary), the CUDA headers,
+# a GPU or a CUDA install (CI, developers): nvcc (with cicc, ptxas, fatbinary), the CUDA headers
+# (with CCCL, which cublas_v2.h needs),
 # libcublas, and a stub libcuda.so.1 whose every function returns CUDA_ERROR_NO_DEVICE (the real
 # one comes with the NVIDIA driver). Binaries linked here run anywhere; on a machine with a GPU
 # they load the driver's libcuda.so.1 instead of the stub.
@@ -13,7 +14,7 @@ dir=${1:?usage: cuda-toolkit.sh DIR}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 top=$dir/nvidia/cu13
-wheels="nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-cuda-runtime==13.0.96 nvidia-cublas==13.0.2.14"
+wheels="nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-crt==13.0.88 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85 nvidia-cublas==13.0.2.14"
 
 if [ ! -f "$dir/.complete" ]; then
   py=$(command -v python3)
