@@ -49,7 +49,7 @@ func (t *Trainer) rnnForward(q *queue, st *stepState) uintptr {
 		gates, aux, hcat := q.alloc(int64(D)*N*int64(GH)), q.alloc(int64(D)*N*int64(H)), q.alloc(N*int64(W))
 		rs.x[layer], rs.gates[layer], rs.aux[layer], rs.hcat[layer] = X, gates, aux, hcat
 		// The input projection of every step, both directions: gates_d = X W_ih_d^T.
-		q.gemm(false, true, int(N), GH, inl, 1, X, inl, 0, t.pw(p[pWih]), inl, r.sWih, 0, gates, GH, N*int64(GH), D)
+		q.gemm(false, true, int(N), GH, inl, 1, X, inl, 0, t.pw(p[pWih]), inl, r.stride[layer], 0, gates, GH, N*int64(GH), D)
 		q.fill(hs, int64(D*B*H), 0)
 		if r.hasCellState {
 			q.fill(cs, int64(D*B*H), 0)
@@ -63,13 +63,13 @@ func (t *Trainer) rnnForward(q *queue, st *stepState) uintptr {
 			mx := max(d0.n, d1.n)
 			// rec_d = h_d W_hh_d^T over the rows of either direction's step (the other's extra rows
 			// are never read; sequences that have not started have h = 0).
-			q.gemm(false, true, mx, GH, H, 1, hs, H, int64(B*H), t.pw(p[pWhh]), H, r.sWhh, 0, rec, GH, int64(B*GH), D)
+			q.gemm(false, true, mx, GH, H, 1, hs, H, int64(B*H), t.pw(p[pWhh]), H, r.stride[layer], 0, rec, GH, int64(B*GH), D)
 			if r.gru {
 				q.launch("gru_fwd_cell", gridFor(int64(mx*H)), D, gates, N*int64(GH), rec, int64(B*GH), t.pw(p[pBih]), t.pw(p[pBhh]),
-					r.sBias, aux, N*int64(H), hs, hcat, H, B, W, d0, d1)
+					r.stride[layer], aux, N*int64(H), hs, hcat, H, B, W, d0, d1)
 			} else {
 				q.launch("lstm_fwd_cell", gridFor(int64(mx*H)), D, gates, N*int64(GH), rec, int64(B*GH), t.pw(p[pBih]), t.pw(p[pBhh]),
-					r.sBias, aux, N*int64(H), cs, hs, hcat, H, B, W, d0, d1)
+					r.stride[layer], aux, N*int64(H), cs, hs, hcat, H, B, W, d0, d1)
 			}
 		}
 	}
@@ -131,26 +131,26 @@ func (t *Trainer) rnnBackward(q *queue, st *stepState, dfinal uintptr) uintptr {
 			} else {
 				q.launch("lstm_bwd_cell", gridFor(int64(mx*H)), D, gates, N*int64(GH), aux, N*int64(H), dH, dprev, carry, dg, H, B, W, d0, d1)
 			}
-			q.gemm(false, false, mm, H, GH, 1, dg, GH, int64(B*GH), t.pw(p[pWhh]), H, r.sWhh, beta(r.gru), dprev, H, int64(B*H), D)
+			q.gemm(false, false, mm, H, GH, 1, dg, GH, int64(B*GH), t.pw(p[pWhh]), H, r.stride[layer], beta(r.gru), dprev, H, int64(B*H), D)
 		}
 		// The weight gradients, three products over all steps at once.
 		q.launch("rnn_align_prev", gridFor(int64(D)*N*int64(H)), 1, hprev, hcat, st.at(st.rowT), st.at(st.nb), st.at(st.off), int(N), T, H, W, D)
 		gWih, gWhh, gBih, gBhh := t.pg(p[pWih]), t.pg(p[pWhh]), t.pg(p[pBih]), t.pg(p[pBhh])
-		q.gemm(true, false, GH, H, int(N), 1, gates, GH, N*int64(GH), hprev, H, N*int64(H), 0, gWhh, H, r.sWhh, D)
+		q.gemm(true, false, GH, H, int(N), 1, gates, GH, N*int64(GH), hprev, H, N*int64(H), 0, gWhh, H, r.stride[layer], D)
 		if r.gru {
 			// gates holds [dr, dz, dn*r] (W_hh's side), aux holds dn (W_ih's side of the n gate).
-			q.gemm(false, false, 1, GH, int(N), 1, ones, int(N), 0, gates, GH, N*int64(GH), 0, gBhh, GH, r.sBias, D)
-			q.gemm(true, false, 2*H, inl, int(N), 1, gates, GH, N*int64(GH), X, inl, 0, 0, gWih, inl, r.sWih, D)
-			q.gemm(true, false, H, inl, int(N), 1, aux, H, N*int64(H), X, inl, 0, 0, f32(gWih, int64(2*H*inl)), inl, r.sWih, D)
+			q.gemm(false, false, 1, GH, int(N), 1, ones, int(N), 0, gates, GH, N*int64(GH), 0, gBhh, GH, r.stride[layer], D)
+			q.gemm(true, false, 2*H, inl, int(N), 1, gates, GH, N*int64(GH), X, inl, 0, 0, gWih, inl, r.stride[layer], D)
+			q.gemm(true, false, H, inl, int(N), 1, aux, H, N*int64(H), X, inl, 0, 0, f32(gWih, int64(2*H*inl)), inl, r.stride[layer], D)
 			for d := 0; d < D; d++ {
-				q.copy(f32(gBih, int64(d)*r.sBias), f32(gBhh, int64(d)*r.sBias), int64(2*H))
+				q.copy(f32(gBih, int64(d)*r.stride[layer]), f32(gBhh, int64(d)*r.stride[layer]), int64(2*H))
 			}
-			q.gemm(false, false, 1, H, int(N), 1, ones, int(N), 0, aux, H, N*int64(H), 0, f32(gBih, int64(2*H)), H, r.sBias, D)
+			q.gemm(false, false, 1, H, int(N), 1, ones, int(N), 0, aux, H, N*int64(H), 0, f32(gBih, int64(2*H)), H, r.stride[layer], D)
 		} else {
-			q.gemm(true, false, GH, inl, int(N), 1, gates, GH, N*int64(GH), X, inl, 0, 0, gWih, inl, r.sWih, D)
-			q.gemm(false, false, 1, GH, int(N), 1, ones, int(N), 0, gates, GH, N*int64(GH), 0, gBih, GH, r.sBias, D)
+			q.gemm(true, false, GH, inl, int(N), 1, gates, GH, N*int64(GH), X, inl, 0, 0, gWih, inl, r.stride[layer], D)
+			q.gemm(false, false, 1, GH, int(N), 1, ones, int(N), 0, gates, GH, N*int64(GH), 0, gBih, GH, r.stride[layer], D)
 			for d := 0; d < D; d++ {
-				q.copy(f32(gBhh, int64(d)*r.sBias), f32(gBih, int64(d)*r.sBias), int64(GH))
+				q.copy(f32(gBhh, int64(d)*r.stride[layer]), f32(gBih, int64(d)*r.stride[layer]), int64(GH))
 			}
 		}
 		if layer == 0 && !inputGrad {

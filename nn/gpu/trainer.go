@@ -55,8 +55,7 @@ type rnnSpec struct {
 	p            [][pCount]int // parameter index of each role, by layer*D + direction
 	inputGrad    bool
 	gates        int   // gates per hidden unit: 4 (LSTM) or 3 (GRU)
-	sWih, sWhh   int64 // distance between the two directions' weights in the arenas
-	sBias        int64 // the same for the biases
+	stride       []int64 // by layer: the distance between the two directions' parameters in the arenas
 	cellFwd      string
 	cellBwd      string
 	hasCellState bool
@@ -251,22 +250,26 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-// strides finds the arena distance between the two directions' parameters of each layer, which
-// the batched GEMMs and the cell kernels step by; it must be the same for every layer's roles.
+// strides finds, for each layer, the arena distance between the two directions' parameters,
+// which the batched GEMMs and the cell kernels step by: every role's must be the same.
 func (t *Trainer) strides() error {
 	r := t.rnn
-	if r == nil || r.D == 1 {
+	if r == nil {
+		return nil
+	}
+	r.stride = make([]int64, r.L)
+	if r.D == 1 {
 		return nil
 	}
 	for l := 0; l < r.L; l++ {
 		f, b := r.p[l*2], r.p[l*2+1]
-		sw := t.off[b[pWih]] - t.off[f[pWih]]
-		sh := t.off[b[pWhh]] - t.off[f[pWhh]]
-		sb := t.off[b[pBih]] - t.off[f[pBih]]
-		if t.off[b[pBhh]]-t.off[f[pBhh]] != sb || (l > 0 && (sw != r.sWih || sh != r.sWhh || sb != r.sBias)) {
-			return errors.New("gpu: the two directions' parameters are not laid out alike")
+		s := t.off[b[pWih]] - t.off[f[pWih]]
+		for role := range pCount {
+			if t.off[b[role]]-t.off[f[role]] != s {
+				return errors.New("gpu: the two directions' parameters are not laid out alike")
+			}
 		}
-		r.sWih, r.sWhh, r.sBias = sw, sh, sb
+		r.stride[l] = s
 	}
 	return nil
 }
