@@ -236,7 +236,9 @@ func TestParityEmulated(t *testing.T) {
 // customLoss is binary cross-entropy under another type: the host loss path.
 type customLoss struct{ *nn.BCEWithLogits }
 
-func (l customLoss) Build(g *G.ExprGraph, z *G.Node) (*G.Node, error) { return l.BCEWithLogits.Build(g, z) }
+func (l customLoss) Build(g *G.ExprGraph, z *G.Node) (*G.Node, error) {
+	return l.BCEWithLogits.Build(g, z)
+}
 
 // TestHostLossPath checks that a loss without a device kernel (the host path, distillation's)
 // gives the device BCE's gradients.

@@ -54,7 +54,7 @@ type rnnSpec struct {
 	in, H, L, D  int
 	p            [][pCount]int // parameter index of each role, by layer*D + direction
 	inputGrad    bool
-	gates        int   // gates per hidden unit: 4 (LSTM) or 3 (GRU)
+	gates        int     // gates per hidden unit: 4 (LSTM) or 3 (GRU)
 	stride       []int64 // by layer: the distance between the two directions' parameters in the arenas
 	cellFwd      string
 	cellBwd      string
