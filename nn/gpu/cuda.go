@@ -4,6 +4,8 @@ package gpu
 
 /*
 #cgo LDFLAGS: -lcublas
+#cgo linux CFLAGS: -I/usr/local/cuda/include
+#cgo linux LDFLAGS: -L/usr/local/cuda/lib64
 #include <stdint.h>
 #include <cublas_v2.h>
 

@@ -392,3 +392,5 @@ func TestTrainerRejectsBadInput(t *testing.T) {
 		t.Error("no model accepted")
 	}
 }
+
+func blasGonum() blas.Impl { return blas.Gonum{} }
