@@ -24,6 +24,16 @@ type emu struct {
 	// launches counts kernel launches by name; gemms counts GEMM calls.
 	launches map[string]int
 	gemms    int
+	// entered counts enter calls not yet ended: the CUDA device needs its context current on
+	// the thread for every driver call, so the emulator refuses work outside enter.
+	entered int
+}
+
+// inside fails a driver call made outside enter.
+func (e *emu) inside(what string) {
+	if e.entered == 0 {
+		panic("emu: " + what + " outside enter (no current context)")
+	}
 }
 
 func newEmu(t testing.TB) *emu {
@@ -38,6 +48,7 @@ func newEmu(t testing.TB) *emu {
 
 // allocator
 func (e *emu) alloc(n int64) (uintptr, error) {
+	e.inside("cuMemAlloc")
 	p := e.next
 	e.next += uintptr(n) + 1<<16 // a gap: an address past the end resolves to no block
 	w := make([]uint32, (n+3)/4)
@@ -113,10 +124,14 @@ func (e *emu) bytes(p uintptr, n int) []byte {
 }
 
 // backend
-func (e *emu) pool() *Pool   { return e.mem }
-func (e *emu) enter() func() { return func() {} }
+func (e *emu) pool() *Pool { return e.mem }
+func (e *emu) enter() func() {
+	e.entered++
+	return func() { e.entered-- }
+}
 
 func (e *emu) memset32(p uintptr, n int64, v uint32) error {
+	e.inside("memset32")
 	w := e.words(p)[:n]
 	for i := range w {
 		w[i] = v
@@ -125,11 +140,13 @@ func (e *emu) memset32(p uintptr, n int64, v uint32) error {
 }
 
 func (e *emu) copyDD(dst, src uintptr, n int64) error {
+	e.inside("copyDD")
 	copy(e.bytes(dst, int(n)), e.bytes(src, int(n)))
 	return nil
 }
 
 func (e *emu) upload(dst uintptr, src [][]byte) error {
+	e.inside("upload")
 	o := 0
 	for _, s := range src {
 		copy(e.bytes(dst+uintptr(o), len(s)), s)
@@ -139,6 +156,7 @@ func (e *emu) upload(dst uintptr, src [][]byte) error {
 }
 
 func (e *emu) download(parts []part) error {
+	e.inside("download")
 	for _, pt := range parts {
 		b := pt.bytes()
 		copy(b, e.bytes(pt.src, len(b)))
@@ -146,14 +164,24 @@ func (e *emu) download(parts []part) error {
 	return nil
 }
 
-func (e *emu) write(dst uintptr, src []byte) error { copy(e.bytes(dst, len(src)), src); return nil }
-func (e *emu) read(dst []byte, src uintptr) error  { copy(dst, e.bytes(src, len(dst))); return nil }
-func (e *emu) record(int) error                    { return nil }
-func (e *emu) elapsed(int, int) (float64, error)   { return 0, nil }
+func (e *emu) write(dst uintptr, src []byte) error {
+	e.inside("write")
+	copy(e.bytes(dst, len(src)), src)
+	return nil
+}
+
+func (e *emu) read(dst []byte, src uintptr) error {
+	e.inside("read")
+	copy(dst, e.bytes(src, len(dst)))
+	return nil
+}
+func (e *emu) record(int) error                  { return nil }
+func (e *emu) elapsed(int, int) (float64, error) { return 0, nil }
 
 // gemm is cuBLAS's column-major SGEMM, with its argument checks.
 func (e *emu) gemm(tA, tB bool, m, n, k int, alpha float32, a uintptr, lda int, sa int64, b uintptr, ldb int, sb int64,
 	beta float32, c uintptr, ldc int, sc int64, count int) error {
+	e.inside("gemm")
 	e.gemms++
 	rowsA, rowsB := m, k
 	if tA {
@@ -216,6 +244,7 @@ func sig32(x float32) float32  { return float32(1 / (1 + math.Exp(-float64(x))))
 func tanh32(x float32) float32 { return float32(math.Tanh(float64(x))) }
 
 func (e *emu) launch(name string, gx, gy int, a []uint64) error {
+	e.inside("launch " + name)
 	e.launches[name]++
 	if len(a) != len(e.sigs[name]) {
 		return fmt.Errorf("emu: kernel %s: %d slots for %d parameters", name, len(a), len(e.sigs[name]))
@@ -552,6 +581,7 @@ func TestEmulatorCoversKernels(t *testing.T) {
 					err = nil
 				}
 			}()
+			defer e.enter()()
 			return e.launch(name, 1, 1, make([]uint64, len(sig)))
 		}()
 		if err != nil && err.Error() == "emu: no emulation of kernel "+name {

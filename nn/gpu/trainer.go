@@ -115,6 +115,8 @@ func newTrainer(be backend, m nn.Model, cfg nn.AdamConfig) (*Trainer, error) {
 	if err := t.strides(); err != nil {
 		return nil, err
 	}
+	done := be.enter() // the driver's calls below need the device's context
+	defer done()
 	pool := be.pool()
 	for _, a := range []*uintptr{&t.w, &t.g, &t.m, &t.v, &t.scratch} {
 		n := 4 * size
@@ -128,8 +130,6 @@ func newTrainer(be backend, m nn.Model, cfg nn.AdamConfig) (*Trainer, error) {
 		}
 		*a = p
 	}
-	done := be.enter()
-	defer done()
 	q := t.begin()
 	q.fill(t.g, size, 0)
 	q.fill(t.m, size, 0)
