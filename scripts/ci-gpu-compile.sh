@@ -22,8 +22,8 @@ echo "== go build -tags sentibench_cuda ./..."
 go build ./...
 echo "== go test -tags sentibench_cuda -run XXX ./... (every test binary links and starts)"
 go test -count=1 -run XXX ./...
-echo "== go test -tags sentibench_cuda ./nn/gpu ./train -run 'Emulat|Parity|HostLoss|Dropout|Memory|Reject|Layout|CSR|Packing|Grid|Pool|SizeClass|KeepMask|Open|Device|GPUOrdinal'"
-if ! go test -count=1 -v ./nn/gpu ./train -run 'Emulat|Parity|HostLoss|Dropout|Memory|Reject|Layout|CSR|Packing|Grid|Pool|SizeClass|KeepMask|Open|Device|GPUOrdinal' > "$kit/test.log" 2>&1; then
+echo "== go test -tags sentibench_cuda ./nn/gpu ./train -run 'Emulat|Training|Parity|HostLoss|Dropout|Memory|Reject|Layout|CSR|Packing|Grid|Pool|SizeClass|KeepMask|Open|Device|GPUOrdinal'"
+if ! go test -count=1 -v ./nn/gpu ./train -run 'Emulat|Training|Parity|HostLoss|Dropout|Memory|Reject|Layout|CSR|Packing|Grid|Pool|SizeClass|KeepMask|Open|Device|GPUOrdinal' > "$kit/test.log" 2>&1; then
   cat "$kit/test.log"
   exit 1
 fi

@@ -121,56 +121,10 @@ func TestDropoutGPU(t *testing.T) {
 	}
 }
 
-// TestTrainingGPU runs a few training steps of each model (dropout on) on one batch and checks
-// that the loss falls, and that Pull brings the trained weights and optimiser state back.
+// TestTrainingGPU runs a few training steps of each model on the GPU (see checkTraining).
 func TestTrainingGPU(t *testing.T) {
 	d := device(t)
-	for _, c := range parityCases() {
-		c.cfg.Dropout = 0.2
-		t.Run(c.name, func(t *testing.T) {
-			m := c.model(t)
-			before := slices.Clone(m.Params()[len(m.Params())-2].Data())
-			tr, err := NewTrainer(d, m, nn.AdamConfig{LR: 0.02, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 5})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tr.Close()
-			if err := tr.Push(nil); err != nil {
-				t.Fatal(err)
-			}
-			in, y := c.batch(2)
-			rng := nn.NewRNG(3)
-			var first, last float64
-			for i := 0; i < 30; i++ {
-				res, err := tr.Step(in, nn.NewBCEWithLogits(y), nn.Train, rng)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if i == 0 {
-					first = res.Loss
-				}
-				last = res.Loss
-				if err := tr.Update(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if !(last < first*0.7) {
-				t.Fatalf("loss %v -> %v after 30 steps on one batch", first, last)
-			}
-			opt, _ := nn.NewAdam(nn.AdamConfig{})
-			if err := tr.Pull(opt); err != nil {
-				t.Fatal(err)
-			}
-			if slices.Equal(before, m.Params()[len(m.Params())-2].Data()) {
-				t.Fatal("Pull brought back the initial weights")
-			}
-			for name, s := range opt.State() {
-				if s.Step != 30 {
-					t.Fatalf("%s: %d Adam steps, want 30", name, s.Step)
-				}
-			}
-		})
-	}
+	checkTraining(t, func() backend { return d })
 }
 
 // BenchmarkLSTMStep times a training step of the recipe's lstm on a batch of 64 reviews of

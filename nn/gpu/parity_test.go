@@ -394,3 +394,62 @@ func TestTrainerRejectsBadInput(t *testing.T) {
 }
 
 func blasGonum() blas.Impl { return blas.Gonum{} }
+
+// checkTraining runs 30 training steps of each model (dropout on, clipping on) on one batch and
+// checks that the loss falls, and that Pull brings the trained weights and Adam's state back.
+func checkTraining(t *testing.T, newBackend func() backend) {
+	for _, c := range parityCases() {
+		c.cfg.Dropout = 0.2
+		t.Run(c.name, func(t *testing.T) {
+			m := c.model(t)
+			fcw := m.Params()[len(m.Params())-2]
+			before := slices.Clone(fcw.Data())
+			tr, err := newTrainer(newBackend(), m, nn.AdamConfig{LR: 0.02, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			if err := tr.Push(nil); err != nil {
+				t.Fatal(err)
+			}
+			in, y := c.batch(2)
+			rng := nn.NewRNG(3)
+			var first, last float64
+			for i := 0; i < 30; i++ {
+				res, err := tr.Step(in, nn.NewBCEWithLogits(y), nn.Train, rng)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					first = res.Loss
+				}
+				last = res.Loss
+				if err := tr.Update(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !(last < first*0.7) {
+				t.Fatalf("loss %v -> %v after 30 steps on one batch", first, last)
+			}
+			opt, _ := nn.NewAdam(nn.AdamConfig{})
+			if err := tr.Pull(opt); err != nil {
+				t.Fatal(err)
+			}
+			if slices.Equal(before, fcw.Data()) {
+				t.Fatal("Pull brought back the initial weights")
+			}
+			if len(opt.State()) == 0 {
+				t.Fatal("no optimiser state")
+			}
+			for name, s := range opt.State() {
+				if s.Step != 30 {
+					t.Fatalf("%s: %d Adam steps, want 30", name, s.Step)
+				}
+			}
+		})
+	}
+}
+
+func TestTrainingEmulated(t *testing.T) {
+	checkTraining(t, func() backend { return newEmu(t) })
+}
