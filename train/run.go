@@ -144,12 +144,16 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 	if t.opt, err = nn.NewAdam(nn.AdamConfig{LR: cfg.LR, MaxGradNorm: cfg.ClipNorm}); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if gdev != nil {
-		if t.eng, err = newGPUEngine(gdev, t.model, t.opt); err != nil {
-			return nil, err
-		}
-	} else {
+	switch {
+	case hooks.newEngine != nil: // the tests' device stand-in
+		t.eng, err = hooks.newEngine(t.model, t.opt)
+	case gdev != nil:
+		t.eng, err = newGPUEngine(gdev, t.model, t.opt)
+	default:
 		t.eng = &cpuEngine{m: t.model, opt: t.opt, runner: &nn.Runner{}, dev: dev}
+	}
+	if err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
