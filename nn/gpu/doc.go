@@ -35,4 +35,18 @@
 //
 // Memory comes from the package's own caching pool (Pool), whose high-water mark is the peak GPU
 // memory the profiler reports per epoch (profile.DeviceMemory).
+//
+// # Building and testing
+//
+// The tagged build embeds kernels.fatbin, which scripts/build-kernels.sh (`make kernels`, run by
+// `make gpu`) compiles from kernels.cu with nvcc; it is not committed. nvcc, cuda.h, cublas_v2.h
+// and libcublas come from a CUDA toolkit or from scripts/cuda-toolkit.sh (NVIDIA's PyPI wheels).
+//
+// The executor (trainer.go, exec.go) is plain Go over a small backend interface, built in every
+// build: the CUDA device (cuda.go) is one backend, and the tests' emulator (emu_test.go) another,
+// which runs each kernel of kernels.cu as a Go twin over bounds-checked host memory and each GEMM
+// by cuBLAS's column-major contract. So the parity of every model's step with the CPU ops, the
+// buffer sizes, strides and kernel arguments are tested on every run without a GPU; on a GPU,
+// gpu_test.go checks the real kernels and cuBLAS the same way (scripts/gpu-check.md). Every
+// launch is checked against the kernel's parameter list parsed from the embedded kernels.cu.
 package gpu
