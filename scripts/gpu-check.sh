@@ -58,6 +58,9 @@ stage tests 150 "$work/bin/gpu.test" -test.v -test.count=1 -test.timeout=140s
 tests_rc=$?
 grep -E '^(--- |ok|FAIL|PASS)' "$out/tests.log" | grep -v -- '--- PASS: .*/' | sed 's/^/   /' | tee -a "$log"
 
+# A training step of the recipe's lstm on 64 reviews of about 230 tokens: ms/step, a diagnostic.
+stage sentibench-lstm-step 40 "$work/bin/gpu.test" -test.run '^$' -test.bench LSTMStep -test.benchtime 20x
+
 data=.gpu/data/aclImdb_v1_labelled.tar.gz
 for model in lstm cnn; do
   stage "sentibench-$model" 120 "$work/bin/sentibench" train --device cuda --model "$model" --epochs 1 \
@@ -104,6 +107,11 @@ head = ("model", "sentibench s/epoch", "PyTorch s/epoch", "ratio", "sentibench p
 w = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
 for r in [head] + rows:
     print(" | ".join(c.rjust(w[i]) for i, c in enumerate(r)))
+for model in ("lstm", "cnn"):  # where sentibench's epoch went
+    rec = first_json(os.path.join(out, f"sentibench-{model}.jsonl"), "epoch_seconds")
+    if rec:
+        phases = ", ".join(f"{k} {v:.2f}s" for k, v in sorted(rec.get("phase_seconds", {}).items()))
+        print(f"sentibench {model}: {phases}; {rec.get('tokens_per_second', 0):,.0f} tokens/s; GPU used {rec.get('gpu_used_mib', 0):.0f} of {rec.get('gpu_total_mib', 0):.0f} MiB")
 PY
 say "== done in $(($(date +%s) - t0))s; GPU tests rc=$tests_rc"
 rm -rf "$work"
