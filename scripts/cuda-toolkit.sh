@@ -2,8 +2,8 @@
 # cuda-toolkit.sh DIR -- a CUDA 13.0 build kit from NVIDIA's PyPI wheels, for machines without
 # a GPU or a CUDA install (CI, developers): nvcc (with cicc, ptxas, fatbinary), the CUDA headers
 # (with CCCL, which cublas_v2.h needs), libcublas, and a stub libcuda.so.1 whose every function
-# returns CUDA_ERROR_NO_DEVICE (the real one comes with the NVIDIA driver). Binaries linked here run anywhere; on a machine with a GPU
-# they load the driver's libcuda.so.1 instead of the stub.
+# returns CUDA_ERROR_NO_DEVICE (the real one comes with the NVIDIA driver). Binaries linked here
+# run anywhere; on a machine with a GPU they load the driver's libcuda.so.1 instead of the stub.
 #
 # It prints the environment to build with, e.g.  eval "$(scripts/cuda-toolkit.sh /tmp/cu13)".
 # The wheels are pinned to CUDA 13.0: PTX from a newer nvcc would not load on a 13.0 driver.
