@@ -137,6 +137,7 @@ type queue struct {
 	err       error
 	allocated []uintptr
 	args      []uint64
+	kinds     []cParam
 }
 
 func (q *queue) fail(err error) {
@@ -209,8 +210,8 @@ func (q *queue) launch(name string, gx, gy int, args ...any) {
 		q.fail(fmt.Errorf("gpu: kernels.cu has no kernel %s", name))
 		return
 	}
-	q.args = q.args[:0]
-	var kinds []cParam
+	q.args, q.kinds = q.args[:0], q.kinds[:0]
+	kinds := q.kinds
 	for _, a := range args {
 		switch v := a.(type) {
 		case uintptr:
@@ -240,6 +241,7 @@ func (q *queue) launch(name string, gx, gy int, args ...any) {
 			return
 		}
 	}
+	q.kinds = kinds
 	if len(kinds) != len(sig) {
 		q.fail(fmt.Errorf("gpu: kernel %s takes %d parameters, got %d", name, len(sig), len(kinds)))
 		return
