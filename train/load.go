@@ -221,6 +221,6 @@ func Evaluate(ctx context.Context, dir string, o EvalOptions) (Metrics, []string
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	m, err := evaluate(&p.runner, p.model, ds, idx, bs)
+	m, err := evaluate(&cpuEngine{m: p.model, runner: &p.runner}, ds, idx, bs)
 	return m, ds.classes, err
 }
