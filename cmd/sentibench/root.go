@@ -32,6 +32,8 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newEvalCmd(),
 		newPredictCmd(),
 		newBenchCmd(),
+		newEmbedCmd(),
+		newServeCmd(),
 	)
 	return root
 }
