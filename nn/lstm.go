@@ -59,11 +59,14 @@ func (l *LSTM) SetInputGrad(on bool) { l.s.inputGrad = on }
 // lengths, longest first, each in 1..T. rng draws the dropout masks (Train mode, dropout > 0,
 // two layers or more); it may be nil otherwise.
 //
-// The parameters enter the graph as nodes named Param.Name bound to Param.Value: Forward uses
-// such nodes when the graph has them, and adds them otherwise. Gorgonia's Grad gives each its
-// gradient the ordinary way. The layer serves one graph at a time: a newer Forward makes the
-// older graph's ops fail. The values its ops return (the output sequence, the input and
-// parameter gradients) are the layer's own buffers, valid until the next Forward's graph runs.
+// The parameters enter the graph as input nodes named Param.Name whose value is Param.Value
+// itself (no copy): Forward uses such nodes when the graph has them, and adds them otherwise.
+// gorgonia.Grad gives each its gradient the ordinary way (with BindDualValues, node.Grad()).
+// In Train mode the dropout masks are drawn here, when the graph is built.
+//
+// The layer serves one graph at a time: a newer Forward makes the older graph's ops fail. The
+// values its ops return (the final states, the output sequence, the input and parameter
+// gradients) are the layer's own buffers, valid until its next graph runs.
 func (l *LSTM) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG, seq bool) (final, outputs *G.Node, err error) {
 	if x == nil {
 		return l.s.forward(nil, nil, lengths, T, mode, rng, seq)
