@@ -779,7 +779,8 @@ type cpuRNN[F float] struct {
 	seqOut []F   // sequence output returned by Forward, T*B*dirs*H
 	final  []F   // final states returned by Forward, B*dirs*H
 	ones   []F   // N ones, for bias-gradient column sums
-	grads  [][]F // parameter gradients, in Params order
+	grads  [][]F // the last Backward's parameter gradients, in Params order (see setGradBuffers)
+	own    [][]F // the kernels' own gradient buffers, made on first need
 }
 
 // cpuLayer holds what the forward pass of one layer keeps for its backward pass.
@@ -802,12 +803,26 @@ type cpuDir[F float] struct {
 }
 
 func newCPURNN[F float](s *rnnStack) *cpuRNN[F] {
-	k := &cpuRNN[F]{s: s, bl: s.dev.BLAS, lay: make([]cpuLayer[F], s.layers)}
-	k.grads = make([][]F, len(s.params))
-	for i, p := range s.params {
-		k.grads[i] = make([]F, p.Size())
+	return &cpuRNN[F]{s: s, bl: s.dev.BLAS, lay: make([]cpuLayer[F], s.layers),
+		grads: make([][]F, len(s.params)), own: make([][]F, len(s.params))}
+}
+
+// setGradBuffers chooses where Backward writes each parameter gradient: straight into
+// Param.Grad when the weight value is the parameter's own tensor (the layer's Forward) and
+// Param.Grad has the right type and size, so that the step runner, which copies each gradient
+// into Param.Grad, finds it there and copies nothing; otherwise into a buffer of the kernels'
+// own (the float64 gradient checks, a frozen parameter).
+func (k *cpuRNN[F]) setGradBuffers(w []G.Value) {
+	for i, p := range k.s.params {
+		if g, ok := any(p.Grad).([]F); ok && len(g) == p.Size() && w[i] == G.Value(p.Value) {
+			k.grads[i] = g
+			continue
+		}
+		if k.own[i] == nil {
+			k.own[i] = make([]F, p.Size())
+		}
+		k.grads[i] = k.own[i]
 	}
-	return k
 }
 
 // Grad implements rnnKernels. Each call wraps the gradient buffer in a new header, so that no
@@ -937,6 +952,7 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 	if !ok || len(dy) != want {
 		return nil, fmt.Errorf("output gradient of %d values, want %d", dyv.Size(), want)
 	}
+	k.setGradBuffers(wv)
 	width := max(s.in, W)
 	k.dA = grow(k.dA, N*width)
 	k.dB = grow(k.dB, N*width)
