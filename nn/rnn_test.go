@@ -335,7 +335,8 @@ func TestRNNMatchesPyTorch(t *testing.T) {
 		for _, tag := range []string{"A", "B"} {
 			t.Run(name+"/loss"+tag, func(t *testing.T) {
 				seq := tag == "B"
-				t.Run("float32", func(t *testing.T) { torchParity32(t, vec, name, c, seq) })
+				t.Run("float32", func(t *testing.T) { torchParity32(t, vec, name, c, seq, true) })
+				t.Run("float32-runner", func(t *testing.T) { torchParity32(t, vec, name, c, seq, false) })
 				t.Run("float64", func(t *testing.T) { torchParity64(t, vec, name, c, seq) })
 			})
 		}
@@ -372,7 +373,10 @@ func newTorchLayer(t *testing.T, c torchCase) recurrent {
 	return l
 }
 
-func torchParity32(t *testing.T, vec *torchVectors, name string, c torchCase, seq bool) {
+// torchParity32 runs the float32 check with one of the two ways to read gradients out of the
+// graph: dual values bound to the parameter nodes (node.Grad()), or, as the step runner does,
+// the gradient nodes gorgonia.Grad returns, copied into Param.Grad unless they already are it.
+func torchParity32(t *testing.T, vec *torchVectors, name string, c torchCase, seq, dual bool) {
 	l := newTorchLayer(t, c)
 	for _, p := range l.Params() {
 		want, err := vec.f.Float32(name+"/"+p.Name, p.Shape...)
@@ -408,20 +412,41 @@ func torchParity32(t *testing.T, vec *torchVectors, name string, c torchCase, se
 		pnodes = append(pnodes, n)
 	}
 	wrt := append(G.Nodes{x}, pnodes...)
-	if _, err := G.Grad(loss, wrt...); err != nil {
+	gnodes, err := G.Grad(loss, wrt...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	m := G.NewTapeMachine(g, G.BindDualValues(wrt...))
+	var m G.VM
+	if dual {
+		m = G.NewTapeMachine(g, G.BindDualValues(wrt...))
+	} else {
+		m = G.NewTapeMachine(g)
+	}
 	defer m.Close()
 	if err := m.RunAll(); err != nil {
 		t.Fatal(err)
 	}
 	for i, p := range l.Params() {
-		gv, err := pnodes[i].Grad()
-		if err != nil {
-			t.Fatal(err)
+		var gv G.Value
+		if dual {
+			if gv, err = pnodes[i].Grad(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			gv = gnodes[i+1].Value()
+			if d := gv.Data().([]float32); &d[0] != &p.Grad[0] {
+				t.Errorf("%s: the gradient node's value is not Param.Grad itself", p.Name)
+			}
 		}
 		copy(p.Grad, gv.Data().([]float32))
+	}
+	var dx G.Value
+	if dual {
+		if dx, err = x.Grad(); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		dx = gnodes[0].Value()
 	}
 	const atol, rtol = 1e-5, 1e-5
 	closeTo(t, "final", final.Value().Data().([]float32), vec.f64(t, name+"/final"), atol, rtol)
@@ -431,10 +456,6 @@ func torchParity32(t *testing.T, vec *torchVectors, name string, c torchCase, se
 	tag := "A"
 	if seq {
 		tag = "B"
-	}
-	dx, err := x.Grad()
-	if err != nil {
-		t.Fatal(err)
 	}
 	closeTo(t, "grad x", dx.Data().([]float32), vec.f64(t, name+"/grad"+tag+"/x"), atol, rtol)
 	for _, p := range l.Params() {
