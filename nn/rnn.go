@@ -28,22 +28,33 @@ package nn
 //
 // # Speed
 //
-// Measured with BenchmarkLSTM (lstm_test.go) on the project's 2-core AMD EPYC (Zen 4) with
-// OpenBLAS 0.3.21, the recipe's LSTM (E=100, H=256, 2 layers, bidirectional, B=64, T=200, all
-// lengths T), in quiet moments of a shared machine: a training step (forward + backward) of the
-// op takes 1.18 s, 150 GFLOP/s of matrix products (the CPU spike's count: 176.8 GFLOP), about
-// 2.2 CPU-seconds; a forward pass 0.43 s (137 GFLOP/s). PyTorch 2.15 (torch.nn.LSTM, 2
-// threads, scripts/bench_torch_rnn.py) took 1.52 s packed and 1.45 s unpacked for the training
-// step, 0.37 s for the forward pass. A steady-state step allocates about 7 KB.
+// Measured with BenchmarkLSTM and BenchmarkGRU (lstm_test.go, gru_test.go) on the project's
+// 2-core AMD EPYC (Zen 4) with OpenBLAS 0.3.21, in the quieter moments of a shared machine
+// (best of 3; noise about ±10%), B=64, T=200, "full" = every length T, "varied" = lengths in
+// [T/2, T]; GFLOP/s count the matrix products over the real tokens (the CPU spike's count).
+// PyTorch 2.15 (2 threads, scripts/bench_torch_rnn.py) ran the same shapes just before.
+//
+//	                             this op               PyTorch packed     PyTorch unpacked
+//	LSTM train full           1.10 s  161 GFLOP/s     1.42 s             1.45 s
+//	LSTM train varied         0.88 s  156 GFLOP/s     13-15 s (erratic)  -
+//	LSTM forward full         0.38 s  155 GFLOP/s     0.35 s             0.39 s
+//	LSTM forward varied       0.32 s  145 GFLOP/s     0.55 s             -
+//	GRU train full            0.92 s  164 GFLOP/s     11-15 s            1.56 s
+//	GRU forward full          0.35 s  160 GFLOP/s     0.46 s             0.45 s
+//
+// (LSTM: E=100, H=256, 2 layers, bidirectional, input gradient on; GRU: input 384, H=256, 2
+// layers, bidirectional, frozen input.) A training step of the LSTM op uses 2.1 CPU-seconds
+// and allocates about 7 KB; run through a Gorgonia graph as the step runner does
+// (BenchmarkLSTMGraphStep) it takes 1.14 s.
 //
 // Where the time goes (perf): about 75% in OpenBLAS's sgemm kernel, 10% in its operand packing
 // (most of it repacking W_hh for every step's small product), 6-8% in the cell arithmetic.
 // What was measured on the way:
 //   - Go's math.Exp-based sigmoid and tanh took about 30% of the step; a rational tanh
 //     (sigmoid(x) = (1 + tanh(x/2))/2) in AVX2 assembly takes under 2% (0.3 ns a value).
-//   - Directions concurrent on a single-threaded BLAS against directions in turn on a
-//     two-threaded one: the same for training (1.18 s and 1.19 s), 0.43 s against 0.56 s for
-//     the forward pass, and fewer CPU-seconds (OpenBLAS's idle threads spin).
+//   - Directions concurrent on a single-threaded BLAS (the policy) against directions in turn
+//     on a two-threaded one: 1.10 s against 1.15 s for the training step, 0.38 s against
+//     0.48 s for the forward pass, and fewer CPU-seconds (OpenBLAS's idle threads spin).
 //   - The per-step product h W_hhᵀ with W_hhᵀ stored (transposed once per pass) runs at about
 //     82 GFLOP per CPU-second against 72 with W_hh transposed on the fly.
 //   - The large products (input projections over all steps, weight gradients as one product
