@@ -317,6 +317,9 @@ func (r Report) gapLine() string {
 }
 
 func (r Report) conditions() string {
+	if r.ThroughputReviews == 0 {
+		return fmt.Sprintf("Test accuracy on the %s test reviews. Throughput not measured.", group(r.TestReviews))
+	}
 	return fmt.Sprintf("Test accuracy on the %s test reviews. Throughput: Predictor.Predict in batches of %d over %s test reviews, %d threads, on %s (one measurement; a busy machine gives noisy numbers).",
 		group(r.TestReviews), throughputBatch, group(r.ThroughputReviews), r.Threads, r.Machine)
 }
