@@ -164,6 +164,9 @@ func teacherLogits(ctx context.Context, dir string, cfg Config, ts *transferSet,
 	case c == nil:
 	case c.key != key || len(c.index) != len(ts.index):
 		fmt.Fprintf(hooks.Log, "Teacher logits: %s was computed from another teacher or transfer set; computing them again\n", path)
+		if _, err := os.Stat(filepath.Join(dir, train.LastDir)); err == nil {
+			fmt.Fprintf(hooks.Log, "warning: the student in %s has already trained on the old logits\n", dir)
+		}
 		c = nil
 	case c.done == len(c.index):
 		fmt.Fprintf(hooks.Log, "Teacher logits: %d from the cache %s\n", len(c.logits), path)
