@@ -525,3 +525,23 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("hooks with ExtraTrain: got %v", err)
 	}
 }
+
+// TestLSTMStudent distils the cnn teacher into a tiny lstm (one short epoch): any word model
+// can learn, and the report describes it.
+func TestLSTMStudent(t *testing.T) {
+	cfg := smallDistill(t, filepath.Join(t.TempDir(), "lstm"))
+	cfg.Student = smallConfig("lstm")
+	cfg.Student.Data = ""
+	cfg.Student.Epochs, cfg.Student.MaxBatches, cfg.Student.Layers = 1, 2, 1
+	cfg.Loss, cfg.Alpha = LossMSE, 0.5
+	res, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Report.Rows[1].Model; got != "lstm (emb 16, 1x12 bi)" {
+		t.Errorf("student described as %q", got)
+	}
+	if res.Student.Model != "lstm" || res.Student.TestAcc <= 0 {
+		t.Errorf("student: %+v", res.Student)
+	}
+}
