@@ -11,7 +11,7 @@ MODEL    ?= lstm
 DROPOUT  ?= 0.2
 TRAIN_ARGS ?=
 
-.PHONY: all build test bench lint train help clean
+.PHONY: all build test bench lint train help clean validate-deploy loadtest kernels gpu gpu-compile gpu-bundle
 
 all: build
 
@@ -21,6 +21,12 @@ help:
 	@echo "make test    run every test (short, no network, no GPU needed)"
 	@echo "make bench   run the Go benchmarks (ops, data pipeline)"
 	@echo "make lint    gofmt check and go vet"
+	@echo "make validate-deploy  check deploy/ (kubeconform, hadolint; tools from the Go proxy and PyPI)"
+	@echo "make loadtest RUNS=\"runs/cnn-1 ...\"  throughput and latency of sentibench serve"
+	@echo "make gpu     build $(BIN) with CUDA (tag sentibench_cuda; needs nvcc, the CUDA headers, cuBLAS:"
+	@echo "             a CUDA toolkit, or eval \"\$$(scripts/cuda-toolkit.sh DIR)\" for one from PyPI)"
+	@echo "make gpu-compile  CI's check of the GPU code without a GPU (scripts/ci-gpu-compile.sh)"
+	@echo "make gpu-bundle   prepare .gpu/ for scripts/gpu-check.sh on a GPU machine (scripts/gpu-check.md)"
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sentibench
@@ -32,12 +38,33 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(git ls-files '*.go' ':!third_party' 2>/dev/null || find . -name '*.go' -not -path './third_party/*')); \
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
 train: build
 	$(BIN) train --model $(MODEL) --dropout $(DROPOUT) $(if $(DATA),--data $(DATA)) $(TRAIN_ARGS)
 
+validate-deploy:
+	scripts/validate-deploy.sh
+
+loadtest:
+	scripts/loadtest.sh $(RUNS)
+
+# The GPU build. The kernels (nn/gpu/kernels.cu) are compiled ahead of time with nvcc and
+# embedded; nvcc, cuda.h, cublas_v2.h and libcublas come from /usr/local/cuda or from the
+# environment scripts/cuda-toolkit.sh prints.
+kernels:
+	scripts/build-kernels.sh
+
+gpu: kernels
+	$(GO) build -tags sentibench_cuda -o $(BIN) ./cmd/sentibench
+
+gpu-compile:
+	scripts/ci-gpu-compile.sh
+
+gpu-bundle:
+	scripts/gpu-bundle.sh
+
 clean:
-	rm -rf bin
+	rm -rf bin .gpu nn/gpu/kernels.fatbin

@@ -4,7 +4,9 @@ go 1.26
 
 require (
 	github.com/chewxy/hm v1.0.0
+	github.com/sentibench/sentibench/third_party/cu v0.0.0-00010101000000-000000000000
 	github.com/spf13/cobra v1.10.2
+	golang.org/x/text v0.28.0
 	gonum.org/v1/gonum v0.17.0
 	gonum.org/v1/plot v0.17.0
 	gorgonia.org/gorgonia v0.9.18
@@ -40,3 +42,5 @@ require (
 	gorgonia.org/vecf32 v0.9.0 // indirect
 	gorgonia.org/vecf64 v0.9.0 // indirect
 )
+
+replace github.com/sentibench/sentibench/third_party/cu => ./third_party/cu

@@ -125,8 +125,18 @@ type item struct {
 	rating int
 }
 
-// parts in canonical order
-var partOrder = map[string]int{"train": 0, "valid": 1, "test": 2, "unsup": 3}
+// partRank orders the parts canonically: train, valid, test, unsup.
+func partRank(part string) int {
+	switch part {
+	case "train":
+		return 0
+	case "valid":
+		return 1
+	case "test":
+		return 2
+	}
+	return 3
+}
 
 // Load reads a data set and applies the recipe: the --limit samples, then the train/valid split
 // (the first round(0.7 n) of the shuffled train part are train, the rest valid), with one
@@ -170,10 +180,7 @@ func readSource(ctx context.Context, o Options) (*source, error) {
 	wantUnsupHere := o.WithUnsup && o.UnsupPath == ""
 	switch {
 	case o.Path == SampleName:
-		src, err = readIMDBReader(ctx, sampleReader(), "sample", int64(len(sampleArchive)), wantUnsupHere, o)
-		if src != nil {
-			src.name = SampleName
-		}
+		src, err = readIMDBReader(ctx, sampleReader(), SampleName, int64(len(sampleArchive)), wantUnsupHere, o)
 	default:
 		src, err = readPath(ctx, o.Path, wantUnsupHere, o)
 	}
@@ -220,7 +227,7 @@ func assemble(src *source, o Options) (*Corpus, error) {
 	// Canonical order: part, then label; the readers keep each folder's own order.
 	folders := slices.Clone(src.folders)
 	slices.SortStableFunc(folders, func(a, b folder) int {
-		if d := partOrder[a.part] - partOrder[b.part]; d != 0 {
+		if d := partRank(a.part) - partRank(b.part); d != 0 {
 			return d
 		}
 		return strings.Compare(a.label, b.label)

@@ -1,15 +1,19 @@
 package data
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/sentibench/sentibench/internal/testutil"
 )
 
 // basicEnglishVectors is data/testdata/basic_english.json, written by
@@ -27,6 +31,10 @@ type basicEnglishVectors struct {
 		Text   string `json:"text"`
 		Tokens string `json:"tokens"`
 	} `json:"synthetic"`
+	Corpus map[string]struct {
+		Reviews int    `json:"reviews"`
+		SHA256  string `json:"sha256"`
+	} `json:"corpus"`
 	Lower [][2]any `json:"lower"`
 	Space []rune   `json:"space"`
 	Sigma [][2]any `json:"sigma"`
@@ -68,6 +76,43 @@ func TestBasicEnglishMatchesPython(t *testing.T) {
 		if len(got) != r.NTokens || hex.EncodeToString(sum[:]) != r.TokensSHA256 {
 			t.Errorf("%s: %d tokens (SHA-256 %x), Python gives %d (%s); ours: %q",
 				r.Name, len(got), sum, r.NTokens, r.TokensSHA256, got)
+		}
+	}
+}
+
+// TestBasicEnglishWholeCorpus tokenizes every review of both real archives (100,000 reviews)
+// and compares a digest of all the tokens with Python's.
+func TestBasicEnglishWholeCorpus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: reads both archives")
+	}
+	labelled := testutil.Shared(t, "data/imdb/aclImdb_v1_labelled.tar.gz")
+	unsup := testutil.Shared(t, "data/imdb/aclImdb_v1_unsup.tar.gz")
+	v := loadBasicEnglishVectors(t)
+	var items [][]item
+	for _, f := range realIMDB(t, labelled).folders {
+		items = append(items, f.items)
+	}
+	u, err := readUnsupPath(context.Background(), unsup, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, group := range [][][]item{items, {u.items}} {
+		name := []string{"aclImdb_v1_labelled.tar.gz", "aclImdb_v1_unsup.tar.gz"}[k]
+		var all []item
+		for _, g := range group {
+			all = append(all, g...)
+		}
+		slices.SortFunc(all, func(a, b item) int { return strings.Compare(a.name, b.name) })
+		h := sha256.New()
+		var toks []string
+		for _, it := range all {
+			toks = BasicEnglish{}.AppendTokens(toks[:0], it.text)
+			io.WriteString(h, it.name+"\n"+strings.Join(toks, " ")+"\n")
+		}
+		want := v.Corpus[name]
+		if got := hex.EncodeToString(h.Sum(nil)); len(all) != want.Reviews || got != want.SHA256 {
+			t.Errorf("%s: %d reviews, tokens SHA-256 %s; Python: %d, %s", name, len(all), got, want.Reviews, want.SHA256)
 		}
 	}
 }

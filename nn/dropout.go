@@ -55,7 +55,7 @@ func (d *Dropout) drawMask(rng *RNG, n int) {
 	keep := resize(&d.keep, n)
 	thr := uint64(math.Round(d.P * (1 << 32)))
 	for i := 0; i < n; i += 2 {
-		u := rng.Uint64()
+		u := rng.pcg.Uint64() // the draws of rng.Uint64, without its indirection
 		keep[i] = u&0xffffffff >= thr
 		if i+1 < n {
 			keep[i+1] = u>>32 >= thr

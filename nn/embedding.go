@@ -86,7 +86,11 @@ func (e *Embedding) SetWeights(m []float32, rows, cols int) error {
 //
 // The table's gradient is written straight into Weight.Grad (no copy of the whole table).
 func (e *Embedding) Forward(g *G.ExprGraph, ids []int32, B, T int, timeMajor bool) (*G.Node, error) {
-	out, err := e.Lookup(bindParam(g, e.Weight), ids, B, T, timeMajor)
+	w, err := paramNode(g, e.Weight)
+	if err != nil {
+		return nil, err
+	}
+	out, err := e.Lookup(w, ids, B, T, timeMajor)
 	if err == nil {
 		out.Op().(*embedOp).intoGrad = true
 	}

@@ -42,6 +42,30 @@ func TestFastActivations(t *testing.T) {
 	}
 }
 
+// TestFastActivationSlices checks the slice functions, which run the assembly versions on
+// amd64 with AVX2 (tails of any length in Go), against the float64 math package.
+func TestFastActivationSlices(t *testing.T) {
+	for _, n := range []int{1, 7, 8, 9, 31, 1000} {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(i%97)*0.37 - 18 + float32(n%5)*0.01
+		}
+		tn := make([]float32, n)
+		tanhTo(tn, src)
+		sg := append([]float32(nil), src...)
+		sigmoidInPlace(sg)
+		th := append([]float32(nil), src...)
+		tanhInPlace(th)
+		for i, x := range src {
+			wt, ws := math.Tanh(float64(x)), sigmoid64(float64(x))
+			if math.Abs(float64(tn[i])-wt) > 4e-7 || math.Abs(float64(th[i])-wt) > 4e-7 || math.Abs(float64(sg[i])-ws) > 4e-7 {
+				t.Fatalf("n=%d, x=%g: tanhTo %g, tanhInPlace %g (want %g), sigmoid %g (want %g)", n, x, tn[i], th[i], wt, sg[i], ws)
+			}
+		}
+	}
+	t.Logf("assembly (AVX2+FMA) in use: %v", hasVectorActivations())
+}
+
 func BenchmarkActivations(b *testing.B) {
 	v := make([]float32, 4096)
 	for i := range v {

@@ -60,8 +60,12 @@ func uniform(rng *RNG, w []float32, bound float64) {
 
 // Forward applies the layer to x (B, In), binding its parameters to x's graph.
 func (l *Linear) Forward(x *G.Node) (*G.Node, error) {
-	g := x.Graph()
-	return l.Apply(x, bindParam(g, l.Weight), bindParam(g, l.Bias))
+	w, err1 := paramNode(x.Graph(), l.Weight)
+	b, err2 := paramNode(x.Graph(), l.Bias)
+	if err := firstErr(err1, err2); err != nil {
+		return nil, err
+	}
+	return l.Apply(x, w, b)
 }
 
 // Apply applies the layer with the given weight [Out, In] and bias [Out] nodes.

@@ -182,7 +182,8 @@ func (k *cpuRNN[F]) lstmBackwardDir(r *rnnRun, l, d int, X, whh, dH, dWih, dWhh,
 			gemm(k.bl, false, false, m, H, gh, 1, sub(gates, row, 0, gh, m, gh), gh, whh, H, 1, sub(dH, prow, d*H, W, m, H), W)
 		}
 	}
-	hp := dr.hprev[:N*H]
+	// The cell states are no longer needed: their buffer takes h_{t-1} aligned with each row.
+	hp := cs
 	k.alignPrev(hp, hc, r, d)
 	gemm(k.bl, true, false, gh, H, N, 1, gates, gh, hp, H, 0, dWhh, H)
 	gemm(k.bl, true, false, gh, inl, N, 1, gates, gh, X, inl, 0, dWih, inl)

@@ -282,3 +282,29 @@ func TestWriteGoCheckpoint(t *testing.T) {
 func TestLSTMModelParity(t *testing.T) { modelParity(t, KindLSTM) }
 
 func TestBiGRUModelParity(t *testing.T) { modelParity(t, KindBiGRU) }
+
+func TestAdamWorkersAgree(t *testing.T) {
+	run := func(workers int) []float32 {
+		p := NewParam("big.weight", 300000)
+		rng := NewRNG(6)
+		for i := range p.Data() {
+			p.Data()[i] = float32(rng.NormFloat64())
+		}
+		opt, _ := NewAdam(AdamConfig{Workers: workers, WeightDecay: 0.01})
+		for k := 0; k < 3; k++ {
+			for i := range p.Grad {
+				p.Grad[i] = float32(rng.NormFloat64())
+			}
+			if err := opt.Step([]*Param{p}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p.Data()
+	}
+	one, three := run(1), run(3)
+	for i := range one {
+		if one[i] != three[i] {
+			t.Fatalf("element %d: %v with 1 worker, %v with 3", i, one[i], three[i])
+		}
+	}
+}

@@ -142,16 +142,5 @@ func axpy[T float](impl blas.Impl, alpha T, x, y []T) {
 	}
 }
 
-// bindParam returns the graph's input node holding p's weights, making it on first use. The node
-// is named p.Name and wraps p.Value itself (no copy), so the step runner finds it by value.
-func bindParam(g *G.ExprGraph, p *Param) *G.Node {
-	for _, n := range g.ByName(p.Name) {
-		if n.Value() == G.Value(p.Value) {
-			return n
-		}
-	}
-	return G.NewTensor(g, tensor.Float32, len(p.Shape), G.WithShape(p.Shape...), G.WithName(p.Name), G.WithValue(p.Value))
-}
-
 // token is the one-element value a backward op returns: its real results are read by getters.
 func token[T float]() *tensor.Dense { return dense(make([]T, 1), 1) }

@@ -728,6 +728,7 @@ type cpuRNN[F float] struct {
 	dA, dB []F // the gradient of a layer's output / input, N*max(in, dirs*H) each
 	dx     []F // input gradient returned by Backward, T*B*in
 	seqOut []F // sequence output returned by Forward, T*B*dirs*H
+	final  []F // final states returned by Forward, B*dirs*H
 	ones   []F // N ones, for bias-gradient column sums
 	grads  [][]F
 	gvals  []G.Value
@@ -747,7 +748,8 @@ type cpuDir[F float] struct {
 	carry []F // B*H: LSTM cell-state gradient carried between steps
 	step  []F // B*G*H: GRU recurrent pre-activations of one step
 	tmp   []F // H
-	hprev []F // N*H: h_{t-1} aligned with each packed row, for the W_hh gradient
+	hprev []F // N*H: h_{t-1} aligned with each packed row, for the W_hh gradient (GRU; the
+	// LSTM reuses its cell-state buffer)
 }
 
 func newCPURNN[F float](s *rnnStack) *cpuRNN[F] {
@@ -832,7 +834,8 @@ func (k *cpuRNN[F]) Forward(r *rnnRun, xv G.Value, wv []G.Value) (G.Value, error
 		unpackRows(k.seqOut, last, r, W)
 		return tensor.New(tensor.WithShape(r.T*r.B, W), tensor.WithBacking(k.seqOut)), nil
 	}
-	out := make([]F, r.B*W)
+	k.final = grow(k.final, r.B*W)
+	out := k.final
 	for b := 0; b < r.B; b++ {
 		f := r.off[r.lengths[b]-1] + b
 		copy(out[b*W:b*W+H], last[f*W:f*W+H])
@@ -863,8 +866,10 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 	for i := range k.ones {
 		k.ones[i] = 1
 	}
-	for d := 0; d < s.dirs; d++ {
-		k.dir[d].hprev = grow(k.dir[d].hprev, N*H)
+	if s.cell == cellGRU {
+		for d := 0; d < s.dirs; d++ {
+			k.dir[d].hprev = grow(k.dir[d].hprev, N*H)
+		}
 	}
 
 	// The last layer's output gradient, packed.

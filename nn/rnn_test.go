@@ -7,8 +7,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -465,4 +468,119 @@ func torchParity64(t *testing.T, vec *torchVectors, name string, c torchCase, se
 		}
 		closeTo(t, "grad "+names[i], gv.Data().([]float64), vec.f64(t, name+"/grad"+tag+"/"+names[i]), 1e-10, 1e-10)
 	}
+}
+
+// rnnFLOPs counts the matrix-product FLOPs of one pass over tokens real tokens, as the CPU
+// spike did: per layer and direction 2*G*H*(in+H) per token forward; training adds the
+// recurrent and input gradients and the two weight gradients (3x forward), less the first
+// layer's input gradient when the layer computes none.
+func rnnFLOPs(s *rnnStack, tokens int, train bool) float64 {
+	gh := s.cell.gates() * s.hidden
+	f := 0.0
+	for l := 0; l < s.layers; l++ {
+		in := float64(s.layerIn(l))
+		fwd := 2 * float64(gh) * (in + float64(s.hidden))
+		if !train {
+			f += fwd
+			continue
+		}
+		f += 3 * fwd
+		if l == 0 && !s.inputGrad {
+			f -= 2 * float64(gh) * in
+		}
+	}
+	return f * float64(s.dirs) * float64(tokens)
+}
+
+// cpuSeconds is the process's user + system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// benchRNN times the layer's kernels directly (the work inside its Gorgonia ops, without the
+// graph around it): Forward, plus Backward when train, on a B×T batch with hidden size H. With
+// varied lengths the batch is uniform in [T/2, T] (one at T), and the FLOP rate counts only
+// the real tokens.
+func benchRNN(b *testing.B, cell cellKind, in, H, layers, B, T int, train, varied, inputGrad bool, threads, workers int) {
+	impl, err := blas.Load("auto")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if threads > 0 {
+		impl.SetThreads(threads)
+		defer impl.SetThreads(2)
+	}
+	dev := NewCPU(impl, workers)
+	s, err := newRNNStack(cell, dev, "rnn.", in, H, layers, true, 0.5, inputGrad)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.initParams(NewRNG(1))
+	r := rand.New(rand.NewPCG(1, 2))
+	lengths := make([]int, B)
+	for i := range lengths {
+		lengths[i] = T
+		if varied && i > 0 {
+			lengths[i] = T/2 + r.IntN(T/2+1)
+		}
+	}
+	slices.SortFunc(lengths, func(a, b int) int { return b - a })
+	tokens := 0
+	for _, l := range lengths {
+		tokens += l
+	}
+	x := make([]float32, T*B*in)
+	for i := range x {
+		x[i] = r.Float32()*2 - 1
+	}
+	xv := tensor.New(tensor.WithShape(T*B, in), tensor.WithBacking(x))
+	var w []G.Value
+	for _, p := range s.params {
+		w = append(w, p.Value)
+	}
+	mode := Eval
+	if train {
+		mode = Train
+	}
+	W := s.dirs * H
+	dy := tensor.New(tensor.WithShape(B, W), tensor.WithBacking(make([]float32, B*W)))
+	for i := range dy.Data().([]float32) {
+		dy.Data().([]float32)[i] = r.Float32() - 0.5
+	}
+	k := newCPURNN[float32](s)
+	run := &s.run
+	rng := NewRNG(3)
+	step := func() {
+		if err := run.setBatch(lengths, T); err != nil {
+			b.Fatal(err)
+		}
+		run.train, run.inputGrad = train, inputGrad
+		run.drawMasks(s, rng)
+		if _, err := k.Forward(run, xv, w); err != nil {
+			b.Fatal(err)
+		}
+		if train {
+			if _, err := k.Backward(run, dy, xv, w); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	_ = mode
+	step() // grow the buffers
+	b.ReportAllocs()
+	cpu0 := cpuSeconds()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		step()
+	}
+	b.StopTimer()
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(rnnFLOPs(s, tokens, train)/sec/1e9, "GFLOP/s")
+	b.ReportMetric(float64(tokens)/sec, "tokens/s")
+	// CPU time of the process per wall second: 2 means both cores busy all the time.
+	b.ReportMetric((cpuSeconds()-cpu0)/b.Elapsed().Seconds(), "cores")
 }

@@ -44,6 +44,9 @@ type Runner struct {
 // trainable parameter into its Param.Grad (frozen parameters are left alone); the optimiser
 // step is the caller's. rng draws the dropout masks (Train mode).
 func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res StepResult, err error) {
+	if m == nil || in == nil {
+		return res, fmt.Errorf("nn: a step needs a model and a batch")
+	}
 	defer func() { // Gorgonia panics on some errors (a failed compile); return them as errors.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("nn: %s step: %v", m.Config().Kind, p)
@@ -51,11 +54,16 @@ func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res S
 	}()
 	start := time.Now()
 
-	// 1. A fresh graph holding the model's forward pass for this batch.
+	// 1. A fresh graph holding the model's forward pass for this batch. The logits pass through
+	// a tap that copies them out as soon as they are computed: a loss made of Gorgonia's own ops
+	// may later reuse their memory in place.
 	g := G.NewGraph()
 	logits, err := m.Forward(g, in, mode, rng)
 	if err != nil {
 		return res, err
+	}
+	if logits, err = G.ApplyOp(&tapOp{r: r, shape: logits.Shape().Clone()}, logits); err != nil {
+		return res, fmt.Errorf("nn: the %s model's logits: %w", m.Config().Kind, err)
 	}
 
 	// 2. The loss, behind a marker op that notes when the backward pass starts.
@@ -110,11 +118,6 @@ func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res S
 			return res, err
 		}
 	}
-	out, ok := logits.Value().Data().([]float32)
-	if !ok {
-		return res, fmt.Errorf("nn: the %s model's logits are %T, want []float32", m.Config().Kind, logits.Value().Data())
-	}
-	r.logits = append(r.logits[:0], out...)
 	res.Logits = r.logits
 	res.Loss = math.NaN()
 	if cost != nil {
@@ -129,7 +132,7 @@ func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res S
 }
 
 // trainableNodes finds the graph's input node of every trainable parameter of m (the node
-// whose value is the Param's own tensor: see bindParam).
+// whose value is the Param's own tensor: see paramNode).
 func trainableNodes(g *G.ExprGraph, m Model) ([]*Param, G.Nodes, error) {
 	byValue := map[G.Value]*G.Node{}
 	for _, n := range g.Inputs() {
@@ -166,6 +169,34 @@ func copyGrad(p *Param, v G.Value) error {
 		copy(p.Grad, src)
 	}
 	return nil
+}
+
+// tapOp passes the logits through (as a copy) and keeps a copy in the Runner.
+type tapOp struct {
+	r     *Runner
+	shape tensor.Shape
+}
+
+func (op *tapOp) Arity() int                                     { return 1 }
+func (op *tapOp) Type() hm.Type                                  { return fnType(op.shape.Dims(), op.shape.Dims()) }
+func (op *tapOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
+func (op *tapOp) ReturnsPtr() bool                               { return false }
+func (op *tapOp) CallsExtern() bool                              { return false }
+func (op *tapOp) OverwritesInput() int                           { return -1 }
+func (op *tapOp) String() string                                 { return "LogitsTap" }
+func (op *tapOp) WriteHash(h hash.Hash)                          { writeHash(h, op.String()) }
+func (op *tapOp) Hashcode() uint32                               { return hashString(op.String()) }
+func (op *tapOp) DiffWRT(int) []bool                             { return []bool{true} }
+func (op *tapOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+	return G.Nodes{grad}, nil
+}
+func (op *tapOp) Do(vals ...G.Value) (G.Value, error) {
+	z, err := values[float32](vals[0])
+	if err != nil {
+		return nil, fmt.Errorf("nn: logits: %w", err)
+	}
+	op.r.logits = append(op.r.logits[:0], z...)
+	return dense(append([]float32(nil), z...), op.shape...), nil
 }
 
 // markOp passes the loss through unchanged; its backward op notes when the backward pass starts

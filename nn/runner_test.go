@@ -4,6 +4,9 @@ import (
 	"math"
 	"runtime"
 	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // tinyBatch returns a batch of B sequences over a vocabulary of V ids with descending lengths,
@@ -213,5 +216,69 @@ func TestRunnerRejectsBadBatches(t *testing.T) {
 	}
 	if _, err := r.Step(m, in, NewBCEWithLogits([]float32{1, 0}), Eval, nil); err == nil {
 		t.Error("2 targets for 1 logit: no error")
+	}
+}
+
+// mseLoss is a loss made of Gorgonia's own ops, as another package would plug one in.
+type mseLoss struct{ target []float32 }
+
+func (l mseLoss) Build(g *G.ExprGraph, logits *G.Node) (*G.Node, error) {
+	t := G.NewMatrix(g, tensor.Float32, G.WithShape(logits.Shape()...), G.WithName("target"),
+		G.WithValue(tensor.New(tensor.WithShape(logits.Shape()...), tensor.WithBacking(l.target))))
+	d, err := G.Sub(logits, t)
+	if err != nil {
+		return nil, err
+	}
+	sq, err := G.Square(d)
+	if err != nil {
+		return nil, err
+	}
+	return G.Mean(sq)
+}
+
+func TestRunnerCustomLoss(t *testing.T) {
+	dev := testCPU(t)
+	cfg, _ := DefaultConfig(KindCNN, 40)
+	cfg.EmbedDim, cfg.Filters, cfg.Dropout = 6, 3, 0
+	rng := NewRNG(8)
+	m, _ := NewModel(dev, cfg, rng)
+	in, _ := tinyBatch(rng, 40, 1, []int{8, 6, 5, 2})
+	target := []float32{2, -1, 0.5, 3}
+	var r Runner
+	ev, err := r.Step(m, in, nil, Eval, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]float32(nil), ev.Logits...)
+	opt, _ := NewAdam(AdamConfig{LR: 1e-2})
+	var first float64
+	for step := 0; step < 40; step++ {
+		res, err := r.Step(m, in, mseLoss{target}, Train, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if step == 0 {
+			// The logits come out intact although the loss's ops may overwrite them in place.
+			var mse float64
+			for i, z := range res.Logits {
+				if z != want[i] {
+					t.Fatalf("train-step logits %v, eval logits %v", res.Logits, want)
+				}
+				mse += (float64(z) - float64(target[i])) * (float64(z) - float64(target[i])) / 4
+			}
+			if math.Abs(mse-res.Loss) > 1e-5 {
+				t.Fatalf("loss %v, want mean squared error %v", res.Loss, mse)
+			}
+			first = res.Loss
+		}
+		if res.PerExample != nil {
+			t.Fatal("per-example losses from a loss that does not report them")
+		}
+		if err := opt.Step(m.Params()); err != nil {
+			t.Fatal(err)
+		}
+		if step == 39 && !(res.Loss < first/4) {
+			t.Fatalf("the squared error did not go down: %v -> %v", first, res.Loss)
+		}
 	}
 }

@@ -17,6 +17,8 @@ package nn
 // g * window to the filter's weight gradient and g * filter to the input gradient of the
 // window's positions (one axpy each), and g to the bias gradient. That is B*F*sum(w)*E
 // multiply-adds instead of the two dense GEMMs (twice the forward's work) of a dense backward.
+// The weight gradients are shared among the device's workers by filter, the input gradient by
+// sequence, so every sum runs in a fixed order: the results do not depend on the workers.
 
 import (
 	"fmt"
@@ -58,7 +60,8 @@ type cnnWork[T float] struct {
 	rowT []int32 // window start of each row of the block
 	best []T     // (B, nW*F) running max of the responses (bias excluded)
 	arg  []int32 // (B, nW*F) window start of the max
-	out  []T     // (B, nW*F) pooled output
+	out  []T     // (B, nW*F) pooled output (handed to the graph, which may reuse it)
+	on   []bool  // (B, nW*F) whether the ReLU let the max through (kept for the backward pass)
 	dx   []T     // (B*T, E) input gradient
 	dwf  [][]T   // per width: weight gradient as (F, w*E)
 	dW   [][]T   // per width: weight gradient [F, E, w]
@@ -110,10 +113,13 @@ func (c *TextCNN) OutDim() int { return len(c.Widths) * c.Filters }
 // binding the parameters to x's graph. lengths are the true lengths; T must be at least MinLen.
 // needInputGrad false skips the input gradient (a frozen embedding below).
 func (c *TextCNN) Forward(x *G.Node, lengths []int, T int, needInputGrad bool) (*G.Node, error) {
-	g := x.Graph()
 	params := make(G.Nodes, 0, 2*len(c.Widths))
-	for i := range c.Widths {
-		params = append(params, bindParam(g, c.Weights[i]), bindParam(g, c.Biases[i]))
+	for _, p := range c.Params() {
+		n, err := paramNode(x.Graph(), p)
+		if err != nil {
+			return nil, err
+		}
+		params = append(params, n)
 	}
 	return c.Apply(x, params, lengths, T, needInputGrad)
 }
@@ -300,6 +306,7 @@ func cnnForward[T float](op *cnnOp, ws *cnnWork[T], vals []G.Value) (G.Value, er
 	}
 
 	out := resize(&ws.out, B*nWF)
+	on := resize(&ws.on, B*nWF)
 	for i := range c.Widths {
 		bias, err := values[T](vals[2+2*i])
 		if err != nil {
@@ -307,8 +314,10 @@ func cnnForward[T float](op *cnnOp, ws *cnnWork[T], vals []G.Value) (G.Value, er
 		}
 		for b := 0; b < B; b++ {
 			o := out[b*nWF+i*F : b*nWF+(i+1)*F]
+			on := on[b*nWF+i*F : b*nWF+(i+1)*F]
 			for f, v := range best[b*nWF+i*F : b*nWF+(i+1)*F] {
 				o[f] = max(v+bias[f], 0)
+				on[f] = o[f] > 0
 			}
 		}
 	}
@@ -363,33 +372,55 @@ func cnnBackward[T float](op *cnnBwdOp, ws *cnnWork[T], vals []G.Value) (G.Value
 	ws.dW = resize(&ws.dW, nW)
 	ws.db = resize(&ws.db, nW)
 	for i, w := range c.Widths {
-		wE := w * E
-		dwf := resize(&ws.dwf[i], F*wE)
-		db := resize(&ws.db[i], F)
-		zero(dwf)
-		zero(db)
-		wf := ws.wf[i]
-		for b := 0; b < B; b++ {
-			for f := 0; f < F; f++ {
-				j := b*nWF + i*F + f
-				g := dy[j]
-				if ws.out[j] <= 0 || g == 0 {
-					continue // ReLU let nothing through
-				}
-				start := (b*Tn + int(ws.arg[j])) * E
-				db[f] += g
-				axpy(c.dev.BLAS, g, x[start:start+wE], dwf[f*wE:(f+1)*wE])
-				if dx != nil {
-					axpy(c.dev.BLAS, g, wf[f*wE:(f+1)*wE], dx[start:start+wE])
+		zero(resize(&ws.dwf[i], F*w*E))
+		zero(resize(&ws.db[i], F))
+	}
+	// passes reports whether the pooled output j let a gradient through, and the window's
+	// start in x.
+	passes := func(b, j int) (T, int, bool) {
+		g := dy[j]
+		if !ws.on[j] || g == 0 {
+			return 0, 0, false // ReLU let nothing through
+		}
+		return g, (b*Tn + int(ws.arg[j])) * E, true
+	}
+	// Weight and bias gradients, the filters shared among the workers (each filter's
+	// gradient is one worker's, summed over the sequences in order).
+	parallel(c.dev.Workers, nWF, 16, func(lo, hi int) {
+		for q := lo; q < hi; q++ {
+			i, f := q/F, q%F
+			wE := c.Widths[i] * E
+			dwf := ws.dwf[i][f*wE : (f+1)*wE]
+			for b := 0; b < B; b++ {
+				if g, start, ok := passes(b, b*nWF+q); ok {
+					ws.db[i][f] += g
+					axpy(c.dev.BLAS, g, x[start:start+wE], dwf)
 				}
 			}
 		}
-		// Back to PyTorch's [F, E, w] layout.
+	})
+	// Input gradient, the sequences shared among the workers.
+	if dx != nil {
+		parallel(c.dev.Workers, B, 2, func(lo, hi int) {
+			for b := lo; b < hi; b++ {
+				for q := 0; q < nWF; q++ {
+					if g, start, ok := passes(b, b*nWF+q); ok {
+						i, f := q/F, q%F
+						wE := c.Widths[i] * E
+						axpy(c.dev.BLAS, g, ws.wf[i][f*wE:(f+1)*wE], dx[start:start+wE])
+					}
+				}
+			}
+		})
+	}
+	// Back to PyTorch's [F, E, w] layout.
+	for i, w := range c.Widths {
+		wE := w * E
+		dwf := ws.dwf[i]
 		dW := resize(&ws.dW[i], F*wE)
 		for f := 0; f < F; f++ {
 			for k := 0; k < w; k++ {
-				src := dwf[f*wE+k*E : f*wE+(k+1)*E]
-				for e, v := range src {
+				for e, v := range dwf[f*wE+k*E : f*wE+(k+1)*E] {
 					dW[(f*E+e)*w+k] = v
 				}
 			}

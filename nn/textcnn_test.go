@@ -33,3 +33,41 @@ func TestTextCNNGradient(t *testing.T) {
 		}}.check(t)
 	}
 }
+
+// The backward pass shares its work among the workers; the gradients must not depend on how
+// many there are.
+func TestTextCNNWorkersAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	const B, T, E, F = 6, 12, 7, 20
+	widths := []int{3, 4, 5}
+	lengths := []int{12, 10, 9, 6, 3, 1}
+	x := make([]float32, B*T*E)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	dy := make([]float32, B*len(widths)*F)
+	for i := range dy {
+		dy[i] = float32(r.NormFloat64())
+	}
+	run := func(workers int) [][]float32 {
+		dev := testCPU(t)
+		dev.Workers = workers
+		c := NewTextCNN(dev, "convs.", E, F, widths)
+		c.Init(NewRNG(3))
+		g := G.NewGraph()
+		xn := input32(g, "x", x, B*T, E)
+		y, err := c.Forward(xn, lengths, T, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runGrads(t, g, y, dy, append(G.Nodes{xn}, g.ByName("convs.0.weight")[0], g.ByName("convs.2.bias")[0])...)
+	}
+	one, two := run(1), run(2)
+	for i := range one {
+		for j := range one[i] {
+			if one[i][j] != two[i][j] {
+				t.Fatalf("gradient %d element %d: %v with 1 worker, %v with 2", i, j, one[i][j], two[i][j])
+			}
+		}
+	}
+}

@@ -10,16 +10,9 @@ import (
 )
 
 // DeviceMemory is what the meter needs from a GPU: the high-water mark of the project's own
-// device allocator, and the driver's view of the card. The CUDA allocator implements it; on the
-// CPU there is none (pass no WithDevice option).
-type DeviceMemory interface {
-	// ResetPeak sets the allocator's high-water mark to what it holds now.
-	ResetPeak()
-	// PeakBytes is the most the allocator held since the last ResetPeak.
-	PeakBytes() int64
-	// Info is the driver's free and total device memory (cuMemGetInfo).
-	Info() (free, total int64, err error)
-}
+// device allocator, and the driver's view of the card (ResetPeak, PeakBytes, Info: see
+// train.DeviceMemory). The CUDA device of package nn/gpu implements it; on the CPU there is none.
+type DeviceMemory = train.DeviceMemory
 
 // DefaultSampleInterval is how often the heap sampler reads the Go heap between phase
 // boundaries. A read costs about 0.3 us (BenchmarkHeapSample), but waking the sampler costs the
@@ -32,6 +25,12 @@ type Option func(*Meter)
 
 // WithDevice makes the meter report the device memory of d (peak and the driver's used/total).
 func WithDevice(d DeviceMemory) Option { return func(m *Meter) { m.dev = d } }
+
+var _ train.DeviceMeter = (*Meter)(nil)
+
+// UseDevice makes the meter report the device memory of d from the next epoch on: a run on a
+// GPU hands its device to the meter (train.DeviceMeter).
+func (m *Meter) UseDevice(d DeviceMemory) { m.dev = d }
 
 // WithSampleInterval sets the heap sampler's period; 0 turns the sampler off, leaving the
 // samples taken at phase boundaries.

@@ -128,6 +128,19 @@ func TestMeterDeviceMemory(t *testing.T) {
 	}
 }
 
+// TestMeterUseDevice checks the device handed over by a GPU run (train.DeviceMeter).
+func TestMeterUseDevice(t *testing.T) {
+	g := &fakeGPU{total: 80 << 30}
+	var dm train.DeviceMeter = NewMeter(WithSampleInterval(0))
+	dm.UseDevice(g)
+	dm.StartEpoch(1)
+	g.alloc(250 * mib)
+	s := dm.EndEpoch()
+	if g.resets != 1 || s.PeakGPUMiB != 250 || s.GPUTotalMiB != 80<<10 {
+		t.Fatalf("resets %d, PeakGPUMiB %v, GPUTotalMiB %v", g.resets, s.PeakGPUMiB, s.GPUTotalMiB)
+	}
+}
+
 func TestMeterTimesAndWork(t *testing.T) {
 	m := NewMeter()
 	defer m.Close()

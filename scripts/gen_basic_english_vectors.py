@@ -10,6 +10,9 @@ and checked against that file when it is found). The vector holds:
 - "synthetic": hand-written edge cases (quotes inside <br />, final sigma, Unicode whitespace, ...);
 - "lower": every code point whose str.lower() is not itself, with its lower-case form;
 - "space": every code point for which str.isspace() is true;
+- "corpus": for each real archive, the SHA-256 over all its reviews (in byte-wise order of
+  split/label/file name) of "NAME\nTOKENS JOINED BY SPACES\n": the Go test tokenizes every review
+  of both archives and compares;
 - "sigma": Python's Final_Sigma classes of all code points, run-length coded: C = cased and not
   case-ignorable, I = case-ignorable, O = other, N = unassigned in Python's Unicode version.
 Synthetic tokens are joined with single spaces (a token never holds whitespace, so this is
@@ -99,7 +102,16 @@ def main():
     shared = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..", "shared")
     imdb = os.path.join(shared, "data", "imdb")
     check_against_torch_ref(shared)
-    reviews = read([os.path.join(imdb, "aclImdb_v1_labelled.tar.gz"), os.path.join(imdb, "aclImdb_v1_unsup.tar.gz")])
+    archives = ["aclImdb_v1_labelled.tar.gz", "aclImdb_v1_unsup.tar.gz"]
+    corpus = {}
+    reviews = []
+    for a in archives:
+        rs = read([os.path.join(imdb, a)])
+        h = hashlib.sha256()
+        for name, text in sorted(rs, key=lambda r: r[0].encode("utf-8")):
+            h.update((name + "\n" + " ".join(basic_english(text)) + "\n").encode("utf-8"))
+        corpus[a] = {"reviews": len(rs), "sha256": h.hexdigest()}
+        reviews += rs
     by_name = dict(reviews)
     pick = {}
 
@@ -170,6 +182,7 @@ def main():
         "synthetic": [{"text": t, "tokens": " ".join(basic_english(t))} for t in SYNTHETIC],
         "lower": [[cp, l] for cp, l in sorted(lower.items())],
         "space": space,
+        "corpus": corpus,
         "sigma": runs,
     }
     dest = os.path.join(os.path.dirname(__file__), "..", "data", "testdata", "basic_english.json")

@@ -108,6 +108,10 @@ type Hooks struct {
 	// on the labels. batch holds the dataset indices of the batch's examples in batch order;
 	// labels their labels (NaN for data.NoLabel).
 	TrainLoss func(batch []int, labels []float32) (nn.Loss, error)
+
+	// newEngine, when set (by the tests), makes the engine instead of the device's: a stand-in
+	// for a GPU that keeps its own copy of the weights.
+	newEngine func(m nn.Model, opt *nn.Adam) (engine, error)
 }
 
 func (h *Hooks) fill() {

@@ -28,6 +28,10 @@ type dataset struct {
 	pad  data.PadOptions
 	buf  data.Batch
 	feed nn.Input
+
+	// bigru: the encoder's features, from the cache or (FeatureCache "none") recomputed for
+	// every batch
+	enc *encoderSource
 }
 
 // loadDataset reads the run's data and prepares its inputs. vocabPath, when not empty, is the
@@ -59,7 +63,13 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, hooks Hooks)
 			corpus.Source, len(ds.train), len(ds.valid), len(ds.test))
 	}
 	if cfg.Model == nn.KindBiGRU {
-		return nil, fmt.Errorf("train: the bigru model (encoder features) is not wired into the trainer yet")
+		if len(hooks.ExtraTrain) > 0 {
+			return nil, fmt.Errorf("train: extra training texts are not supported for the bigru model")
+		}
+		if err := ds.loadFeatures(ctx, cfg, corpus.Texts(), hooks); err != nil {
+			return nil, err
+		}
+		return ds, nil
 	}
 
 	// Extra unlabelled training texts (distillation's transfer set) follow the data set's own.
@@ -125,7 +135,10 @@ func (ds *dataset) sizes() map[string]int {
 
 // input assembles a batch (example indices, longest first) for the model, and its labels. The
 // returned values are reused by the next call.
-func (ds *dataset) input(batch []int) (*nn.Input, []float32) {
+func (ds *dataset) input(batch []int) (*nn.Input, []float32, error) {
+	if ds.enc != nil {
+		return ds.encoderInput(batch)
+	}
 	b := data.Pad(&ds.buf, ds.ids, ds.labels, batch, ds.pad)
 	for i, k := range batch {
 		if ds.labels[k] == data.NoLabel {
@@ -133,7 +146,7 @@ func (ds *dataset) input(batch []int) (*nn.Input, []float32) {
 		}
 	}
 	ds.feed = nn.Input{Lengths: b.Lengths, T: b.T, IDs: b.IDs}
-	return &ds.feed, b.Labels
+	return &ds.feed, b.Labels, nil
 }
 
 // loadGloVe initialises the word embedding from a GloVe-format file, and freezes it on request.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/nn"
+	"github.com/sentibench/sentibench/nn/bert"
 )
 
 // LoadOptions say how to load a finished (or running) run for evaluation and prediction.
@@ -30,13 +31,16 @@ type Predictor struct {
 	// Dir is the run directory.
 	Dir string
 
-	mu     sync.Mutex
-	model  nn.Model
-	vocab  *data.Vocab
-	tok    data.Tokenizer
-	runner nn.Runner
-	pad    data.PadOptions
-	batch  data.Batch
+	mu      sync.Mutex
+	model   nn.Model
+	vocab   *data.Vocab // word models
+	encoder *bert.Model // bigru
+	feats   [][]float32 // bigru: the encoder's outputs, reused
+	feed    nn.Input
+	tok     data.Tokenizer
+	runner  nn.Runner
+	pad     data.PadOptions
+	batch   data.Batch
 }
 
 // Load reads a run's configuration, vocabulary and checkpoint.
@@ -44,9 +48,6 @@ func Load(dir string, o LoadOptions) (*Predictor, error) {
 	info, err := ReadRunInfo(dir)
 	if err != nil {
 		return nil, err
-	}
-	if info.Model.Kind == nn.KindBiGRU {
-		return nil, fmt.Errorf("train: %s: loading bigru runs for prediction is not supported yet", dir)
 	}
 	name := o.Checkpoint
 	if name == "" {
@@ -66,11 +67,25 @@ func Load(dir string, o LoadOptions) (*Predictor, error) {
 		return nil, err
 	}
 	p := &Predictor{Info: info, Dir: dir, tok: data.BasicEnglish{}}
-	if p.vocab, err = data.LoadVocab(filepath.Join(dir, VocabFile)); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	if p.vocab.Len() != info.Model.VocabSize {
-		return nil, fmt.Errorf("train: %s has %d words, the model %d", filepath.Join(dir, VocabFile), p.vocab.Len(), info.Model.VocabSize)
+	if info.Model.Kind == nn.KindBiGRU {
+		encDir, err := bert.Resolve(context.Background(), cfg.Encoder, bert.ResolveOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("train: %s: the run's encoder: %w", dir, err)
+		}
+		if p.encoder, err = bert.Load(encDir, dev); err != nil {
+			return nil, fmt.Errorf("train: %s: the run's encoder: %w", dir, err)
+		}
+		if p.encoder.Hidden() != info.Model.InputDim {
+			return nil, fmt.Errorf("train: %s: the encoder %s has hidden size %d, the model was trained on %d",
+				dir, cfg.Encoder, p.encoder.Hidden(), info.Model.InputDim)
+		}
+	} else {
+		if p.vocab, err = data.LoadVocab(filepath.Join(dir, VocabFile)); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if p.vocab.Len() != info.Model.VocabSize {
+			return nil, fmt.Errorf("train: %s has %d words, the model %d", filepath.Join(dir, VocabFile), p.vocab.Len(), info.Model.VocabSize)
+		}
 	}
 	if p.model, err = nn.NewModel(dev, info.Model, nn.NewRNG(0)); err != nil {
 		return nil, fmt.Errorf("train: %s: %w", dir, err)
@@ -113,6 +128,10 @@ func (p *Predictor) Logits(texts []string) ([]float32, error) {
 	seqs := make([][]int32, len(texts))
 	var toks []string
 	for i, text := range texts {
+		if p.encoder != nil {
+			seqs[i] = p.encoder.Encode(text) // [CLS] ... [SEP]: never empty
+			continue
+		}
 		toks = p.tok.Tokenize(text)
 		if len(toks) == 0 {
 			return nil, fmt.Errorf("text %d has no tokens", i)
@@ -129,8 +148,24 @@ func (p *Predictor) Logits(texts []string) ([]float32, error) {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	b := data.Pad(&p.batch, seqs, labels, order, p.pad)
-	in := &nn.Input{Lengths: b.Lengths, T: b.T, IDs: b.IDs}
+	var in *nn.Input
+	if p.encoder != nil {
+		sorted := make([][]int32, len(order))
+		for r, i := range order {
+			sorted[r] = seqs[i]
+		}
+		if cap(p.feats) < len(sorted) {
+			p.feats = make([][]float32, len(sorted))
+		}
+		if err := p.encoder.ForwardInto(sorted, p.feats[:len(sorted)]); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		timeMajor(&p.feed, p.feats[:len(sorted)], sorted, p.encoder.Hidden())
+		in = &p.feed
+	} else {
+		b := data.Pad(&p.batch, seqs, labels, order, p.pad)
+		in = &nn.Input{Lengths: b.Lengths, T: b.T, IDs: b.IDs}
+	}
 	res, err := p.runner.Step(p.model, in, nil, nn.Eval, nil)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -186,6 +221,6 @@ func Evaluate(ctx context.Context, dir string, o EvalOptions) (Metrics, []string
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	m, err := evaluate(&p.runner, p.model, ds, idx, bs)
+	m, err := evaluate(&cpuEngine{m: p.model, runner: &p.runner}, ds, idx, bs)
 	return m, ds.classes, err
 }

@@ -146,13 +146,18 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 			span := time.Since(start)
 			seed := uint64(time.Now().UnixNano())
 			rng := rand.New(rand.NewPCG(seed, 1))
-			totalKills := 0
-			for trial := 0; trial < 3; trial++ {
+			// Trials until three runs were killed at least once (a kill may come too late, after
+			// the child finished): each killed run is resumed to the end and must match.
+			killedRuns := 0
+			for trial := 0; killedRuns < 3; trial++ {
+				if trial >= 12 {
+					t.Fatalf("only %d of %d runs were killed before they finished (seed %d)", killedRuns, trial, seed)
+				}
 				dir := filepath.Join(t.TempDir(), fmt.Sprintf("killed-%d", trial))
 				// Kill it once or twice at random moments, then let it finish.
 				kills := 0
-				for attempt := 0; attempt < 1+trial%2+1; attempt++ {
-					delay := time.Duration((0.05 + 0.9*rng.Float64()) * float64(span))
+				for attempt := 0; attempt <= 1+trial%2; attempt++ {
+					delay := time.Duration((0.05 + 0.85*rng.Float64()) * float64(span))
 					if attempt == 1+trial%2 {
 						delay = time.Hour
 					}
@@ -164,13 +169,13 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 						kills++
 					}
 				}
-				totalKills += kills
+				if kills == 0 {
+					continue
+				}
+				killedRuns++
 				got := readResult(t, dir)
 				t.Logf("trial %d: %d kills (seed %d)", trial, kills, seed)
 				sameFigures(t, want, got)
-			}
-			if totalKills == 0 {
-				t.Errorf("no run was killed (seed %d): the test checked nothing", seed)
 			}
 		})
 	}

@@ -51,6 +51,7 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer t.eng.Close()
 	return t.run(ctx)
 }
 
@@ -73,31 +74,44 @@ func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer t.eng.Close()
 	return t.run(ctx)
 }
 
 // trainer holds one run while it trains.
 type trainer struct {
-	cfg    Config
-	hooks  Hooks
-	dir    string
-	ds     *dataset
-	model  nn.Model
-	opt    *nn.Adam
-	runner nn.Runner
-	rng    *nn.RNG // dropout masks
-	st     *state
-	start  time.Time
+	cfg   Config
+	hooks Hooks
+	dir   string
+	ds    *dataset
+	model nn.Model
+	opt   *nn.Adam
+	eng   engine  // runs the steps: on the CPU, or on a GPU (Pull before reading the weights)
+	rng   *nn.RNG // dropout masks
+	st    *state
+	start time.Time
 }
 
 // newTrainer reads the data, builds the model and optimiser, and, when resuming, restores the
 // last checkpoint.
-func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (*trainer, error) {
+func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *trainer, err error) {
 	hooks.fill()
-	t := &trainer{cfg: cfg, hooks: hooks, dir: cfg.RunDir, start: time.Now()}
+	t = &trainer{cfg: cfg, hooks: hooks, dir: cfg.RunDir, start: time.Now()}
 	dev, err := newDevice(cfg)
 	if err != nil {
 		return nil, err
+	}
+	gdev, err := openGPU(cfg) // nil on the CPU; opened before the data are read, to fail early
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && gdev != nil && t.eng == nil {
+			gdev.Close()
+		}
+	}()
+	if dm, ok := hooks.Meter.(DeviceMeter); ok && gdev != nil {
+		dm.UseDevice(gdev)
 	}
 
 	// A run killed before its first checkpoint starts again from its configuration.
@@ -136,8 +150,24 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (*tra
 	if t.opt, err = nn.NewAdam(nn.AdamConfig{LR: cfg.LR, MaxGradNorm: cfg.ClipNorm}); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	switch {
+	case hooks.newEngine != nil: // the tests' device stand-in
+		t.eng, err = hooks.newEngine(t.model, t.opt)
+	case gdev != nil:
+		t.eng, err = newGPUEngine(gdev, t.model, t.opt)
+	default:
+		t.eng = &cpuEngine{m: t.model, opt: t.opt, runner: &nn.Runner{}, dev: dev}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			t.eng.Close()
+		}
+	}()
 	params := countParams(t.model)
-	fmt.Fprintf(hooks.Log, "Model: %s, dropout %g, batch size %d, device %s\n", cfg.Model, cfg.Dropout, cfg.BatchSize, dev.Name())
+	fmt.Fprintf(hooks.Log, "Model: %s, dropout %g, batch size %d, device %s\n", cfg.Model, cfg.Dropout, cfg.BatchSize, t.eng.Name())
 	fmt.Fprintf(hooks.Log, "The model has %s trainable parameters\n", groupDigits(params))
 
 	if resume {
@@ -149,6 +179,9 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (*tra
 		}
 		t.ds.rng.State = t.st.DataRNG
 		if err := t.rewriteRunLog(); err != nil {
+			return nil, err
+		}
+		if err := t.eng.Push(); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(hooks.Log, "Resuming %s after epoch %d", t.dir, t.st.Epoch)
@@ -171,6 +204,9 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (*tra
 		return nil, err
 	}
 	if err := t.rewriteRunLog(); err != nil {
+		return nil, err
+	}
+	if err := t.eng.Push(); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -236,9 +272,11 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 				ErrInterrupted, epoch, i, len(batches), t.dir)
 		}
 		meter.Begin(PhaseData)
-		in, labels := t.ds.input(batches[i])
+		in, labels, err := t.ds.input(batches[i])
 		meter.End(PhaseData)
-		var err error
+		if err != nil {
+			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
+		}
 
 		var stepLoss nn.Loss = loss
 		if t.hooks.TrainLoss != nil {
@@ -248,7 +286,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		} else {
 			loss.Targets = labels
 		}
-		res, err := t.runner.Step(t.model, in, stepLoss, nn.Train, t.rng)
+		res, err := t.eng.Step(in, stepLoss, nn.Train, t.rng)
 		if err != nil {
 			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
 		}
@@ -261,7 +299,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		}
 
 		meter.Begin(PhaseOptimizer)
-		err = t.opt.Step(t.model.Params())
+		err = t.eng.Update()
 		meter.End(PhaseOptimizer)
 		if err != nil {
 			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
@@ -308,6 +346,9 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 	}
 	if st.BestEpoch == 0 || valid.Loss < st.BestValidLoss {
 		st.BestEpoch, st.BestValidLoss, st.BestValidAcc, st.BadEpochs = epoch, valid.Loss, valid.Acc, 0
+		if err := t.eng.Pull(); err != nil {
+			return rec, err
+		}
 		if err := saveBest(t.dir, t.model, epoch, valid.Loss); err != nil {
 			return rec, err
 		}
@@ -326,17 +367,20 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 
 // evaluate runs the model over a split in evaluation mode (dropout off).
 func (t *trainer) evaluate(indices []int) (Metrics, error) {
-	return evaluate(&t.runner, t.model, t.ds, indices, t.cfg.BatchSize)
+	return evaluate(t.eng, t.ds, indices, t.cfg.BatchSize)
 }
 
-func evaluate(runner *nn.Runner, m nn.Model, ds *dataset, indices []int, batchSize int) (Metrics, error) {
+func evaluate(eng engine, ds *dataset, indices []int, batchSize int) (Metrics, error) {
 	tally := NewTally(max(len(ds.classes), 2))
 	loss := nn.NewBCEWithLogits(nil)
 	losses := make([]float64, 0, batchSize)
 	for _, batch := range data.EvalBatches(indices, ds.lengths, batchSize) {
-		in, labels := ds.input(batch)
+		in, labels, err := ds.input(batch)
+		if err != nil {
+			return Metrics{}, err
+		}
 		loss.Targets = labels
-		res, err := runner.Step(m, in, loss, nn.Eval, nil)
+		res, err := eng.Step(in, loss, nn.Eval, nil)
 		if err != nil {
 			return Metrics{}, err
 		}
@@ -359,6 +403,9 @@ func (t *trainer) test() (*Result, error) {
 		}
 		if err := nn.LoadWeights(filepath.Join(ck, WeightsFile), t.model); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
+		}
+		if err := t.eng.Push(); err != nil {
+			return nil, err
 		}
 	} else {
 		fmt.Fprintln(t.hooks.Log, "warning: no finite validation loss; testing the last epoch's weights")
@@ -388,6 +435,9 @@ func (t *trainer) saveLast() error {
 	var err error
 	if t.st.ModelRNG, err = t.rng.MarshalBinary(); err != nil {
 		return fmt.Errorf("train: %w", err)
+	}
+	if err := t.eng.Pull(); err != nil {
+		return err
 	}
 	return saveLast(t.dir, t.model, t.opt, t.st)
 }

@@ -33,6 +33,8 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newEvalCmd(),
 		newPredictCmd(),
 		newBenchCmd(),
+		newEmbedCmd(),
+		newServeCmd(),
 	)
 	return root
 }

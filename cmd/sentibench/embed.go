@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/features"
+	"github.com/sentibench/sentibench/internal/blas"
+	"github.com/sentibench/sentibench/internal/progress"
+	"github.com/sentibench/sentibench/nn"
+	"github.com/sentibench/sentibench/nn/bert"
+)
+
+func newEmbedCmd() *cobra.Command {
+	var (
+		encoder, dataF, cacheDir, blasF, prog string
+		limit, batchSize, threads             int
+		seed                                  uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "embed --encoder DIR|HUB_ID",
+		Short: "Build the frozen encoder's feature cache of a data set ahead of training (bigru)",
+		Long: `embed runs a frozen BERT-family encoder once over every review of the data set and
+stores the last hidden states on disk (float16, memory-mapped), keyed by the encoder's weights,
+tokenizer, maximum length and the data. 'sentibench train --model bigru' with the same encoder,
+data and --limit reuses it at once; an interrupted build resumes where it stopped. The disk
+space and an estimate of the time are printed before the work starts.`,
+		Example: `  sentibench embed --encoder sentence-transformers/all-MiniLM-L6-v2
+  sentibench embed --encoder path/to/all-MiniLM-L6-v2 --data ../shared/data/imdb/aclImdb_v1_labelled.tar.gz`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if encoder == "" {
+				return usageError{"--encoder is required (a Hugging Face model directory or hub id)"}
+			}
+			mode, err := progress.ParseMode(prog)
+			if err != nil {
+				return usageError{err.Error()}
+			}
+			ctx := cmd.Context()
+			path, err := data.Resolve(ctx, data.Locator{Path: dataF, Env: data.EnvFrom(os.Getenv), Progress: cmd.ErrOrStderr(), ProgressMode: mode})
+			if err != nil {
+				return err
+			}
+			corpus, err := data.Load(ctx, data.Options{Path: path, Limit: limit, Seed: seed, Progress: cmd.ErrOrStderr(), ProgressMode: mode})
+			if err != nil {
+				return err
+			}
+			dir, err := bert.Resolve(ctx, encoder, bert.ResolveOptions{Progress: cmd.ErrOrStderr(), ProgressMode: mode})
+			if err != nil {
+				return err
+			}
+			impl, err := blas.Load(blasF)
+			if err != nil {
+				return err
+			}
+			if cacheDir == "" {
+				if cacheDir, err = features.DefaultCacheDir(); err != nil {
+					return err
+				}
+			}
+			out, err := features.Build(ctx, corpus.Texts(), features.Options{Encoder: dir, CPU: nn.NewCPU(impl, threads),
+				CacheDir: cacheDir, BatchSize: batchSize, Progress: cmd.ErrOrStderr(), ProgressMode: mode})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), out)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&encoder, "encoder", "", "the frozen encoder: a Hugging Face model directory or hub id")
+	f.StringVar(&dataF, "data", "", "data set (as for train)")
+	f.IntVar(&limit, "limit", 0, "seeded sample of this many reviews per IMDB folder (as for train)")
+	f.Uint64Var(&seed, "seed", data.DefaultSeed, "seed of the --limit sample (as for train)")
+	f.StringVar(&cacheDir, "feature-cache", "", "root directory of the feature caches (default $SENTIBENCH_CACHE/features)")
+	f.IntVar(&batchSize, "batch-size", 0, "reviews per encoder batch (default 128)")
+	f.IntVar(&threads, "threads", 0, "worker threads (default: all cores)")
+	f.StringVar(&blasF, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, gonum or a library path")
+	f.StringVar(&prog, "progress", "auto", "progress display: auto, bar, lines or quiet")
+	return cmd
+}

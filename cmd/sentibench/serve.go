@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sentibench/sentibench/serve"
+	"github.com/sentibench/sentibench/train"
+)
+
+func newServeCmd() *cobra.Command {
+	var (
+		run  string
+		addr string
+		lo   train.LoadOptions
+		o    serve.Options
+	)
+	cmd := &cobra.Command{
+		Use:   "serve --run RUN_DIR [--addr :8080]",
+		Short: "Serve a trained run over HTTP: a web page, a JSON API, health and metrics",
+		Long: `Serve a trained run (any model train can load) over HTTP:
+
+  /             a web page: type a review, see its label and probability
+  /v1/predict   POST {"texts": ["...", ...]} or GET ?text=...: per text the probability of
+                the positive class and its label (Extremely Negative ... Extremely Positive)
+  /healthz      200 while the process runs
+  /readyz       200 once the model is loaded, 503 while loading and when shutting down
+  /metrics      Prometheus text format: requests, latency and batch-size histograms, errors
+
+Concurrent requests are micro-batched into one call of the model (up to --max-batch texts,
+waiting at most --batch-wait). SIGTERM or SIGINT shuts down gracefully: /readyz turns not
+ready, the server keeps serving for --shutdown-delay, then stops accepting connections and
+lets the requests in flight finish.`,
+		Example: `  sentibench serve --run runs/cnn-1
+  sentibench serve --run runs/lstm-1 --addr 127.0.0.1:9000
+  curl -s localhost:8080/v1/predict -d '{"texts": ["A wonderful, moving film."]}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if run == "" {
+				return usageError{"--run RUN_DIR is required"}
+			}
+			// Check the run before listening, so a wrong directory fails at once.
+			if _, err := train.ReadRunInfo(run); err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
+			o.Log = cmd.ErrOrStderr()
+			s := serve.New(o)
+			// Load the model while already listening: /healthz answers, /readyz says "loading".
+			ctx, cancel := context.WithCancelCause(cmd.Context())
+			defer cancel(nil)
+			go func() {
+				p, err := train.Load(run, lo)
+				if err == nil {
+					err = s.SetModel(serve.FromPredictor(p))
+				}
+				if err != nil {
+					cancel(err)
+				}
+			}()
+			err = s.Run(ctx, ln)
+			if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+				return cause // the model failed to load
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&run, "run", "", "the run directory")
+	f.StringVar(&addr, "addr", envOr("SENTIBENCH_ADDR", ":8080"), "listen address (host:port; $SENTIBENCH_ADDR sets the default)")
+	f.StringVar(&lo.Checkpoint, "checkpoint", "best", "best or last")
+	f.IntVar(&lo.Threads, "threads", 0, "worker threads of the model (default: all cores)")
+	f.StringVar(&lo.BLAS, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, gonum or a library path (default $SENTIBENCH_BLAS, else auto)")
+	f.IntVar(&o.MaxBatch, "max-batch", 64, "most texts per call of the model")
+	f.DurationVar(&o.BatchWait, "batch-wait", 2*time.Millisecond, "longest wait for other requests to share a batch")
+	f.IntVar(&o.MaxQueue, "max-queue", 1024, "most requests waiting for the model (more get 503)")
+	f.Int64Var(&o.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body")
+	f.IntVar(&o.MaxTexts, "max-texts", 256, "most texts per request")
+	f.IntVar(&o.MaxTextBytes, "max-text-bytes", 64<<10, "longest text, in bytes")
+	f.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Second, "deadline of one prediction request")
+	f.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "keep serving this long, not ready, after SIGTERM (let the load balancer notice)")
+	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 25*time.Second, "longest wait for the requests in flight at shutdown")
+	return cmd
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

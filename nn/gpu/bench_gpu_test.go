@@ -1,0 +1,122 @@
+//go:build sentibench_cuda
+
+package gpu
+
+import (
+	"bufio"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/nn"
+)
+
+// BenchmarkBiGRUEpoch times one epoch of the recipe's bigru head (input 384, the width of
+// all-MiniLM-L6-v2's features) over cached features: training on the first 17,500 sequences and
+// evaluating the next 7,500, batches of 128 drawn as the recipe draws them. The features are
+// random rows of a fixed pool (the encoder is not part of the timing), uploaded per batch as a
+// feature cache's would be. The sequence lengths come from SENTIBENCH_BIGRU_LENGTHS, a file of
+// word-piece counts (one per line; scripts/gpu-bundle.sh writes IMDB's); without it the
+// benchmark is skipped. Metrics: epoch_s, and peak_MiB of the device pool.
+func BenchmarkBiGRUEpoch(b *testing.B) {
+	path := os.Getenv("SENTIBENCH_BIGRU_LENGTHS")
+	if path == "" {
+		b.Skip("SENTIBENCH_BIGRU_LENGTHS is not set")
+	}
+	lengths := readLengths(b, path)
+	d := device(b)
+	cfg, _ := nn.DefaultConfig(nn.KindBiGRU, 0)
+	m, err := nn.NewModel(nn.NewCPU(blasGonum(), 1), cfg, nn.NewRNG(1234))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := NewTrainer(d, m, nn.AdamConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	if err := tr.Push(nil); err != nil {
+		b.Fatal(err)
+	}
+	nTrain := min(17500, len(lengths)*7/10)
+	idx := make([]int, len(lengths))
+	for i := range idx {
+		idx[i] = i
+	}
+	const dim, poolRows = 384, 1 << 16
+	r := rand.New(rand.NewPCG(5, 5))
+	pool := make([]float32, poolRows*dim)
+	for i := range pool {
+		pool[i] = float32(r.NormFloat64())
+	}
+	labels := make([]float32, len(lengths))
+	for i := range labels {
+		labels[i] = float32(r.IntN(2))
+	}
+	var in nn.Input
+	var y []float32
+	batch := func(ex []int) {
+		B, T := len(ex), lengths[ex[0]]
+		in = nn.Input{Lengths: in.Lengths[:0], T: T, Dim: dim, Feats: resize(in.Feats, T*B*dim)}
+		clear(in.Feats)
+		y = y[:0]
+		for bi, e := range ex {
+			in.Lengths = append(in.Lengths, lengths[e])
+			y = append(y, labels[e])
+			for t := 0; t < lengths[e]; t++ {
+				row := (e*512 + t) % poolRows
+				copy(in.Feats[(t*B+bi)*dim:(t*B+bi+1)*dim], pool[row*dim:(row+1)*dim])
+			}
+		}
+	}
+	rng := data.NewSplitMix64(1234)
+	dropRNG := nn.NewRNG(1)
+	for i := 0; i < b.N; i++ {
+		d.ResetPeak()
+		start := time.Now()
+		for _, ex := range data.BucketBatches(idx[:nTrain], lengths, 128, rng) {
+			batch(ex)
+			if _, err := tr.Step(&in, nn.NewBCEWithLogits(y), nn.Train, dropRNG); err != nil {
+				b.Fatal(err)
+			}
+			if err := tr.Update(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, ex := range data.EvalBatches(idx[nTrain:], lengths, 128) {
+			batch(ex)
+			if _, err := tr.Step(&in, nn.NewBCEWithLogits(y), nn.Eval, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "epoch_s")
+		b.ReportMetric(float64(d.PeakBytes())/(1<<20), "peak_MiB")
+	}
+}
+
+func readLengths(b *testing.B, path string) []int {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var out []int
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if s := strings.TrimSpace(sc.Text()); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				b.Fatalf("%s: bad length %q", path, s)
+			}
+			out = append(out, n)
+		}
+	}
+	if err := sc.Err(); err != nil || len(out) < 10 {
+		b.Fatalf("%s: %d lengths (%v)", path, len(out), err)
+	}
+	return out
+}

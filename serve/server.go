@@ -1,0 +1,489 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sentibench/sentibench/train"
+)
+
+// Model classifies texts: Predict returns, for each text, the probability of the positive
+// class. The server calls Predict from one goroutine at a time.
+type Model interface {
+	Predict(texts []string) ([]float64, error)
+	// Name names the model (e.g. "cnn"); it appears in every answer.
+	Name() string
+}
+
+// TextChecker is implemented by models that can tell in advance that they cannot classify a
+// text (for a word model: a text without a single token). The server refuses such a text with
+// 400 instead of sending it to the model.
+type TextChecker interface {
+	CheckText(text string) error
+}
+
+// Options tune the server. The zero value of each field means its default.
+type Options struct {
+	// MaxBatch is the most texts per call of the model (default 64); BatchWait the longest a
+	// request waits for others to share its batch (default 2ms).
+	MaxBatch  int
+	BatchWait time.Duration
+	// MaxQueue is the most requests waiting for the model; more are refused with 503
+	// (default 1024).
+	MaxQueue int
+	// MaxBodyBytes limits a request body (default 1 MiB); MaxTexts the texts of one request
+	// (default 256); MaxTextBytes one text (default 64 KiB, several times IMDB's longest review).
+	MaxBodyBytes int64
+	MaxTexts     int
+	MaxTextBytes int
+	// RequestTimeout is the deadline of one prediction request, queueing included (default 10s).
+	RequestTimeout time.Duration
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the HTTP server's
+	// (defaults 5s, 15s, RequestTimeout+5s, 60s).
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// ShutdownDelay is how long the server keeps serving, with /readyz not ready, after it is
+	// told to stop, so that a load balancer takes it out of rotation first (default 0).
+	ShutdownDelay time.Duration
+	// ShutdownTimeout bounds the wait for in-flight requests at shutdown (default 25s).
+	ShutdownTimeout time.Duration
+	// Label names a probability (default train.SentimentLabel, the six labels).
+	Label func(p float64) string
+	// Log receives the server's messages (default io.Discard).
+	Log io.Writer
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 64
+	}
+	def(&o.BatchWait, 2*time.Millisecond)
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = 1024
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.MaxTexts <= 0 {
+		o.MaxTexts = 256
+	}
+	if o.MaxTextBytes <= 0 {
+		o.MaxTextBytes = 64 << 10
+	}
+	def(&o.RequestTimeout, 10*time.Second)
+	def(&o.ReadHeaderTimeout, 5*time.Second)
+	def(&o.ReadTimeout, 15*time.Second)
+	def(&o.WriteTimeout, o.RequestTimeout+5*time.Second)
+	def(&o.IdleTimeout, 60*time.Second)
+	def(&o.ShutdownTimeout, 25*time.Second)
+	if o.Label == nil {
+		o.Label = train.SentimentLabel
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o
+}
+
+// Server serves one model over HTTP: the prediction API, the web page, health, readiness and
+// metrics. Create it with New, give it its model with SetModel (it is not ready before), and
+// serve with Run, or mount it as an http.Handler.
+type Server struct {
+	opts    Options
+	metrics *metrics
+	page    page
+
+	// pending counts prediction requests that have started but whose job the batcher has not
+	// taken yet; inFlight counts prediction requests being served.
+	pending  atomic.Int64
+	inFlight atomic.Int64
+	draining atomic.Bool
+
+	mu      sync.Mutex
+	batcher *batcher // nil until SetModel
+}
+
+// New returns a server without a model: it answers /healthz, and /readyz and the API with 503
+// until SetModel.
+func New(o Options) *Server {
+	return &Server{opts: o.withDefaults(), metrics: newMetrics(), page: newPage()}
+}
+
+// SetModel gives the server its model and starts the batching goroutine; from then on the
+// server is ready. A server takes one model in its life.
+func (s *Server) SetModel(m Model) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.batcher != nil {
+		return errors.New("serve: the server has a model already")
+	}
+	s.batcher = &batcher{
+		model:    m,
+		queue:    make(chan *job, s.opts.MaxQueue),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		pending:  &s.pending,
+		maxBatch: s.opts.MaxBatch,
+		wait:     s.opts.BatchWait,
+		metrics:  s.metrics,
+	}
+	go s.batcher.loop()
+	fmt.Fprintf(s.opts.Log, "serve: model %s loaded, ready\n", m.Name())
+	return nil
+}
+
+func (s *Server) currentBatcher() *batcher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.batcher
+}
+
+// Ready reports whether the server has its model and is not shutting down.
+func (s *Server) Ready() bool { return s.currentBatcher() != nil && !s.draining.Load() }
+
+// Run serves HTTP on ln until ctx is done, then shuts down gracefully: /readyz turns not ready,
+// the server keeps serving for ShutdownDelay, then stops accepting connections, lets the
+// requests in flight finish (up to ShutdownTimeout), stops the batcher and returns nil. It
+// returns an error when serving fails or in-flight requests outlast ShutdownTimeout.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.New(s.opts.Log, "serve: http: ", 0),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(s.opts.Log, "serve: listening on http://%s\n", ln.Addr())
+	select {
+	case err := <-errc:
+		s.stopBatcher()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	fmt.Fprintf(s.opts.Log, "serve: shutting down (not ready; serving %v more, then finishing the requests in flight)\n", s.opts.ShutdownDelay)
+	if s.opts.ShutdownDelay > 0 {
+		time.Sleep(s.opts.ShutdownDelay)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	s.stopBatcher()
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("serve: shutdown: %w", err)
+	}
+	fmt.Fprintln(s.opts.Log, "serve: stopped")
+	return nil
+}
+
+// stopBatcher stops the batching goroutine and waits for it.
+func (s *Server) stopBatcher() {
+	s.draining.Store(true)
+	if b := s.currentBatcher(); b != nil {
+		select {
+		case <-b.stop:
+		default:
+			close(b.stop)
+		}
+		<-b.stopped
+	}
+}
+
+// Endpoint names, the label of the request metrics (unknown paths count as "other").
+const (
+	pathPage    = "/"
+	pathPredict = "/v1/predict"
+	pathHealth  = "/healthz"
+	pathReady   = "/readyz"
+	pathMetrics = "/metrics"
+)
+
+// ServeHTTP routes a request and counts it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusWriter{ResponseWriter: w}
+	endpoint := r.URL.Path
+	switch endpoint {
+	case pathPage:
+		if s.allow(rec, r, http.MethodGet, http.MethodHead) {
+			s.page.serve(rec, r)
+		}
+	case pathPredict:
+		s.predict(rec, r)
+	case pathHealth:
+		if s.allow(rec, r, http.MethodGet, http.MethodHead) {
+			writeJSON(rec, http.StatusOK, map[string]string{"status": "ok"})
+		}
+	case pathReady:
+		if s.allow(rec, r, http.MethodGet, http.MethodHead) {
+			s.ready(rec)
+		}
+	case pathMetrics:
+		if s.allow(rec, r, http.MethodGet, http.MethodHead) {
+			s.serveMetrics(rec)
+		}
+	default:
+		endpoint = "other"
+		s.fail(rec, http.StatusNotFound, "no such page: %s (the API is POST or GET /v1/predict)", r.URL.Path)
+	}
+	s.metrics.observeRequest(endpoint, rec.code(), time.Since(start))
+}
+
+// allow answers 405 unless the request's method is one of methods.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	s.fail(w, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(methods, ", "))
+	return false
+}
+
+func (s *Server) ready(w http.ResponseWriter) {
+	b := s.currentBatcher()
+	switch {
+	case b == nil:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "loading the model"})
+	case s.draining.Load():
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "model": b.model.Name()})
+	}
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter) {
+	g := gauges{ready: s.Ready(), inFlight: s.inFlight.Load()}
+	if b := s.currentBatcher(); b != nil {
+		g.model = b.model.Name()
+		g.queued = len(b.queue)
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	s.metrics.write(w, g) // an error here is the client's connection: nothing to answer
+}
+
+// PredictRequest is the body of POST /v1/predict.
+type PredictRequest struct {
+	Texts []string `json:"texts"`
+}
+
+// Prediction is one text's answer.
+type Prediction struct {
+	// Probability is the probability of the positive class; Label its name among the six.
+	Probability float64 `json:"probability"`
+	Label       string  `json:"label"`
+}
+
+// PredictResponse is the answer of /v1/predict: the model's name and one prediction per text,
+// in the order of the texts.
+type PredictResponse struct {
+	Model       string       `json:"model"`
+	Predictions []Prediction `json:"predictions"`
+}
+
+// ErrorResponse is the body of every error answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+// predict serves POST /v1/predict ({"texts": [...]}) and GET /v1/predict?text=...
+func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
+	if !s.allow(w, r, http.MethodPost, http.MethodGet) {
+		return
+	}
+	b := s.currentBatcher()
+	if b == nil {
+		s.metrics.countError(errNotReady)
+		s.fail(w, http.StatusServiceUnavailable, "the model is not loaded yet")
+		return
+	}
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	s.pending.Add(1)
+	queued := false
+	defer func() {
+		if !queued {
+			s.pending.Add(-1)
+		}
+	}()
+
+	texts, code, err := s.readTexts(w, r)
+	if err != nil {
+		s.metrics.countError(errBadRequest)
+		s.fail(w, code, "%v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
+	defer cancel()
+	j := &job{ctx: ctx, texts: texts, done: make(chan struct{})}
+	select {
+	case b.queue <- j:
+		queued = true
+	case <-b.stop:
+		s.metrics.countError(errNotReady)
+		s.fail(w, http.StatusServiceUnavailable, "%v", errStopped)
+		return
+	default:
+		s.metrics.countError(errOverloaded)
+		w.Header().Set("Retry-After", "1")
+		s.fail(w, http.StatusServiceUnavailable, "overloaded: %d requests are waiting for the model", s.opts.MaxQueue)
+		return
+	}
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+		s.metrics.countError(errTimeout)
+		s.fail(w, http.StatusGatewayTimeout, "no answer within %v", s.opts.RequestTimeout)
+		return
+	case <-b.stopped:
+		select {
+		case <-j.done:
+		default:
+			s.metrics.countError(errNotReady)
+			s.fail(w, http.StatusServiceUnavailable, "%v", errStopped)
+			return
+		}
+	}
+	switch {
+	case errors.Is(j.err, errStopped):
+		s.metrics.countError(errNotReady)
+		s.fail(w, http.StatusServiceUnavailable, "%v", j.err)
+		return
+	case errors.Is(j.err, context.DeadlineExceeded) || errors.Is(j.err, context.Canceled):
+		s.metrics.countError(errTimeout)
+		s.fail(w, http.StatusGatewayTimeout, "no answer within %v", s.opts.RequestTimeout)
+		return
+	case j.err != nil:
+		s.fail(w, http.StatusInternalServerError, "%v", j.err)
+		return
+	}
+	resp := PredictResponse{Model: b.model.Name(), Predictions: make([]Prediction, len(j.probs))}
+	for i, p := range j.probs {
+		resp.Predictions[i] = Prediction{Probability: p, Label: s.opts.Label(p)}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// readTexts reads and checks a request's texts; on failure it returns the status code to answer.
+func (s *Server) readTexts(w http.ResponseWriter, r *http.Request) ([]string, int, error) {
+	var texts []string
+	if r.Method == http.MethodGet {
+		texts = r.URL.Query()["text"]
+		if len(texts) == 0 {
+			return nil, http.StatusBadRequest, errors.New("no text: use GET /v1/predict?text=... or POST /v1/predict with {\"texts\": [...]}")
+		}
+	} else {
+		body := http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		dec := json.NewDecoder(body)
+		dec.DisallowUnknownFields()
+		var req PredictRequest
+		err := dec.Decode(&req)
+		if err == nil && dec.More() {
+			err = errors.New("data after the JSON object")
+		}
+		if err == nil {
+			_, err = io.Copy(io.Discard, body) // the rest must still fit the limit
+		}
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over %d bytes", s.opts.MaxBodyBytes)
+		case errors.Is(err, io.EOF):
+			return nil, http.StatusBadRequest, errors.New(`empty body: want {"texts": ["a review", ...]}`)
+		case err != nil:
+			return nil, http.StatusBadRequest, fmt.Errorf(`bad JSON (want {"texts": ["a review", ...]}): %w`, err)
+		}
+		texts = req.Texts
+		if len(texts) == 0 {
+			return nil, http.StatusBadRequest, errors.New(`no texts: want {"texts": ["a review", ...]}`)
+		}
+	}
+	if len(texts) > s.opts.MaxTexts {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("%d texts: at most %d per request", len(texts), s.opts.MaxTexts)
+	}
+	checker, _ := s.currentBatcher().model.(TextChecker)
+	for i, t := range texts {
+		if len(t) > s.opts.MaxTextBytes {
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("text %d is %d bytes: at most %d", i, len(t), s.opts.MaxTextBytes)
+		}
+		if strings.TrimSpace(t) == "" {
+			return nil, http.StatusBadRequest, fmt.Errorf("text %d is empty", i)
+		}
+		if checker != nil {
+			if err := checker.CheckText(t); err != nil {
+				return nil, http.StatusBadRequest, fmt.Errorf("text %d: %w", i, err)
+			}
+		}
+	}
+	return texts, 0, nil
+}
+
+// fail answers an error as JSON.
+func (s *Server) fail(w http.ResponseWriter, code int, format string, a ...any) {
+	writeJSON(w, code, ErrorResponse{Error: fmt.Sprintf(format, a...)})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil { // the answer types always marshal; keep the client informed anyway
+		code, body = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(append(body, '\n'))
+}
+
+// statusWriter remembers the status code of an answer, for the metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

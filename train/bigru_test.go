@@ -1,0 +1,55 @@
+package train
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/sentibench/sentibench/internal/testutil"
+)
+
+// TestBiGRUCacheMatchesRecompute trains the bigru head over the tiny random BERT of ../shared,
+// once from the feature cache (float16) and once recomputing the encoder every batch (float32,
+// the seed's way): the figures agree to float16 precision, and the trained run predicts.
+func TestBiGRUCacheMatchesRecompute(t *testing.T) {
+	enc := testutil.Shared(t, "models/bert-uncased-random-L2-H32")
+	t.Setenv("SENTIBENCH_CACHE", t.TempDir())
+	cfg := smallConfig("bigru")
+	cfg.Encoder = enc
+	cfg.Epochs = 2
+	cfg.Limit = 30
+	cfg.RunDir = filepath.Join(t.TempDir(), "cached")
+	cached, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.FeatureCache = NoFeatureCache
+	cfg.RunDir = filepath.Join(t.TempDir(), "recomputed")
+	recomputed, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range cached.Epochs {
+		a, b := cached.Epochs[i], recomputed.Epochs[i]
+		if math.Abs(a.TrainLoss-b.TrainLoss) > 1e-3 || math.Abs(a.ValidLoss-b.ValidLoss) > 1e-3 {
+			t.Errorf("epoch %d: cached train/valid loss %v/%v, recomputed %v/%v", i+1, a.TrainLoss, a.ValidLoss, b.TrainLoss, b.ValidLoss)
+		}
+	}
+	if math.Abs(cached.Final.TestLoss-recomputed.Final.TestLoss) > 1e-3 {
+		t.Errorf("test loss: cached %v, recomputed %v", cached.Final.TestLoss, recomputed.Final.TestLoss)
+	}
+	p, err := Load(cached.RunDir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs, err := p.Predict([]string{"A fine film.", "Dull and far too long; I left early."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range probs {
+		if !(q > 0 && q < 1) {
+			t.Fatalf("probabilities %v", probs)
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/sentibench/sentibench/features"
+	"github.com/sentibench/sentibench/internal/blas"
+	"github.com/sentibench/sentibench/nn"
+	"github.com/sentibench/sentibench/nn/bert"
+)
+
+// NoFeatureCache as Config.FeatureCache makes the bigru recompute the frozen encoder for every
+// batch of every epoch, as the seed did: only for measuring what the cache saves.
+const NoFeatureCache = "none"
+
+// encoderSource gives the bigru its input: the encoder's last hidden states of each review,
+// read from the feature cache (features.Reader) or computed on the spot.
+type encoderSource struct {
+	cache *features.Reader
+	// recomputing: the encoder and each review's word pieces
+	model *bert.Model
+	ids   [][]int32
+	out   [][]float32
+}
+
+// loadFeatures prepares the bigru's input: builds (or reuses) the feature cache of every
+// review, or loads the encoder to run it per batch.
+func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string, hooks Hooks) error {
+	dir, err := bert.Resolve(ctx, cfg.Encoder, bert.ResolveOptions{Progress: hooks.Progress, ProgressMode: hooks.ProgressMode})
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	impl, err := blas.Load(cfg.BLAS)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	cpu := nn.NewCPU(impl, cfg.Threads)
+	src := &encoderSource{}
+	if cfg.FeatureCache == NoFeatureCache {
+		if src.model, err = bert.Load(dir, cpu); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		src.ids = make([][]int32, len(texts))
+		ds.lengths = make([]int, len(texts))
+		for i, t := range texts {
+			src.ids[i] = src.model.Encode(t)
+			ds.lengths[i] = len(src.ids[i])
+		}
+		ds.featureDim = src.model.Hidden()
+		ds.enc = src
+		return nil
+	}
+	root := cfg.FeatureCache
+	if root == "" {
+		if root, err = features.DefaultCacheDir(); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	// The encoder runs best as one goroutine per core over a one-threaded BLAS (measured in
+	// nn/bert); OpenBLAS's thread count is process-wide, so it is put back for training.
+	threads := impl.Threads()
+	impl.SetThreads(1)
+	cacheDir, err := features.Build(ctx, texts, features.Options{Encoder: dir, CPU: cpu, CacheDir: root,
+		Progress: hooks.Progress, ProgressMode: hooks.ProgressMode})
+	impl.SetThreads(threads)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if src.cache, err = features.Open(cacheDir); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	fmt.Fprintf(hooks.Log, "Features: %s (%d reviews, hidden %d)\n", filepath.Base(cacheDir), src.cache.Len(), src.cache.Dim())
+	ds.lengths = src.cache.Lengths()
+	ds.featureDim = src.cache.Dim()
+	ds.enc = src
+	return nil
+}
+
+// encoderInput assembles a bigru batch: the features of the reviews, time-major.
+func (ds *dataset) encoderInput(batch []int) (*nn.Input, []float32, error) {
+	ds.buf.Labels = ds.buf.Labels[:0]
+	for _, i := range batch {
+		ds.buf.Labels = append(ds.buf.Labels, float32(ds.labels[i]))
+	}
+	src := ds.enc
+	if src.cache != nil {
+		if err := src.cache.BatchInto(batch, &ds.feed); err != nil {
+			return nil, nil, err
+		}
+		return &ds.feed, ds.buf.Labels, nil
+	}
+	seqs := make([][]int32, len(batch))
+	for k, i := range batch {
+		seqs[k] = src.ids[i]
+	}
+	if cap(src.out) < len(batch) {
+		src.out = make([][]float32, len(batch))
+	}
+	out := src.out[:len(batch)]
+	if err := src.model.ForwardInto(seqs, out); err != nil {
+		return nil, nil, err
+	}
+	timeMajor(&ds.feed, out, seqs, src.model.Hidden())
+	return &ds.feed, ds.buf.Labels, nil
+}
+
+// timeMajor lays per-review hidden states ([len, D] each, longest first) out as nn.Input.Feats:
+// [T, B, D], zero past each review's end.
+func timeMajor(in *nn.Input, out [][]float32, seqs [][]int32, D int) {
+	B, T := len(seqs), len(seqs[0])
+	in.T, in.Dim, in.IDs = T, D, nil
+	in.Lengths = in.Lengths[:0]
+	for _, s := range seqs {
+		in.Lengths = append(in.Lengths, len(s))
+	}
+	n := T * B * D
+	if cap(in.Feats) < n {
+		in.Feats = make([]float32, n)
+	}
+	in.Feats = in.Feats[:n]
+	clear(in.Feats)
+	for b, h := range out {
+		for t := 0; t < len(seqs[b]); t++ {
+			copy(in.Feats[(t*B+b)*D:(t*B+b+1)*D], h[t*D:(t+1)*D])
+		}
+	}
+}
