@@ -17,6 +17,7 @@ import (
 
 	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/internal/safetensors"
+	"github.com/sentibench/sentibench/internal/testutil"
 	"github.com/sentibench/sentibench/train"
 )
 
@@ -543,5 +544,36 @@ func TestLSTMStudent(t *testing.T) {
 	}
 	if res.Student.Model != "lstm" || res.Student.TestAcc <= 0 {
 		t.Errorf("student: %+v", res.Student)
+	}
+}
+
+// TestBiGRUTeacher distils a bigru over a frozen encoder (the tiny random BERT of ../shared)
+// into a tiny cnn: a feature-model teacher labels the transfer set through its word pieces.
+func TestBiGRUTeacher(t *testing.T) {
+	enc := testutil.Shared(t, "models/bert-uncased-random-L2-H32")
+	t.Setenv("SENTIBENCH_CACHE", t.TempDir())
+	tc := smallConfig("bigru")
+	tc.Encoder, tc.Epochs, tc.Limit = enc, 1, 30
+	tc.RunDir = filepath.Join(t.TempDir(), "bigru")
+	if _, err := train.Run(context.Background(), tc, quietHooks().Hooks); err != nil {
+		t.Fatal(err)
+	}
+	cfg := smallDistill(t, filepath.Join(t.TempDir(), "student"))
+	cfg.Teacher = tc.RunDir
+	cfg.Student.Limit, cfg.Student.Epochs = 30, 1
+	cfg.ThroughputReviews = 16
+	var calls atomic.Int64
+	res, err := Run(context.Background(), cfg, counting(&calls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 3 { // 42 train reviews in batches of 16
+		t.Errorf("the teacher ran %d batches, want 3", calls.Load())
+	}
+	if got := res.Report.Rows[0].Model; !strings.HasPrefix(got, "bigru (in 32,") {
+		t.Errorf("teacher described as %q", got)
+	}
+	if res.Report.Rows[0].ReviewsPerSec <= 0 || res.Report.Rows[0].TestAcc <= 0 {
+		t.Errorf("teacher row %+v", res.Report.Rows[0])
 	}
 }
