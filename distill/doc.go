@@ -2,4 +2,33 @@
 // over a transfer set are computed once and cached, and the student learns from a mix of the
 // hard labels and the teacher's temperature-softened outputs (Hinton et al. 2015) or from the
 // teacher's logits directly (Tang et al. 2019).
+//
+// A distillation is a training run of the student (package train) with two of train's hooks
+// set: ExtraTrain adds the transfer set's unlabelled texts to the training part, and TrainLoss
+// gives each batch the loss KD or MSE with the cached teacher logits of its examples, looked up
+// by dataset index. The student thus gets train's checkpoints, resume, progress and profiler.
+//
+// The run directory holds, besides the trainer's files:
+//
+//	distill.json                what Run was given (Resume rebuilds the hooks from it)
+//	teacher_logits.safetensors  the teacher's logit of each transfer example ("logits", F32)
+//	                            and its dataset index ("index", I64), under a key (metadata)
+//	                            that hashes the teacher's configuration, vocabulary and best
+//	                            weights, the transfer texts and the augmentation settings
+//	baseline/                   the student trained alone, when asked for (TrainBaseline)
+//	distill_report.md           teacher vs distilled student vs student alone
+//
+// The transfer set is the train split, then optionally the unlabelled reviews (Config.Unsup),
+// then optionally augmented copies of the train reviews (Config.Augment); all of it follows
+// from the configuration and the seed, so a resumed run rebuilds the same set and reuses the
+// cache. The teacher is run in evaluation mode through train.Load's Predictor; a pass that
+// is stopped keeps what it computed, and the resume computes only the rest.
+//
+//	cfg := distill.DefaultConfig("runs/lstm-1", "cnn")
+//	cfg.Student.Data = archive
+//	cfg.Unsup = unsupArchive
+//	cfg.TrainBaseline = true
+//	cfg.RunDir = "runs/distill-cnn"
+//	res, err := distill.Run(ctx, cfg, distill.Hooks{})
+//	fmt.Print(res.Report.Text())
 package distill

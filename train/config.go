@@ -94,6 +94,12 @@ type Hooks struct {
 	// resumed run must be given the same ones (package distill records what it needs to
 	// rebuild them).
 
+	// Kind names the extension that sets ExtraTrain and TrainLoss ("distill"); "" for a plain
+	// run. config.json records it, and Resume refuses a run whose recorded kind is not the
+	// hooks' Kind, so that a plain resume cannot continue, say, a distilled run without its
+	// teacher.
+	Kind string
+
 	// ExtraTrain adds unlabelled texts to the training part, after the data set's own
 	// examples: their dataset indices are N, N+1, ... for a data set of N examples, and their
 	// label is data.NoLabel. They do not enter the vocabulary.
@@ -216,6 +222,8 @@ type RunInfo struct {
 	// Params is the number of trainable parameters.
 	Params  int    `json:"params"`
 	Version string `json:"version"`
+	// Kind is Hooks.Kind of the run that wrote it ("distill"); empty for a plain run.
+	Kind string `json:"kind,omitempty"`
 }
 
 func writeRunInfo(dir string, info RunInfo) error {

@@ -265,3 +265,29 @@ func (c *cancelAfter) AddWork(tokens int, flops float64) {
 		c.cancel()
 	}
 }
+
+// TestResumeChecksKind: a run made with extension hooks (Hooks.Kind) records its kind, and a
+// resume with other hooks is refused with a message naming the command to use.
+func TestResumeChecksKind(t *testing.T) {
+	cfg := smallConfig("cnn")
+	cfg.RunDir = filepath.Join(t.TempDir(), "run")
+	hooks := quietHooks()
+	hooks.Kind = "distill"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hooks.Meter = &cancelAfter{n: 1, cancel: cancel} // stops after a batch, with a checkpoint
+	if _, err := Run(ctx, cfg, hooks); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("got %v, want ErrInterrupted", err)
+	}
+	info, err := ReadRunInfo(cfg.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Kind != "distill" {
+		t.Errorf("config.json records kind %q, want distill", info.Kind)
+	}
+	_, err = Resume(context.Background(), cfg.RunDir, quietHooks())
+	if err == nil || !strings.Contains(err.Error(), "sentibench distill --resume") {
+		t.Errorf("plain resume of a distill run: got %v, want a refusal naming sentibench distill --resume", err)
+	}
+}

@@ -62,6 +62,12 @@ func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if info.Kind != hooks.Kind {
+		if info.Kind == "" {
+			return nil, fmt.Errorf("train: %s is a plain training run, not a %s run", dir, hooks.Kind)
+		}
+		return nil, fmt.Errorf("train: %s is a %s run: resume it with `sentibench %s --resume %s`", dir, info.Kind, info.Kind, dir)
+	}
 	cfg := info.Config
 	cfg.RunDir = dir
 	t, err := newTrainer(ctx, cfg, hooks, true)
@@ -193,7 +199,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	info := RunInfo{Config: cfg, Model: mc, Labels: t.ds.classes, Sizes: t.ds.sizes(), Params: params, Version: Version}
+	info := RunInfo{Config: cfg, Model: mc, Labels: t.ds.classes, Sizes: t.ds.sizes(), Params: params, Version: Version, Kind: hooks.Kind}
 	if err := writeRunInfo(t.dir, info); err != nil {
 		return nil, err
 	}

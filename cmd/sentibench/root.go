@@ -29,6 +29,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newDataCmd(),
 		newReportCmd(),
 		newTrainCmd(),
+		newDistillCmd(),
 		newEvalCmd(),
 		newPredictCmd(),
 		newBenchCmd(),
