@@ -56,6 +56,7 @@ space and an estimate of the time are printed before the work starts.`,
 			if err != nil {
 				return err
 			}
+			impl.SetThreads(1) // the encoder runs one goroutine per core over a one-threaded BLAS (fastest, measured in nn/bert)
 			if cacheDir == "" {
 				if cacheDir, err = features.DefaultCacheDir(); err != nil {
 					return err
