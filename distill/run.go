@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/sentibench/sentibench/internal/atomicfile"
+	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/train"
 )
@@ -463,14 +464,4 @@ func equalStrings(a, b []string) bool {
 }
 
 // group writes n with thousands separators.
-func group(n int) string {
-	s := fmt.Sprint(n)
-	out := make([]byte, 0, len(s)+len(s)/3)
-	for i := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
-}
+func group(n int) string { return progress.FormatCount(int64(n)) }

@@ -168,7 +168,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 	}()
 	params := countParams(t.model)
 	fmt.Fprintf(hooks.Log, "Model: %s, dropout %g, batch size %d, device %s\n", cfg.Model, cfg.Dropout, cfg.BatchSize, t.eng.Name())
-	fmt.Fprintf(hooks.Log, "The model has %s trainable parameters\n", groupDigits(params))
+	fmt.Fprintf(hooks.Log, "The model has %s trainable parameters\n", progress.FormatCount(int64(params)))
 
 	if resume {
 		if t.st, err = loadLast(t.dir, t.model, t.opt); err != nil {
@@ -513,17 +513,4 @@ func processPeakRSSMiB() float64 {
 		return 0
 	}
 	return float64(ru.Maxrss) / 1024 // KiB on Linux
-}
-
-// groupDigits writes n with thousands separators: 4,810,857.
-func groupDigits(n int) string {
-	s := fmt.Sprint(n)
-	out := make([]byte, 0, len(s)+len(s)/3)
-	for i := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	return string(out)
 }

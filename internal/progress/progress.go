@@ -436,6 +436,9 @@ func formatBytes(n int64) string {
 }
 
 // formatInt prints n with thousands separators: 1234567 -> "1,234,567".
+// FormatCount writes n with thousands separators: 4,810,857.
+func FormatCount(n int64) string { return formatInt(n) }
+
 func formatInt(n int64) string {
 	s := fmt.Sprint(n)
 	neg := strings.HasPrefix(s, "-")
