@@ -43,7 +43,7 @@ func (l *GRU) OutputDim() int { return l.s.dirs * l.s.hidden }
 func (l *GRU) SetInputGrad(on bool) { l.s.inputGrad = on }
 
 // SetMaxActivationBytes sets the activation budget (see LSTM.SetMaxActivationBytes; the GRU
-// keeps 4H floats per token, layer and direction: r, z, n and W_hn h + b_hn).
+// keeps 4H activations per token, layer and direction: r, z, n and W_hn h + b_hn).
 func (l *GRU) SetMaxActivationBytes(n int64) { l.s.maxActBytes = n }
 
 // MaxActivationBytes returns the activation budget (see SetMaxActivationBytes).

@@ -50,19 +50,20 @@ func (l *LSTM) OutputDim() int { return l.s.dirs * l.s.hidden }
 // it off when x needs none (frozen features): it saves a large matrix product.
 func (l *LSTM) SetInputGrad(on bool) { l.s.inputGrad = on }
 
-// SetMaxActivationBytes sets the activation budget, n bytes (≤ 0: no limit; the default is
-// DefaultMaxActivationBytes). In training the op keeps the gate activations of every time
-// step for the backward pass, 4H floats per token, layer and direction. When a batch's would
-// take more than n bytes, the op keeps those of as many segments of the batch (runs of
-// consecutive steps of about 2,048 tokens) as fit in n bytes, less the scratch of one
-// segment, and recomputes the others in the backward pass from the states saved where each
-// segment begins: one more forward pass over those segments, about a third more arithmetic
-// for them. The results are the same, bit for bit, either way.
+// SetMaxActivationBytes sets the activation budget: the most bytes the op's buffers of one
+// batch take, n (≤ 0: no limit; the default is DefaultMaxActivationBytes). For its backward
+// pass a training batch keeps the gate activations of every time step, 4H floats per token,
+// layer and direction, besides the layer outputs that feed the next layer and, backwards,
+// their gradient (dirs×H floats per token each), the states where each segment of the batch
+// begins (a segment: consecutive steps of about 2,048 tokens) and a segment's scratch. When
+// all of it does not fit in n bytes, the op keeps the activations of as many segments as fit
+// and recomputes the others in the backward pass from their saved states: one more forward
+// pass over those segments, at most a third more arithmetic for the batch. The results are
+// the same, bit for bit, either way. Only a batch whose layer outputs and gradients alone
+// exceed n takes more (then it keeps no activation). Eval mode keeps no activations.
 //
-// Outside the budget: the layer outputs that feed the next layer (dirs×H floats per token
-// and layer but the last), the gradient of those outputs in the backward pass (as much), the
-// dropout masks (bits), the saved states (2 × B×H floats per segment, layer and direction)
-// and a segment's scratch. Eval mode keeps no activations at all.
+// Outside the budget: the op's results (the output, T×B×dirs×H for a sequence, and the input
+// gradient, T×B×in) and the dropout masks (bits).
 func (l *LSTM) SetMaxActivationBytes(n int64) { l.s.maxActBytes = n }
 
 // MaxActivationBytes returns the activation budget (see SetMaxActivationBytes).

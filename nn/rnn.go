@@ -64,18 +64,18 @@ package nn
 // # Memory
 //
 // The time steps of a batch are cut into segments of about 2,048 packed rows, and every pass
-// works segment by segment (see cpuRNN). For the backward pass a training batch keeps, per
-// packed row (token): the gate activations, 4H floats per layer and direction (16 KB for the
-// recipe's LSTM or GRU: 2 layers × 2 directions × 4 × 256 floats), as long as the batch's fit
-// in the layer's activation budget (SetMaxActivationBytes, default 256 MiB, about 16,000
-// rows); the segments beyond it are recomputed in the backward pass from the states saved
-// where each segment begins, with the same results bit for bit. The rest grows with the batch
-// but is not activations: layer 0's output, which layer 1 reads, and backwards its gradient
-// (2 × dirs×H floats a row, 4 KB for the recipe), the dropout masks (bits) and the saved
-// states (2 × B×H floats per segment, layer and direction). Eval mode keeps no gate
-// activations: about 2.1 KB a row for the recipe's LSTM (layer 0's output and the saved
-// states). The per-segment buffers are pages kept from batch to batch; a longer batch adds
-// pages instead of reallocating large buffers.
+// works segment by segment (see cpuRNN). Per packed row (token), a training batch of the
+// recipe's LSTM (or GRU) keeps for its backward pass the gate activations, 4H floats per
+// layer and direction (16 KB), layer 0's output, which layer 1 reads, and backwards its
+// gradient (2 KB each), and per segment its starting states (2 × B×H floats per layer and
+// direction). All of it lives in one arena per layer, laid out anew for each batch, whose
+// size the activation budget bounds (SetMaxActivationBytes, default 512 MiB: every
+// activation kept up to about 25,000 tokens). Beyond it, the activations of the segments
+// that do not fit are recomputed in the backward pass from their starting states, with the
+// same results bit for bit: the arena stays at the budget whatever the batch, unless layer
+// 0's output and gradient alone exceed it (over about 130,000 tokens). Eval mode keeps no
+// activations: about 2.3 KB a row (layer 0's output, the starting states) and a segment's
+// scratch.
 //
 // # Kernels
 //
@@ -133,14 +133,14 @@ const (
 )
 
 // DefaultMaxActivationBytes is the recurrent layers' default activation budget (see
-// LSTM.SetMaxActivationBytes): 256 MiB, the gate activations of about 16,000 packed rows
-// (tokens) of the recipe's LSTM or GRU (2 layers × 2 directions × 4H floats a row, 16 KB),
-// so that a batch of 64 reviews of up to about 260 tokens keeps them all.
-const DefaultMaxActivationBytes = 256 << 20
+// LSTM.SetMaxActivationBytes): 512 MiB. With the recipe's LSTM a training batch keeps every
+// activation up to about 25,000 tokens (64 reviews of 390), and the batches of the longest
+// reviews (75,000 tokens) keep a third of them; the whole training run stays under 1 GiB.
+const DefaultMaxActivationBytes = 512 << 20
 
 // defaultSegRows is the segments' target size in packed rows: large enough for efficient
-// products over a segment's rows, small enough that a recomputed segment's scratch (about 14
-// MB per direction for the recipe's LSTM) and the padding of the pages stay small.
+// products over a segment's rows, small enough that a segment's scratch (about 13 MB per
+// direction for the recipe's LSTM, 8 MB more when a segment is recomputed) stays small.
 const defaultSegRows = 2048
 
 // rnnStack is a stack of recurrent layers, the common core of LSTM and GRU.
@@ -156,10 +156,9 @@ type rnnStack struct {
 	inputGrad bool
 	params    []*Param
 
-	// maxActBytes is the activation budget: the most bytes of gate activations the forward
-	// pass of a training batch keeps for the backward pass (≤ 0: no limit); the activations
-	// of the segments beyond it are recomputed. segRows is the segments' target size in
-	// packed rows. See cpuRNN.
+	// maxActBytes is the activation budget: the most bytes the kernels' buffers of a batch
+	// take (≤ 0: no limit); the gate activations of the segments beyond it are recomputed in
+	// the backward pass. segRows is the segments' target size in packed rows. See cpuRNN.
 	maxActBytes int64
 	segRows     int
 
@@ -795,29 +794,28 @@ var (
 //
 // Segments. Each batch's time steps are cut into segments of consecutive steps holding about
 // segRows packed rows each (segPlan). Every pass works segment by segment, each segment's
-// products over its own rows, and keeps its per-segment results in pages (one buffer per
-// segment, kept from batch to batch, so that a longer batch adds pages rather than
-// reallocating large buffers):
+// products over its own rows:
 //
 //   - forward (forwardLayer): for each segment in the direction's order, its input rows
-//     (segmentInput), its gate activations (into its store page when the plan keeps them, else
-//     into a scratch buffer), its states h and c (scratch), then its outputs (writeOutputs: the
-//     layer output page that the next layer reads, or the op's output) and the state that
-//     enters the next segment (saveState). Only that entering state, B×H floats per segment,
-//     is kept of the states.
-//   - backward (backwardLayer): for each segment in the reverse order, the segment's states again
-//     from its entering state: from its kept activations (the cell's "states" function, a few
-//     operations per value), or, when the plan did not keep them, by running the segment's
-//     forward pass again (recomputation: the same function on the same inputs, so the same
-//     values bit for bit); then BPTT through the segment, the weight gradients of its rows
-//     (added to those of the segments before), and its share of the input gradient.
+//     (segmentInput), its gate activations (kept for the backward pass when the plan says so,
+//     else into a scratch buffer), its states h and c (scratch), then its outputs
+//     (writeOutputs: the rows that the next layer reads, or the op's output) and the state
+//     that enters the next segment (saveState). Only that entering state, B×H floats per
+//     segment, is kept of the states.
+//   - backward (backwardLayer): for each segment in the reverse order, the segment's states
+//     again from its entering state: from its kept activations (the cell's "states" function,
+//     a few operations per value), or, when the plan did not keep them, by running the
+//     segment's forward pass again (recomputation: the same function on the same inputs, so
+//     the same values bit for bit); then BPTT through the segment, the weight gradients of its
+//     rows (added to those of the segments before), and its share of the input gradient.
 //
-// What is kept from the forward pass for the backward pass: the layer outputs that feed the
-// next layer (N × dirs×H floats per layer but the last), the dropout masks (bits), the
-// entering states of the segments, and the gate activations of as many segments as the
-// layer's activation budget allows (rnnStack.maxActBytes; see LSTM.SetMaxActivationBytes).
-// The backward pass writes each layer's input gradient over that layer's output pages, dead by
-// then, and the last layer's into pages of its own. Eval mode keeps no activations at all.
+// Memory. All the buffers of a batch are slices of one arena, laid out anew for each batch
+// (layout) and reused from batch to batch: the layer outputs that feed the next layer (N ×
+// dirs×H floats per layer but the last), backwards the input gradient of the last layer (the
+// other layers' go over their outputs, dead by then), the states entering each segment, a
+// segment's scratch, and the gate activations of the segments the plan keeps. planBatch keeps
+// all of them when the batch fits in the activation budget (rnnStack.maxActBytes), else as
+// many as fit beside the rest. Eval mode keeps none.
 //
 // The two directions add their shares of a segment's input gradient in a fixed order
 // (firstShare), whatever the threading, so that the results do not depend on which
@@ -830,9 +828,9 @@ var (
 // setting afterwards, because OpenBLAS runs concurrent multi-threaded level-3 calls one at a
 // time (a lock in its threaded driver), and two single-threaded streams beat one two-threaded
 // stream on the recurrence's small products (m = B rows). Otherwise (one direction, or one
-// worker) the directions run in turn, the BLAS keeps its own thread setting, and the products
-// over a segment's rows are split by rows over the workers when the BLAS is single-threaded.
-// Measurements: BenchmarkLSTM (lstm_test.go) and the notes there.
+// worker) the directions take turns, segment by segment, the BLAS keeps its own thread
+// setting, and the products over a segment's rows are split by rows over the workers when the
+// BLAS is single-threaded. Measurements: BenchmarkLSTM (lstm_test.go) and the notes there.
 type cpuRNN[F float] struct {
 	s          *rnnStack
 	bl         blas.Impl
@@ -840,38 +838,41 @@ type cpuRNN[F float] struct {
 	plan       segPlan
 	dir        [2]cpuDir[F]
 
-	out    []pages[F]  // out[l], l < layers-1: layer l's output, N×dirs×H (the next layer's input); backwards, layer l's input gradient
-	grad   pages[F]    // backwards: the last layer's input gradient
-	store  [2]pages[F] // per direction: the activations kept for the backward pass, one page per kept segment and layer
-	dx     []F         // input gradient returned by Backward, T*B*in
-	seqOut []F         // sequence output returned by Forward, T*B*dirs*H
-	final  []F         // final states returned by Forward, B*dirs*H
-	ones   []F         // a segment's rows of ones, for the bias-gradient column sums
-	grads  [][]F       // the last Backward's parameter gradients, in Params order (see setGradBuffers)
-	own    [][]F       // the kernels' own gradient buffers, made on first need
+	arena  []F        // the batch's buffers below, laid out by layout
+	out    [][][]F    // out[l][j], l < layers-1: layer l's output rows of segment j, then backwards its input gradient rows
+	grad   [][]F      // grad[j]: backwards, the last layer's input gradient rows of segment j
+	kept   [2][][][]F // kept[d][l][j]: the gate activations of segment j of layer l kept for the backward pass (nil: recomputed)
+	dx     []F        // input gradient returned by Backward, T*B*in
+	seqOut []F        // sequence output returned by Forward, T*B*dirs*H
+	final  []F        // final states returned by Forward, B*dirs*H
+	ones   []F        // a segment's rows of ones, for the bias-gradient column sums
+	grads  [][]F      // the last Backward's parameter gradients, in Params order (see setGradBuffers)
+	own    [][]F      // the kernels' own gradient buffers, made on first need
 
-	// shares: done[j] says that the first direction's share of segment j's input gradient is
-	// in (see inputGrad).
+	// done[j] says that the first direction's share of segment j's input gradient is in (see
+	// inputGrad).
 	mu   sync.Mutex
 	cond *sync.Cond
 	done []bool
 }
 
-// cpuDir holds one direction's buffers: the scratch of the segment being processed, reused by
-// every segment and layer, and the states entering each segment.
+// cpuDir holds one direction's buffers: the scratch of the segment being processed (reused by
+// every segment and layer), and the states entering each segment.
 type cpuDir[F float] struct {
 	seg    segment[F] // the segment being processed
 	bias   []F        // G*H: b_ih + b_hh (LSTM)
 	whhT   []F        // H*G*H: W_hh transposed, for the recurrence's per-step products
 	step   []F        // B*G*H: GRU recurrent products of one step
 	dh, dc []F        // B*H: backwards, the gradients of h and c carried from step to step
-	act    []F        // segment rows × (G*H + H): the activations of a segment that is not kept (gates, then GRU's W_hn h + b_hn)
-	h      []F        // segment rows × H: hidden states
-	c, tc  []F        // segment rows × H: LSTM cell states and tanh(c)
-	hp     []F        // segment rows × H: h_{t-1} aligned with each row, for the W_hh gradient
-	x      []F        // segment rows × max(in, dirs*H): the segment's input rows, packed and dropped out
-	hIn    []pages[F] // hIn[l]: per segment, the hidden states entering it (B*H)
-	cIn    []pages[F] // cIn[l]: per segment, the LSTM cell states entering it (B*H)
+
+	// In the arena:
+	act   []F     // segment rows × (G*H, + H for the GRU): the activations of a segment not kept (gates, then GRU's W_hn h + b_hn)
+	h     []F     // segment rows × H: hidden states
+	c, tc []F     // segment rows × H: LSTM cell states and tanh(c)
+	hp    []F     // segment rows × H: h_{t-1} aligned with each row, for the W_hh gradient
+	x     []F     // segment rows × max(in, dirs*H): the segment's input rows, packed and dropped out
+	hIn   [][][]F // hIn[l][j]: the hidden states entering segment j of layer l (B*H)
+	cIn   [][][]F // cIn[l][j]: the LSTM cell states entering segment j of layer l (B*H)
 }
 
 // segment is one direction's view of one segment of one layer: its steps, its rows and the
@@ -919,30 +920,16 @@ func (sg *segment[F]) prev(r *rnnRun, t, H int) (h, c []F, m int) {
 	return h, c, m
 }
 
-// pages is a set of buffers, one per segment, kept from batch to batch.
-type pages[F float] struct{ p [][]F }
-
-// get returns page i with n elements, allocating it (with capacity max(n, c)) only when it is
-// missing or smaller.
-func (ps *pages[F]) get(i, n, c int) []F {
-	for len(ps.p) <= i {
-		ps.p = append(ps.p, nil)
-	}
-	if cap(ps.p[i]) < n {
-		ps.p[i] = make([]F, max(n, c))
-	}
-	return ps.p[i][:n]
-}
-
 // segPlan is a batch's cut into segments, and which segments' activations the forward pass
 // keeps for the backward pass.
 type segPlan struct {
-	S        int
-	step     []int   // segment j spans steps [step[j], step[j+1]); step[S] = T
-	slot     [][]int // slot[l][j]: the store page of segment j of layer l, or -1: recomputed
-	maxRows  int     // the most rows in a segment
-	pageRows int     // the rows of a page (every segment's fit)
-	kept     int     // segments (of all layers) kept
+	S       int
+	step    []int    // segment j spans steps [step[j], step[j+1]); step[S] = T
+	keep    [][]bool // keep[l][j]: the activations of segment j of layer l are kept (else recomputed)
+	kept    int      // segments (of all layers) kept
+	maxRows int      // the most rows in a segment
+	scratch bool     // the activations of some segment are not kept: the directions need a scratch for them
+	grad    bool     // the layout has the last layer's input gradient (training)
 }
 
 // build cuts the batch into S = ceil(N/target) segments of whole steps, cutting after the step
@@ -963,10 +950,6 @@ func (p *segPlan) build(r *rnnRun, target int) {
 	for j := 0; j < p.S; j++ {
 		p.maxRows = max(p.maxRows, p.rows(r, j))
 	}
-	p.pageRows = r.N
-	if p.S > 1 {
-		p.pageRows = target + r.B - 1
-	}
 }
 
 // rows returns the number of packed rows of segment j.
@@ -980,17 +963,7 @@ func (p *segPlan) order(i, d int) int {
 	return p.S - 1 - i
 }
 
-// floatBytes is the size of an F.
-func floatBytes[F float]() int64 {
-	var z F
-	if _, ok := any(z).(float32); ok {
-		return 4
-	}
-	return 8
-}
-
-// actWidth is the width of a row of kept activations: the G*H gates, and for the GRU
-// W_hn h + b_hn.
+// actWidth is the width of a row of activations: the G*H gates, and for the GRU W_hn h + b_hn.
 func (k *cpuRNN[F]) actWidth() int {
 	gh := k.s.cell.gates() * k.s.hidden
 	if k.s.cell == cellGRU {
@@ -999,50 +972,157 @@ func (k *cpuRNN[F]) actWidth() int {
 	return gh
 }
 
-// planBatch cuts the batch into segments and chooses the segments whose activations the forward
-// pass keeps: in training, all of them when they fit in the activation budget; otherwise, after
-// the scratch of one recomputed segment per direction, as many as fit, the higher layers first
-// (their recomputation costs the most: their input is the widest). Eval mode keeps none.
+// planBatch cuts the batch into segments, chooses the segments whose activations the forward
+// pass keeps, and lays the batch's buffers out in the arena. In training it keeps all of them
+// when the whole layout fits in the activation budget; otherwise as many as fit beside the
+// rest of the layout and the scratch of a recomputed segment, the higher layers first (their
+// recomputation costs the most: their input is the widest). Eval mode keeps none. A layout
+// that does not fit even with no activation kept grows the arena beyond the budget.
 func (k *cpuRNN[F]) planBatch(r *rnnRun) {
 	s, p := k.s, &k.plan
 	p.build(r, s.segRows)
-	p.slot = resizeSlots(p.slot, s.layers, p.S)
-	p.kept = 0
-	if !r.train {
-		return
+	p.grad = r.train && (s.layers > 1 || r.inputGrad)
+	p.keep = resizeKeep(p.keep, s.layers, p.S)
+	p.kept, p.scratch = 0, false
+	size := int64(floatBytes[F]())
+	fixed := int64(k.layout(r, nil)) * size // no activation kept, no scratch for them
+	rowBytes := int64(s.dirs*k.actWidth()) * size
+	budget := s.maxActBytes
+	if budget <= 0 {
+		budget = math.MaxInt64
 	}
-	// A kept segment takes a page (pageRows rows), a recomputed one the scratch (maxRows).
-	rowBytes := int64(s.dirs*k.actWidth()) * floatBytes[F]()
-	need := int64(p.pageRows) * rowBytes
-	all := int64(p.S) * int64(s.layers) * need
-	avail := s.maxActBytes - int64(p.maxRows)*rowBytes
-	for l := s.layers - 1; l >= 0; l-- {
-		for j := 0; j < p.S; j++ {
-			switch {
-			case s.maxActBytes <= 0 || all <= s.maxActBytes:
-			case need <= avail:
-				avail -= need
-			default:
-				continue
+	if r.train {
+		avail := budget - fixed
+		if all := int64(r.N*s.layers) * rowBytes; all > avail {
+			avail -= int64(p.maxRows) * rowBytes // the scratch of the recomputed segments
+		}
+		for l := s.layers - 1; l >= 0; l-- {
+			for j := 0; j < p.S; j++ {
+				if need := int64(p.rows(r, j)) * rowBytes; need <= avail {
+					avail -= need
+					p.keep[l][j] = true
+					p.kept++
+				}
 			}
-			p.slot[l][j] = p.kept
-			p.kept++
 		}
 	}
+	p.scratch = p.kept < s.layers*p.S
+	n := k.layout(r, nil)
+	if len(k.arena) < n {
+		// In training, up to twice the need within the budget, so that the arena grows
+		// rarely (the memory pages that no batch touches take no memory).
+		c := n
+		if r.train {
+			c = int(max(int64(n), min(budget/size, int64(2*n))))
+		}
+		k.arena = nil
+		k.arena = make([]F, c)
+	}
+	k.layout(r, k.arena)
 }
 
-func resizeSlots(s [][]int, layers, S int) [][]int {
+// layout lays the batch's buffers out one after the other in arena and returns how many
+// values they take; with a nil arena it only counts. Its parts, in order: per direction the
+// segment scratch and the entering states; the layer outputs; the last layer's input
+// gradient; the kept activations (plan.keep).
+func (k *cpuRNN[F]) layout(r *rnnRun, arena []F) int {
+	s, p := k.s, &k.plan
+	H, W, L, aw := s.hidden, s.dirs*s.hidden, s.layers, k.actWidth()
+	off := 0
+	take := func(n int) []F {
+		start := off
+		off += (n + 15) &^ 15 // 64-byte steps
+		if arena == nil {
+			return nil
+		}
+		return arena[start : start+n : start+n]
+	}
+	rows := p.maxRows
+	for d := 0; d < s.dirs; d++ {
+		dr := &k.dir[d]
+		dr.h, dr.hp = take(rows*H), take(rows*H)
+		dr.x = take(rows * max(s.in, W))
+		dr.c, dr.tc, dr.act = nil, nil, nil
+		if s.cell == cellLSTM {
+			dr.c, dr.tc = take(rows*H), take(rows*H)
+		}
+		if p.scratch {
+			dr.act = take(rows * aw)
+		}
+		dr.hIn = resizeSegs(dr.hIn, L, p.S)
+		dr.cIn = resizeSegs(dr.cIn, L, p.S)
+		for l := 0; l < L; l++ {
+			for j := 0; j < p.S; j++ {
+				dr.hIn[l][j] = take(r.B * H)
+				if s.cell == cellLSTM {
+					dr.cIn[l][j] = take(r.B * H)
+				}
+			}
+		}
+	}
+	k.out = resizeSegs(k.out, L-1, p.S)
+	for l := 0; l < L-1; l++ {
+		for j := 0; j < p.S; j++ {
+			k.out[l][j] = take(p.rows(r, j) * max(W, s.layerIn(l))) // (layer 0's input gradient may be wider)
+		}
+	}
+	k.grad = resizeList(k.grad, p.S)
+	for j := 0; j < p.S && p.grad; j++ {
+		k.grad[j] = take(p.rows(r, j) * s.layerIn(L-1))
+	}
+	for d := 0; d < s.dirs; d++ {
+		k.kept[d] = resizeSegs(k.kept[d], L, p.S)
+		for l := 0; l < L; l++ {
+			for j := 0; j < p.S; j++ {
+				if p.keep[l][j] {
+					k.kept[d][l][j] = take(p.rows(r, j) * aw)
+				}
+			}
+		}
+	}
+	return off
+}
+
+// resizeSegs returns s as n lists of S slices, all nil.
+func resizeSegs[F float](s [][][]F, n, S int) [][][]F {
+	if cap(s) < n {
+		s = append(s[:cap(s)], make([][][]F, n-cap(s))...)
+	}
+	s = s[:n]
+	for i := range s {
+		s[i] = resizeList(s[i], S)
+	}
+	return s
+}
+
+// resizeList returns s with n slices, all nil.
+func resizeList[F float](s [][]F, n int) [][]F {
+	if cap(s) < n {
+		s = append(s[:cap(s)], make([][]F, n-cap(s))...)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+func resizeKeep(s [][]bool, layers, S int) [][]bool {
 	if cap(s) < layers {
-		s = make([][]int, layers)
+		s = append(s[:cap(s)], make([][]bool, layers-cap(s))...)
 	}
 	s = s[:layers]
 	for l := range s {
-		s[l] = resizeInts(s[l], S)
-		for j := range s[l] {
-			s[l][j] = -1
-		}
+		s[l] = resizeBools(s[l], S)
 	}
 	return s
+}
+
+// floatBytes is the size of an F.
+func floatBytes[F float]() int {
+	var z F
+	if _, ok := any(z).(float32); ok {
+		return 4
+	}
+	return 8
 }
 
 func newCPURNN[F float](s *rnnStack) *cpuRNN[F] {
@@ -1105,50 +1185,21 @@ func (k *cpuRNN[F]) prepareWeights(d int, whh, bih, bhh []F) {
 	}
 }
 
-// prepareBuffers sizes the scratch buffers for the batch.
+// prepareBuffers sizes the small per-direction buffers for the batch.
 func (k *cpuRNN[F]) prepareBuffers(r *rnnRun) {
-	s, p := k.s, &k.plan
+	s := k.s
 	H, gh := s.hidden, s.cell.gates()*s.hidden
-	rows := p.maxRows
 	for d := 0; d < s.dirs; d++ {
 		dr := &k.dir[d]
 		dr.bias = grow(dr.bias, gh)
 		dr.whhT = grow(dr.whhT, H*gh)
 		dr.step = grow(dr.step, r.B*gh)
 		dr.dh = grow(dr.dh, r.B*H)
-		dr.h = grow(dr.h, rows*H)
-		dr.hp = grow(dr.hp, rows*H)
-		dr.x = grow(dr.x, rows*max(s.in, s.dirs*H))
 		if s.cell == cellLSTM {
 			dr.dc = grow(dr.dc, r.B*H)
-			dr.c = grow(dr.c, rows*H)
-			dr.tc = grow(dr.tc, rows*H)
-		}
-		if p.kept < s.layers*p.S {
-			dr.act = grow(dr.act, rows*k.actWidth())
-		}
-		for len(dr.hIn) < s.layers {
-			dr.hIn = append(dr.hIn, pages[F]{})
-			dr.cIn = append(dr.cIn, pages[F]{})
-		}
-		for l := 0; l < s.layers; l++ {
-			for j := 0; j < p.S; j++ {
-				dr.hIn[l].get(j, r.B*H, r.B*H)
-				if s.cell == cellLSTM {
-					dr.cIn[l].get(j, r.B*H, r.B*H)
-				}
-			}
 		}
 	}
-	for len(k.out) < s.layers-1 {
-		k.out = append(k.out, pages[F]{})
-	}
-	for l := 0; l < s.layers-1; l++ {
-		for j := 0; j < p.S; j++ {
-			k.out[l].get(j, p.rows(r, j)*s.dirs*H, p.pageRows*k.pageWidth())
-		}
-	}
-	if len(k.ones) < rows {
+	if rows := k.plan.maxRows; len(k.ones) < rows {
 		k.ones = make([]F, rows)
 		for i := range k.ones {
 			k.ones[i] = 1
@@ -1156,12 +1207,9 @@ func (k *cpuRNN[F]) prepareBuffers(r *rnnRun) {
 	}
 }
 
-// pageWidth is the width of a layer-output or input-gradient page's rows.
-func (k *cpuRNN[F]) pageWidth() int { return max(k.s.in, k.s.dirs*k.s.hidden) }
-
 // setSegment points sg at segment j of layer l for direction d: its steps and rows, its input
-// rows (segmentInput), its activations (its store page when kept, else the scratch) and the
-// direction's state scratch.
+// rows (segmentInput), its activations (kept, or the direction's scratch) and the direction's
+// state scratch.
 func (k *cpuRNN[F]) setSegment(sg *segment[F], r *rnnRun, l, d, j int, x []F) {
 	s, p, dr := k.s, &k.plan, &k.dir[d]
 	H, gh := s.hidden, s.cell.gates()*s.hidden
@@ -1170,24 +1218,19 @@ func (k *cpuRNN[F]) setSegment(sg *segment[F], r *rnnRun, l, d, j int, x []F) {
 	sg.r0 = r.off[sg.t0]
 	sg.rows = r.off[sg.t1] - sg.r0
 	n := sg.rows
-	slot := p.slot[l][j]
-	sg.kept = slot >= 0
-	var act []F
+	sg.kept = p.keep[l][j]
+	act := dr.act
 	if sg.kept {
-		act = k.store[d].get(slot, n*k.actWidth(), p.pageRows*k.actWidth())
-	} else {
-		act = dr.act[:n*k.actWidth()]
+		act = k.kept[d][l][j]
 	}
 	sg.gates, sg.hn = act[:n*gh], nil
 	if s.cell == cellGRU {
 		sg.hn = act[n*gh : n*(gh+H)]
 	}
-	sg.h, sg.c, sg.tc = dr.h[:n*H], nil, nil
-	sg.hIn = dr.hIn[l].p[j][:r.B*H]
-	sg.cIn = nil
+	sg.h, sg.hIn = dr.h[:n*H], dr.hIn[l][j]
+	sg.c, sg.tc, sg.cIn = nil, nil, nil
 	if s.cell == cellLSTM {
-		sg.c, sg.tc = dr.c[:n*H], dr.tc[:n*H]
-		sg.cIn = dr.cIn[l].p[j][:r.B*H]
+		sg.c, sg.tc, sg.cIn = dr.c[:n*H], dr.tc[:n*H], dr.cIn[l][j]
 	}
 	sg.x = k.segmentInput(r, sg, x)
 }
@@ -1209,7 +1252,7 @@ func (k *cpuRNN[F]) segmentInput(r *rnnRun, sg *segment[F], x []F) []F {
 		}
 		return xs
 	}
-	prev := k.out[sg.l-1].p[sg.j][:sg.rows*inl]
+	prev := k.out[sg.l-1][sg.j][:sg.rows*inl]
 	if len(r.keep) == 0 {
 		return prev
 	}
@@ -1271,14 +1314,14 @@ func (k *cpuRNN[F]) segmentForward(r *rnnRun, sg *segment[F], wih, bih, bhh []F)
 	}
 }
 
-// writeOutputs copies the segment's hidden states where the layer's output goes: the page that
+// writeOutputs copies the segment's hidden states where the layer's output goes: the rows that
 // the next layer reads, or, for the last layer, the op's output sequence (zero on padding) or
 // the final states (each sequence's last step forwards, step 0 backwards).
 func (k *cpuRNN[F]) writeOutputs(r *rnnRun, sg *segment[F]) {
 	s := k.s
 	H, W, d := s.hidden, s.dirs*s.hidden, sg.d
 	if sg.l < s.layers-1 {
-		out := k.out[sg.l].p[sg.j][:sg.rows*W]
+		out := k.out[sg.l][sg.j]
 		for i := 0; i < sg.rows; i++ {
 			copy(out[i*W+d*H:i*W+(d+1)*H], sg.h[i*H:(i+1)*H])
 		}
@@ -1327,17 +1370,17 @@ func (k *cpuRNN[F]) saveState(r *rnnRun, sg *segment[F]) {
 	}
 	_, m := r.prevStep(first, sg.d) // the rows of first that continue from last
 	lr := r.off[last] - sg.r0
-	copy(dr.hIn[sg.l].p[next], sg.h[lr*H:(lr+m)*H])
+	copy(dr.hIn[sg.l][next], sg.h[lr*H:(lr+m)*H])
 	if sg.c != nil {
-		copy(dr.cIn[sg.l].p[next], sg.c[lr*H:(lr+m)*H])
+		copy(dr.cIn[sg.l][next], sg.c[lr*H:(lr+m)*H])
 	}
 }
 
 // outGrad is where the backward pass of a layer finds the gradient of its output.
 type outGrad[F float] struct {
-	pages *pages[F] // the next layer's input gradient, per segment (rows × dirs*H); nil for the last layer
-	dy    []F       // the last layer: the op's output gradient
-	seq   bool      // dy is (T*B, dirs*H) (an output sequence), else (B, dirs*H) (final states)
+	rows [][]F // the next layer's input gradient, per segment (rows × dirs*H); nil for the last layer
+	dy   []F   // the last layer: the op's output gradient
+	seq  bool  // dy is (T*B, dirs*H) (an output sequence), else (B, dirs*H) (final states)
 }
 
 // row returns the output gradient of row b at step t for the segment's direction (H values),
@@ -1346,9 +1389,9 @@ func (g *outGrad[F]) row(r *rnnRun, sg *segment[F], t, b, H, W int) []F {
 	d := sg.d
 	var i int
 	switch {
-	case g.pages != nil:
+	case g.rows != nil:
 		i = (r.off[t]+b-sg.r0)*W + d*H
-		return g.pages.p[sg.j][i : i+H]
+		return g.rows[sg.j][i : i+H]
 	case g.seq:
 		i = (t*r.B+b)*W + d*H
 	case d == 0 && t == r.lengths[b]-1 || d == 1 && t == 0: // the final states
@@ -1379,26 +1422,35 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 	if !ok || len(dy) != want {
 		return nil, fmt.Errorf("output gradient of %d values, want %d", dyv.Size(), want)
 	}
+	if !k.plan.grad && (s.layers > 1 || r.inputGrad) {
+		// An Eval-mode graph differentiated all the same (the parity tests): lay the
+		// gradient out now. Nothing was kept; every segment is recomputed.
+		k.plan.grad = true
+		n := k.layout(r, nil)
+		if len(k.arena) < n {
+			arena := make([]F, n)
+			copy(arena, k.arena) // the layer outputs and entering states of the forward pass
+			k.arena = arena
+		}
+		k.layout(r, k.arena)
+	}
 	k.setGradBuffers(wv)
 	if r.inputGrad {
 		k.dx = grow(k.dx, r.T*r.B*s.in)
 	}
 	og := outGrad[F]{dy: dy, seq: r.seq}
 	for l := s.layers - 1; l >= 0; l-- {
-		// Layer l's input gradient goes over its output pages (the next layer, which read them,
-		// is done), or into pages of its own for the last layer.
-		var dst *pages[F]
+		// Layer l's input gradient goes over its output rows (the next layer, which read
+		// them, is done), or into rows of its own for the last layer.
+		var dst [][]F
 		if l > 0 || r.inputGrad {
-			dst = &k.grad
+			dst = k.grad
 			if l < s.layers-1 {
-				dst = &k.out[l]
-			}
-			for j := 0; j < k.plan.S; j++ {
-				dst.get(j, k.plan.rows(r, j)*s.layerIn(l), k.plan.pageRows*k.pageWidth())
+				dst = k.out[l]
 			}
 		}
 		k.backwardLayer(r, l, x, wv, &og, dst)
-		og = outGrad[F]{pages: dst}
+		og = outGrad[F]{rows: dst}
 	}
 	if !r.inputGrad {
 		return nil, nil
@@ -1410,7 +1462,7 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 // reverse of its forward order, the segment's states (from its kept activations, or by
 // recomputing its forward pass), BPTT through it, its weight gradients (added to those of the
 // segments before), and its share of the input gradient (into dst; nil: none).
-func (k *cpuRNN[F]) backwardLayer(r *rnnRun, l int, x []F, wv []G.Value, og *outGrad[F], dst *pages[F]) {
+func (k *cpuRNN[F]) backwardLayer(r *rnnRun, l int, x []F, wv []G.Value, og *outGrad[F], dst [][]F) {
 	s := k.s
 	for d := 0; d < s.dirs; d++ {
 		_, whh, bih, bhh := k.weights(wv, l, d)
@@ -1435,7 +1487,7 @@ func (k *cpuRNN[F]) backwardLayer(r *rnnRun, l int, x []F, wv []G.Value, og *out
 			k.lstmParamGrads(r, sg, gi(d, pWih), gi(d, pWhh), gi(d, pBih), i == 0)
 		}
 		if dst != nil {
-			k.inputGrad(r, sg, wih, dst)
+			k.inputGrad(r, sg, wih, dst[sg.j])
 		}
 	})
 	for d := 0; d < s.dirs; d++ {
@@ -1513,13 +1565,14 @@ func (k *cpuRNN[F]) firstShare(j int) int {
 	return 0
 }
 
-// inputGrad adds the segment's share of the input gradient, dGates W_ih, into its page of dst:
-// the first direction's share (firstShare) sets it, the second's, after waiting for the
-// first, adds to it. Once both are in, the dropout of the layer's input applies to it (layer
-// 1 and up), or it is copied into the padded input gradient (layer 0).
-func (k *cpuRNN[F]) inputGrad(r *rnnRun, sg *segment[F], wih []F, dst *pages[F]) {
+// inputGrad adds the segment's share of the input gradient, dGates W_ih, into dX, its rows of
+// the layer's input gradient: the first direction's share (firstShare) sets them, the
+// second's, after waiting for the first, adds to them. Once both are in, the dropout of the
+// layer's input applies (layer 1 and up), or they are copied into the padded input gradient
+// (layer 0).
+func (k *cpuRNN[F]) inputGrad(r *rnnRun, sg *segment[F], wih, dX []F) {
 	inl := k.s.layerIn(sg.l)
-	dX := dst.p[sg.j][:sg.rows*inl]
+	dX = dX[:sg.rows*inl]
 	first := k.firstShare(sg.j) == sg.d
 	if !first {
 		k.mu.Lock()
@@ -1555,7 +1608,6 @@ func (k *cpuRNN[F]) inputGrad(r *rnnRun, sg *segment[F], wih []F, dst *pages[F])
 		}
 	}
 }
-
 func resizeBools(s []bool, n int) []bool {
 	if cap(s) < n {
 		return make([]bool, n)
