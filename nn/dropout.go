@@ -18,6 +18,12 @@ import (
 // applied at most once per graph.
 type Dropout struct {
 	P float64
+	// InPlace makes the op write its output over its input, and its input gradient over its
+	// output gradient, rather than into buffers of its own: two fewer buffers the size of the
+	// input. Only for an input and a gradient that nothing else reads, as the LSTM
+	// classifier's embedding dropout (its input is the embedding lookup, its gradient the
+	// recurrent op's input gradient).
+	InPlace bool
 
 	tag  opTag
 	keep []bool
@@ -110,7 +116,10 @@ func dropApply[T float](op *dropoutOp, buf *[]T, xv G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("nn: %v: input has %d values, the mask %d", op, len(x), len(keep))
 	}
 	scale := T(1 / (1 - op.d.P))
-	out := resize(buf, len(x))
+	out := x
+	if !op.d.InPlace {
+		out = resize(buf, len(x))
+	}
 	for i, v := range x {
 		if keep[i] {
 			out[i] = v * scale

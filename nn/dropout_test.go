@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 func TestDropoutGradient(t *testing.T) {
@@ -78,5 +79,88 @@ func TestDropoutMasks(t *testing.T) {
 	}
 	if _, err := NewDropout("bad", 1).Forward(G.NewVector(G.NewGraph(), G.Float32, G.WithShape(2), G.WithName("x")), Train, NewRNG(1)); err == nil {
 		t.Fatal("p = 1: no error")
+	}
+}
+
+// TestDropoutInPlace checks that an in-place dropout gives the same output and input gradient
+// as one with buffers of its own, writing them over its input and its output gradient; and
+// that the LSTM classifier, whose embedding dropout works in place, trains exactly as with a
+// dropout that does not.
+func TestDropoutInPlace(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const n = 41
+	xs, dys := make([]float32, n), make([]float32, n)
+	for i := range xs {
+		xs[i], dys[i] = r.Float32()*2-1, r.Float32()*2-1
+	}
+	var outs [2][2][]float32
+	for i, inPlace := range []bool{false, true} {
+		d := NewDropout("drop", 0.4)
+		d.InPlace = inPlace
+		d.drawMask(NewRNG(9), n)
+		op := &dropoutOp{d: d, name: "drop", shape: tensor.Shape{n}}
+		x, dy := append([]float32(nil), xs...), append([]float32(nil), dys...)
+		y, err := op.Do(dense(x, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dx, err := (&dropoutBwdOp{op}).Do(dense(dy, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		yd, dxd := y.Data().([]float32), dx.Data().([]float32)
+		if inPlace != (&yd[0] == &x[0]) || inPlace != (&dxd[0] == &dy[0]) {
+			t.Errorf("InPlace %v: output over the input %v, input gradient over the output gradient %v", inPlace, &yd[0] == &x[0], &dxd[0] == &dy[0])
+		}
+		outs[i] = [2][]float32{append([]float32(nil), yd...), append([]float32(nil), dxd...)}
+	}
+	for k := range outs[0] {
+		for j := range outs[0][k] {
+			if outs[0][k][j] != outs[1][k][j] {
+				t.Fatalf("result %d[%d]: in place %v, with own buffers %v", k, j, outs[1][k][j], outs[0][k][j])
+			}
+		}
+	}
+
+	// The LSTM classifier, three training steps each way.
+	train := func(inPlace bool) []float64 {
+		cfg, _ := DefaultConfig(KindLSTM, 50)
+		cfg.EmbedDim, cfg.Hidden, cfg.Dropout = 6, 5, 0.3
+		m, err := NewModel(testCPU(t), cfg, NewRNG(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lm := m.(*LSTMClassifier)
+		if !lm.EmbDrop.InPlace {
+			t.Fatal("the LSTM classifier's embedding dropout does not work in place")
+		}
+		lm.EmbDrop.InPlace = inPlace
+		opt, _ := NewAdam(AdamConfig{})
+		rng := NewRNG(2)
+		var losses []float64
+		for k := 0; k < 3; k++ {
+			in, y := tinyBatch(NewRNG(uint64(10+k)), 50, 1, []int{7, 5, 5, 2})
+			var run Runner
+			res, err := run.Step(m, in, NewBCEWithLogits(y), Train, rng)
+			if err != nil {
+				t.Fatal(err)
+			}
+			losses = append(losses, res.Loss)
+			if err := opt.Step(m.Params()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range m.Params() {
+			for _, v := range p.Data() {
+				losses = append(losses, float64(v))
+			}
+		}
+		return losses
+	}
+	a, b := train(true), train(false)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("LSTM classifier: value %d after three steps: %v with the dropout in place, %v without", i, a[i], b[i])
+		}
 	}
 }

@@ -42,6 +42,13 @@ func (l *GRU) OutputDim() int { return l.s.dirs * l.s.hidden }
 // SetInputGrad says whether the backward pass computes the gradient of Forward's input.
 func (l *GRU) SetInputGrad(on bool) { l.s.inputGrad = on }
 
+// SetMaxActivationBytes sets the activation budget (see LSTM.SetMaxActivationBytes; the GRU
+// keeps 4H activations per token, layer and direction: r, z, n and W_hn h + b_hn).
+func (l *GRU) SetMaxActivationBytes(n int64) { l.s.maxActBytes = n }
+
+// MaxActivationBytes returns the activation budget (see SetMaxActivationBytes).
+func (l *GRU) MaxActivationBytes() int64 { return l.s.maxActBytes }
+
 // Forward adds the GRU to x's graph; arguments, results and lifetimes are LSTM.Forward's.
 func (l *GRU) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG, seq bool) (final, outputs *G.Node, err error) {
 	if x == nil {
@@ -56,37 +63,50 @@ func (l *GRU) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG, seq 
 
 // ---------------------------------------------------------------------------- CPU kernels
 
-// gruForwardDir runs direction d of layer l over the packed input X: the input projection of
-// all steps in one product, then per step the recurrent product W_hh h over the running
-// sequences and the cell arithmetic. The gates buffer keeps r, z, n and aux keeps
-// W_hn h + b_hn for the backward pass.
-func (k *cpuRNN[F]) gruForwardDir(r *rnnRun, l, d int, X, wih, whh, bih, bhh []F) {
-	s := k.s
-	H, W, N, inl := s.hidden, s.dirs*s.hidden, r.N, s.layerIn(l)
+// gruForwardSegment runs the GRU over one segment (see cpuRNN): the input projection of the
+// segment's rows in one product, then per step the recurrent product W_hh h over the running
+// sequences and the cell arithmetic. It leaves r, z, n in sg.gates, W_hn h + b_hn in sg.hn and
+// the hidden states in sg.h. The backward pass runs it again, on the same inputs, to recompute
+// a segment whose activations were not kept.
+func (k *cpuRNN[F]) gruForwardSegment(r *rnnRun, sg *segment[F], wih, bih, bhh []F) {
+	H, inl := k.s.hidden, k.s.layerIn(sg.l)
 	gh := 3 * H
-	L, dr := &k.lay[l], &k.dir[d]
-	gates, hn, hc := L.gates[d][:N*gh], L.aux[d][:N*H], L.hcat
-	k.bigGemm(false, true, N, gh, inl, X, inl, wih, inl, gates, gh)
-	transposeTo(dr.whhT, whh, gh, H)
-	for step := 0; step < r.T; step++ {
-		t := r.stepAt(step, d)
-		n := r.nb[t]
-		if n == 0 {
-			continue
-		}
-		row := r.off[t]
-		prow, m := r.prevStep(t, d)
+	dr := &k.dir[sg.d]
+	k.bigGemm(false, true, sg.rows, gh, inl, sg.x, inl, wih, inl, 0, sg.gates, gh)
+	for i := 0; i < sg.t1-sg.t0; i++ {
+		t := sg.stepAt(i)
+		lr := r.off[t] - sg.r0
+		hp, _, m := sg.prev(r, t, H)
 		if m > 0 {
-			gemm(k.bl, false, false, m, gh, H, 1, sub(hc, prow, d*H, W, m, H), W, dr.whhT, gh, 0, dr.step[:m*gh], gh)
+			gemm(k.bl, false, false, m, gh, H, 1, hp, H, dr.whhT, gh, 0, dr.step[:m*gh], gh)
 		}
-		for b := 0; b < n; b++ {
-			var rec, hp []F
+		for b := 0; b < r.nb[t]; b++ {
+			var rec, hpb []F
 			if b < m {
 				rec = dr.step[b*gh : (b+1)*gh]
-				hp = hc[(prow+b)*W+d*H : (prow+b)*W+(d+1)*H]
+				hpb = hp[b*H : (b+1)*H]
 			}
-			h := hc[(row+b)*W+d*H : (row+b)*W+(d+1)*H]
-			gruCellForward(gates[(row+b)*gh:(row+b+1)*gh], rec, bih, bhh, hp, hn[(row+b)*H:(row+b+1)*H], h)
+			row := lr + b
+			gruCellForward(sg.gates[row*gh:(row+1)*gh], rec, bih, bhh, hpb, sg.hn[row*H:(row+1)*H], sg.h[row*H:(row+1)*H])
+		}
+	}
+}
+
+// gruSegmentStates recomputes the hidden states of a segment whose activations were kept.
+func (k *cpuRNN[F]) gruSegmentStates(r *rnnRun, sg *segment[F]) {
+	H := k.s.hidden
+	gh := 3 * H
+	for i := 0; i < sg.t1-sg.t0; i++ {
+		t := sg.stepAt(i)
+		lr := r.off[t] - sg.r0
+		hp, _, m := sg.prev(r, t, H)
+		for b := 0; b < r.nb[t]; b++ {
+			var hpb []F
+			if b < m {
+				hpb = hp[b*H : (b+1)*H]
+			}
+			row := lr + b
+			gruCellState(sg.gates[row*gh:(row+1)*gh], hpb, sg.h[row*H:(row+1)*H])
 		}
 	}
 }
@@ -113,12 +133,20 @@ func gruCellForward[F float](g, rec, bih, bhh, hp, hn, h []F) {
 		copy(hn, bhh[2*H:])
 	}
 	sigmoidInPlace(g[:2*H])
-	gr, gz, gn := g[:H], g[H:2*H], g[2*H:3*H]
+	gr, gn := g[:H], g[2*H:3*H]
 	bin := bih[2*H:]
 	for j := range gn {
 		gn[j] += bin[j] + gr[j]*hn[j]
 	}
 	tanhInPlace(gn)
+	gruCellState(g, hp, h)
+}
+
+// gruCellState computes the new state h = (1-z)⊙n + z⊙hp from one row's activations
+// g = [r, z, n] and the previous state hp (nil: zero).
+func gruCellState[F float](g, hp, h []F) {
+	H := len(h)
+	gz, gn := g[H:2*H], g[2*H:3*H]
 	if hp != nil {
 		hp = hp[:H]
 		for j := range h {
@@ -131,64 +159,52 @@ func gruCellForward[F float](g, rec, bih, bhh, hp, hn, h []F) {
 	}
 }
 
-// gruBackwardDir is the backward pass of direction d of layer l (see lstmBackwardDir). Each
-// row's gates become the gradients of the recurrent pre-activations, [dr, dz, dn⊙r] (what
-// W_hh and b_hh see), and aux becomes dn, the n-gate's input-side gradient, so that the input
-// side's gradients are [dr, dz, dn].
-func (k *cpuRNN[F]) gruBackwardDir(r *rnnRun, l, d int, X, whh, dH, dWih, dWhh, dBih, dBhh []F) {
-	s := k.s
-	H, W, N, inl := s.hidden, s.dirs*s.hidden, r.N, s.layerIn(l)
+// gruBackwardSegment is BPTT through one segment (see lstmBackwardSegment). Each row's gates
+// become the gradients of the recurrent pre-activations, [dr, dz, dn⊙r] (what W_hh and b_hh
+// see), and hn becomes dn, the n gate's input-side gradient, so that the input side's
+// gradients are [dr, dz, dn].
+func (k *cpuRNN[F]) gruBackwardSegment(r *rnnRun, sg *segment[F], whh []F, og *outGrad[F]) {
+	H := k.s.hidden
 	gh := 3 * H
-	L, dr := &k.lay[l], &k.dir[d]
-	gates, hn, hc := L.gates[d][:N*gh], L.aux[d][:N*H], L.hcat
-	for step := r.T - 1; step >= 0; step-- {
-		t := r.stepAt(step, d)
-		n := r.nb[t]
-		if n == 0 {
-			continue
-		}
-		row := r.off[t]
-		prow, m := r.prevStep(t, d)
-		for b := 0; b < n; b++ {
-			var hp, dhp []F
+	dr := &k.dir[sg.d]
+	for i := sg.t1 - sg.t0 - 1; i >= 0; i-- {
+		t := sg.stepAt(i)
+		lr := r.off[t] - sg.r0
+		k.startStep(r, sg, t, og)
+		hp, _, m := sg.prev(r, t, H)
+		for b := 0; b < r.nb[t]; b++ {
+			var hpb []F
 			if b < m {
-				hp = hc[(prow+b)*W+d*H : (prow+b)*W+(d+1)*H]
-				dhp = dH[(prow+b)*W+d*H : (prow+b)*W+(d+1)*H]
+				hpb = hp[b*H : (b+1)*H]
 			}
-			dh := dH[(row+b)*W+d*H : (row+b)*W+(d+1)*H]
-			gruCellBackward(gates[(row+b)*gh:(row+b+1)*gh], hn[(row+b)*H:(row+b+1)*H], hp, dh, dhp)
+			row := lr + b
+			gruCellBackward(sg.gates[row*gh:(row+1)*gh], sg.hn[row*H:(row+1)*H], hpb, dr.dh[b*H:(b+1)*H])
 		}
+		// The gradient of the previous step's h: its direct part dh⊙z (left in dh by the
+		// cell) plus dGates W_hh.
 		if m > 0 {
-			gemm(k.bl, false, false, m, H, gh, 1, sub(gates, row, 0, gh, m, gh), gh, whh, H, 1, sub(dH, prow, d*H, W, m, H), W)
+			gemm(k.bl, false, false, m, H, gh, 1, sg.gates[lr*gh:(lr+m)*gh], gh, whh, H, 1, dr.dh[:m*H], H)
 		}
 	}
-	hp := dr.hprev[:N*H]
-	k.alignPrev(hp, hc, r, d)
-	k.bigGemm(true, false, gh, H, N, gates, gh, hp, H, dWhh, H)
-	k.colSums(dBhh, gates, N, gh, gh, 0)
-	k.bigGemm(true, false, 2*H, inl, N, sub(gates, 0, 0, gh, N, 2*H), gh, X, inl, dWih[:2*H*inl], inl)
-	k.bigGemm(true, false, H, inl, N, hn, H, X, inl, dWih[2*H*inl:], inl)
-	copy(dBih[:2*H], dBhh[:2*H])
-	k.colSums(dBih[2*H:], hn, N, H, H, 0)
 }
 
 // gruCellBackward turns one row's activations g = [r, z, n] into [dr, dz, dn⊙r] (gradients of
 // the pre-activations) and hn (W_hn h_prev + b_hn) into dn, given the gradient dh of the new
-// state and the previous state hp (nil: zero); it adds the direct part of h_prev's gradient,
-// dh⊙z, to dhp.
-func gruCellBackward[F float](g, hn, hp, dh, dhp []F) {
+// state and the previous state hp (nil: zero). When hp is not nil, dh becomes the direct part
+// of h_prev's gradient, dh⊙z.
+func gruCellBackward[F float](g, hn, hp, dh []F) {
 	H := len(dh)
 	g, hn = g[:3*H], hn[:H]
 	gr, gz, gn := g[:H], g[H:2*H], g[2*H:3*H]
 	if hp != nil {
-		hp, dhp = hp[:H], dhp[:H]
+		hp = hp[:H]
 	}
 	for j := range dh {
 		rv, zv, nv, dhv := gr[j], gz[j], gn[j], dh[j]
 		var hpv F
 		if hp != nil {
 			hpv = hp[j]
-			dhp[j] += dhv * zv
+			dh[j] = dhv * zv
 		}
 		dnp := dhv * (1 - zv) * (1 - nv*nv)
 		gr[j] = dnp * hn[j] * rv * (1 - rv)
@@ -198,18 +214,30 @@ func gruCellBackward[F float](g, hn, hp, dh, dhp []F) {
 	}
 }
 
-// gruInputGrad sets (or, with acc, adds to) rows [lo, hi) of dX the input gradient of
-// direction d of layer l: [dr, dz] W_ih[:2H] + dn W_ih[2H:].
-func (k *cpuRNN[F]) gruInputGrad(l, d, lo, hi, inl int, wih, dX []F, acc bool) {
-	H := k.s.hidden
+// gruParamGrads adds the segment's share of the weight gradients (first: sets them): dW_hh and
+// db_hh from the recurrent-side gradients, dW_ih and db_ih[2H:] from [dr, dz] and dn (db_ih[:2H]
+// is db_hh[:2H], copied at the end).
+func (k *cpuRNN[F]) gruParamGrads(r *rnnRun, sg *segment[F], dWih, dWhh, dBih, dBhh []F, first bool) {
+	H, inl := k.s.hidden, k.s.layerIn(sg.l)
 	gh := 3 * H
-	beta := F(0)
-	if acc {
-		beta = 1
+	beta := F(1)
+	if first {
+		beta = 0
 	}
-	gates, hn := k.lay[l].gates[d], k.lay[l].aux[d]
-	rows := hi - lo
-	dx := sub(dX, lo, 0, inl, rows, inl)
-	gemm(k.bl, false, false, rows, inl, 2*H, 1, sub(gates, lo, 0, gh, rows, 2*H), gh, wih[:2*H*inl], inl, beta, dx, inl)
-	gemm(k.bl, false, false, rows, inl, H, 1, sub(hn, lo, 0, H, rows, H), H, wih[2*H*inl:], inl, 1, dx, inl)
+	n := sg.rows
+	hp := k.alignPrev(r, sg)
+	k.bigGemm(true, false, gh, H, n, sg.gates, gh, hp, H, beta, dWhh, H)
+	k.colSums(dBhh, sg.gates, n, gh, gh, beta)
+	k.bigGemm(true, false, 2*H, inl, n, sub(sg.gates, 0, 0, gh, n, 2*H), gh, sg.x, inl, beta, dWih[:2*H*inl], inl)
+	k.bigGemm(true, false, H, inl, n, sg.hn, H, sg.x, inl, beta, dWih[2*H*inl:], inl)
+	k.colSums(dBih[2*H:], sg.hn, n, H, H, beta)
+}
+
+// gruInputGrad sets (beta 0) or adds to (beta 1) dX, the segment's rows of the input
+// gradient, its direction's share: [dr, dz] W_ih[:2H] + dn W_ih[2H:].
+func (k *cpuRNN[F]) gruInputGrad(sg *segment[F], wih, dX []F, beta F) {
+	H, inl, n := k.s.hidden, k.s.layerIn(sg.l), sg.rows
+	gh := 3 * H
+	k.bigGemm(false, false, n, inl, 2*H, sub(sg.gates, 0, 0, gh, n, 2*H), gh, wih[:2*H*inl], inl, beta, dX, inl)
+	k.bigGemm(false, false, n, inl, H, sg.hn, H, wih[2*H*inl:], inl, 1, dX, inl)
 }

@@ -50,6 +50,25 @@ func (l *LSTM) OutputDim() int { return l.s.dirs * l.s.hidden }
 // it off when x needs none (frozen features): it saves a large matrix product.
 func (l *LSTM) SetInputGrad(on bool) { l.s.inputGrad = on }
 
+// SetMaxActivationBytes sets the activation budget: the most bytes the op's buffers of one
+// batch take, n (≤ 0: no limit; the default is DefaultMaxActivationBytes). For its backward
+// pass a training batch keeps the gate activations of every time step, 4H floats per token,
+// layer and direction, besides the layer outputs that feed the next layer and, backwards,
+// their gradient (dirs×H floats per token each), the states where each segment of the batch
+// begins (a segment: consecutive steps of about 2,048 tokens) and a segment's scratch. When
+// all of it does not fit in n bytes, the op keeps the activations of as many segments as fit
+// and recomputes the others in the backward pass from their saved states: one more forward
+// pass over those segments, at most a third more arithmetic for the batch. The results are
+// the same, bit for bit, either way. Only a batch whose layer outputs and gradients alone
+// exceed n takes more (then it keeps no activation). Eval mode keeps no activations.
+//
+// Outside the budget: the op's results (the output, T×B×dirs×H for a sequence, and the input
+// gradient, T×B×in) and the dropout masks (bits).
+func (l *LSTM) SetMaxActivationBytes(n int64) { l.s.maxActBytes = n }
+
+// MaxActivationBytes returns the activation budget (see SetMaxActivationBytes).
+func (l *LSTM) MaxActivationBytes() int64 { return l.s.maxActBytes }
+
 // Forward adds the LSTM to x's graph and returns the last layer's final states, (B, H) or,
 // when bidirectional, (B, 2H) = [forward | backward] (PyTorch's torch.cat((h_n[-2], h_n[-1]),
 // 1)), and, when seq is true, the last layer's output sequence (T*B, dirs*H), time-major
@@ -80,47 +99,58 @@ func (l *LSTM) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG, seq
 
 // ---------------------------------------------------------------------------- CPU kernels
 
-// lstmForwardDir runs direction d of layer l over the packed input X (N*in_l): the input
-// projection of all steps in one product, then the recurrence step by step, each step one
-// product over the sequences still running and the cell arithmetic. It keeps the gate
-// activations and cell states for the backward pass and writes h into the layer output.
-func (k *cpuRNN[F]) lstmForwardDir(r *rnnRun, l, d int, X, wih, whh, bih, bhh []F) {
-	s := k.s
-	H, W, N, inl := s.hidden, s.dirs*s.hidden, r.N, s.layerIn(l)
+// lstmForwardSegment runs the LSTM over one segment (see cpuRNN): the input projection of the
+// segment's rows in one product, then the recurrence step by step, each step one product over
+// the sequences still running and the cell arithmetic. It leaves the gate activations in
+// sg.gates and the states in sg.h, sg.c and sg.tc. The backward pass runs it again, on the
+// same inputs, to recompute a segment whose activations were not kept.
+func (k *cpuRNN[F]) lstmForwardSegment(r *rnnRun, sg *segment[F], wih []F) {
+	H, inl := k.s.hidden, k.s.layerIn(sg.l)
 	gh := 4 * H
-	L, dr := &k.lay[l], &k.dir[d]
-	gates, cs, hc := L.gates[d][:N*gh], L.aux[d][:N*H], L.hcat
-	k.bigGemm(false, true, N, gh, inl, X, inl, wih, inl, gates, gh)
-	transposeTo(dr.whhT, whh, gh, H)
-	for j := range dr.bias {
-		dr.bias[j] = bih[j] + bhh[j]
-	}
-	for step := 0; step < r.T; step++ {
-		t := r.stepAt(step, d)
-		n := r.nb[t]
-		if n == 0 {
-			continue
-		}
-		row := r.off[t]
-		prow, m := r.prevStep(t, d)
+	dr := &k.dir[sg.d]
+	k.bigGemm(false, true, sg.rows, gh, inl, sg.x, inl, wih, inl, 0, sg.gates, gh)
+	for i := 0; i < sg.t1-sg.t0; i++ {
+		t := sg.stepAt(i)
+		lr := r.off[t] - sg.r0
+		hp, cp, m := sg.prev(r, t, H)
 		if m > 0 {
-			gemm(k.bl, false, false, m, gh, H, 1, sub(hc, prow, d*H, W, m, H), W, dr.whhT, gh, 1, sub(gates, row, 0, gh, m, gh), gh)
+			gemm(k.bl, false, false, m, gh, H, 1, hp, H, dr.whhT, gh, 1, sg.gates[lr*gh:(lr+m)*gh], gh)
 		}
-		for b := 0; b < n; b++ {
-			var cp []F
+		for b := 0; b < r.nb[t]; b++ {
+			var cpb []F
 			if b < m {
-				cp = cs[(prow+b)*H : (prow+b+1)*H]
+				cpb = cp[b*H : (b+1)*H]
 			}
-			h := hc[(row+b)*W+d*H : (row+b)*W+(d+1)*H]
-			lstmCellForward(gates[(row+b)*gh:(row+b+1)*gh], dr.bias, cp, cs[(row+b)*H:(row+b+1)*H], h, dr.tmp)
+			row := lr + b
+			lstmCellForward(sg.gates[row*gh:(row+1)*gh], dr.bias, cpb, sg.c[row*H:(row+1)*H], sg.tc[row*H:(row+1)*H], sg.h[row*H:(row+1)*H])
+		}
+	}
+}
+
+// lstmSegmentStates recomputes the states of a segment whose gate activations were kept: the
+// cell arithmetic of lstmForwardSegment without the products.
+func (k *cpuRNN[F]) lstmSegmentStates(r *rnnRun, sg *segment[F]) {
+	H := k.s.hidden
+	gh := 4 * H
+	for i := 0; i < sg.t1-sg.t0; i++ {
+		t := sg.stepAt(i)
+		lr := r.off[t] - sg.r0
+		_, cp, m := sg.prev(r, t, H)
+		for b := 0; b < r.nb[t]; b++ {
+			var cpb []F
+			if b < m {
+				cpb = cp[b*H : (b+1)*H]
+			}
+			row := lr + b
+			lstmCellState(sg.gates[row*gh:(row+1)*gh], cpb, sg.c[row*H:(row+1)*H], sg.tc[row*H:(row+1)*H], sg.h[row*H:(row+1)*H])
 		}
 	}
 }
 
 // lstmCellForward turns one row's gate pre-activations g (4H, without bias) into activations
-// in place and computes the cell state c and hidden state h from the previous cell state cp
-// (nil: zero).
-func lstmCellForward[F float](g, bias, cp, c, h, tmp []F) {
+// in place and computes the cell state c, tanh(c) and the hidden state h from the previous
+// cell state cp (nil: zero).
+func lstmCellForward[F float](g, bias, cp, c, tc, h []F) {
 	H := len(c)
 	g, bias = g[:4*H], bias[:4*H]
 	for j := range g {
@@ -129,6 +159,13 @@ func lstmCellForward[F float](g, bias, cp, c, h, tmp []F) {
 	sigmoidInPlace(g[:2*H])
 	tanhInPlace(g[2*H : 3*H])
 	sigmoidInPlace(g[3*H:])
+	lstmCellState(g, cp, c, tc, h)
+}
+
+// lstmCellState computes, from one row's gate activations g = [i, f, g, o] and the previous
+// cell state cp (nil: zero), the cell state c = f⊙cp + i⊙g, tc = tanh(c) and h = o⊙tc.
+func lstmCellState[F float](g, cp, c, tc, h []F) {
+	H := len(c)
 	gi, gf, gg, gout := g[:H], g[H:2*H], g[2*H:3*H], g[3*H:4*H]
 	if cp != nil {
 		cp = cp[:H]
@@ -140,76 +177,56 @@ func lstmCellForward[F float](g, bias, cp, c, h, tmp []F) {
 			c[j] = gi[j] * gg[j]
 		}
 	}
-	tmp = tmp[:H]
-	tanhTo(tmp, c)
+	tc = tc[:H]
+	tanhTo(tc, c)
 	h = h[:H]
 	for j := range h {
-		h[j] = gout[j] * tmp[j]
+		h[j] = gout[j] * tc[j]
 	}
 }
 
-// lstmBackwardDir is the backward pass of direction d of layer l. dH (N*dirs*H) holds the
-// gradient of the layer's output; this direction adds into its own half the recurrent
-// gradient of each step's previous state, just before that step is processed. The gate
-// gradients replace the activations in the gates buffer, and the weight gradients are then
-// three products over all steps at once.
-func (k *cpuRNN[F]) lstmBackwardDir(r *rnnRun, l, d int, X, whh, dH, dWih, dWhh, dBih, dBhh []F) {
-	s := k.s
-	H, W, N, inl := s.hidden, s.dirs*s.hidden, r.N, s.layerIn(l)
+// lstmBackwardSegment is BPTT through one segment, its steps in reverse order. The carried
+// gradients of h and c (the direction's dh and dc, one row per sequence) come in from the
+// segment processed before (the later steps) and go out to the next; startStep adds each
+// step's output gradient. The gate gradients replace the activations in sg.gates.
+func (k *cpuRNN[F]) lstmBackwardSegment(r *rnnRun, sg *segment[F], whh []F, og *outGrad[F]) {
+	H := k.s.hidden
 	gh := 4 * H
-	L, dr := &k.lay[l], &k.dir[d]
-	gates, cs, hc := L.gates[d][:N*gh], L.aux[d][:N*H], L.hcat
-	carry := dr.carry
-	for step := r.T - 1; step >= 0; step-- {
-		t := r.stepAt(step, d)
-		n := r.nb[t]
-		if n == 0 {
-			continue
-		}
-		row := r.off[t]
-		prow, m := r.prevStep(t, d)
-		// Sequences whose backward pass starts here have no cell-state gradient yet.
-		if d == 0 {
-			clear(carry[r.nb[t+1]*H : n*H])
-		} else if t == 0 {
-			clear(carry[:n*H])
-		}
-		for b := 0; b < n; b++ {
-			var cp []F
+	dr := &k.dir[sg.d]
+	for i := sg.t1 - sg.t0 - 1; i >= 0; i-- {
+		t := sg.stepAt(i)
+		lr := r.off[t] - sg.r0
+		k.startStep(r, sg, t, og)
+		_, cp, m := sg.prev(r, t, H)
+		for b := 0; b < r.nb[t]; b++ {
+			var cpb []F
 			if b < m {
-				cp = cs[(prow+b)*H : (prow+b+1)*H]
+				cpb = cp[b*H : (b+1)*H]
 			}
-			dh := dH[(row+b)*W+d*H : (row+b)*W+(d+1)*H]
-			lstmCellBackward(gates[(row+b)*gh:(row+b+1)*gh], cs[(row+b)*H:(row+b+1)*H], cp, dh, carry[b*H:(b+1)*H], dr.tmp)
+			row := lr + b
+			lstmCellBackward(sg.gates[row*gh:(row+1)*gh], sg.tc[row*H:(row+1)*H], cpb, dr.dh[b*H:(b+1)*H], dr.dc[b*H:(b+1)*H])
 		}
+		// The gradient of the previous step's h: dGates W_hh.
 		if m > 0 {
-			gemm(k.bl, false, false, m, H, gh, 1, sub(gates, row, 0, gh, m, gh), gh, whh, H, 1, sub(dH, prow, d*H, W, m, H), W)
+			gemm(k.bl, false, false, m, H, gh, 1, sg.gates[lr*gh:(lr+m)*gh], gh, whh, H, 0, dr.dh[:m*H], H)
 		}
 	}
-	// The cell states are no longer needed: their buffer takes h_{t-1} aligned with each row.
-	hp := cs
-	k.alignPrev(hp, hc, r, d)
-	k.bigGemm(true, false, gh, H, N, gates, gh, hp, H, dWhh, H)
-	k.bigGemm(true, false, gh, inl, N, gates, gh, X, inl, dWih, inl)
-	k.colSums(dBih, gates, N, gh, gh, 0)
-	copy(dBhh, dBih)
 }
 
 // lstmCellBackward turns one row's gate activations g into the gradients of the gate
-// pre-activations, given the gradient dh of h, the cell states c and cp (previous; nil: zero)
-// and dc, the gradient of c from the step after; dc becomes the gradient of cp.
-func lstmCellBackward[F float](g, c, cp, dh, dc, tmp []F) {
-	H := len(c)
-	g, dh, dc, tmp = g[:4*H], dh[:H], dc[:H], tmp[:H]
-	tanhTo(tmp, c)
+// pre-activations, given tc = tanh(c), the previous cell state cp (nil: zero), the gradient
+// dh of h and dc, the gradient of c from the step after; dc becomes the gradient of cp.
+func lstmCellBackward[F float](g, tc, cp, dh, dc []F) {
+	H := len(tc)
+	g, dh, dc = g[:4*H], dh[:H], dc[:H]
 	gi, gf, gg, gout := g[:H], g[H:2*H], g[2*H:3*H], g[3*H:4*H]
 	if cp == nil {
-		cp = tmp[:0]
+		cp = tc[:0]
 	}
-	for j := range tmp {
-		i, f, gv, o, tc := gi[j], gf[j], gg[j], gout[j], tmp[j]
-		dcv := dc[j] + dh[j]*o*(1-tc*tc)
-		gout[j] = dh[j] * tc * o * (1 - o)
+	for j := range tc {
+		i, f, gv, o, tcv := gi[j], gf[j], gg[j], gout[j], tc[j]
+		dcv := dc[j] + dh[j]*o*(1-tcv*tcv)
+		gout[j] = dh[j] * tcv * o * (1 - o)
 		gi[j] = dcv * gv * i * (1 - i)
 		gg[j] = dcv * i * (1 - gv*gv)
 		if len(cp) > 0 {
@@ -221,14 +238,25 @@ func lstmCellBackward[F float](g, c, cp, dh, dc, tmp []F) {
 	}
 }
 
-// lstmInputGrad sets (or, with acc, adds to) rows [lo, hi) of dX (N*in_l) the input gradient
-// of direction d of layer l: dGates W_ih.
-func (k *cpuRNN[F]) lstmInputGrad(l, d, lo, hi, inl int, wih, dX []F, acc bool) {
-	gh := 4 * k.s.hidden
-	beta := F(0)
-	if acc {
-		beta = 1
+// lstmParamGrads adds the segment's share of the weight gradients, three products over its
+// rows: dW_hh += dGatesᵀ h_{t-1}, dW_ih += dGatesᵀ x, db_ih += column sums of dGates (first: set
+// them instead; db_hh is db_ih, copied at the end).
+func (k *cpuRNN[F]) lstmParamGrads(r *rnnRun, sg *segment[F], dWih, dWhh, dBih []F, first bool) {
+	H, inl := k.s.hidden, k.s.layerIn(sg.l)
+	gh := 4 * H
+	beta := F(1)
+	if first {
+		beta = 0
 	}
-	gates := k.lay[l].gates[d]
-	gemm(k.bl, false, false, hi-lo, inl, gh, 1, sub(gates, lo, 0, gh, hi-lo, gh), gh, wih, inl, beta, sub(dX, lo, 0, inl, hi-lo, inl), inl)
+	hp := k.alignPrev(r, sg)
+	k.bigGemm(true, false, gh, H, sg.rows, sg.gates, gh, hp, H, beta, dWhh, H)
+	k.bigGemm(true, false, gh, inl, sg.rows, sg.gates, gh, sg.x, inl, beta, dWih, inl)
+	k.colSums(dBih, sg.gates, sg.rows, gh, gh, beta)
+}
+
+// lstmInputGrad sets (beta 0) or adds to (beta 1) dX, the segment's rows of the input
+// gradient, its direction's share: dGates W_ih.
+func (k *cpuRNN[F]) lstmInputGrad(sg *segment[F], wih, dX []F, beta F) {
+	inl, gh := k.s.layerIn(sg.l), 4*k.s.hidden
+	k.bigGemm(false, false, sg.rows, inl, gh, sg.gates, gh, wih, inl, beta, dX, inl)
 }

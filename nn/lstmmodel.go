@@ -29,6 +29,9 @@ func newLSTMClassifier(dev *CPU, cfg Config, rng *RNG) (*LSTMClassifier, error) 
 		Dropout:   NewDropout("dropout", cfg.Dropout),
 		FC:        NewLinear(dev, "fc.", rnn.OutputDim(), cfg.Outputs),
 	}
+	// The lookup's output and the recurrent op's input gradient are read by nothing else: the
+	// embedding dropout works in place (two fewer T×B×E buffers).
+	m.EmbDrop.InPlace = true
 	m.Embedding.Init(rng)
 	m.RNN.Init(rng)
 	m.FC.Init(rng)

@@ -61,10 +61,21 @@ package nn
 //     over all steps, input gradients) run at 95-100 GFLOP per CPU-second, the per-step
 //     products at 80-85: a kernel with W_hh packed once per pass is the next step.
 //
-// Memory: the training buffers take about 32 KB per packed row (N = sum of the lengths) for
-// the recipe's LSTM, 2 layers × 2 directions × (4H gates + H cell states) floats and the
-// layer outputs and gradients; a batch of 64 reviews of 2,000 tokens holds about 4 GB. They
-// are kept (grow-only) for the next batch.
+// # Memory
+//
+// The time steps of a batch are cut into segments of about 2,048 packed rows, and every pass
+// works segment by segment (see cpuRNN). Per packed row (token), a training batch of the
+// recipe's LSTM (or GRU) keeps for its backward pass the gate activations, 4H floats per
+// layer and direction (16 KB), layer 0's output, which layer 1 reads, and backwards its
+// gradient (2 KB each), and per segment its starting states (2 × B×H floats per layer and
+// direction). All of it lives in one arena per layer, laid out anew for each batch, whose
+// size the activation budget bounds (SetMaxActivationBytes, default 512 MiB: every
+// activation kept up to about 25,000 tokens). Beyond it, the activations of the segments
+// that do not fit are recomputed in the backward pass from their starting states, with the
+// same results bit for bit: the arena stays at the budget whatever the batch, unless layer
+// 0's output and gradient alone exceed it (over about 130,000 tokens). Eval mode keeps no
+// activations: about 2.3 KB a row (layer 0's output, the starting states) and a segment's
+// scratch.
 //
 // # Kernels
 //
@@ -121,6 +132,17 @@ const (
 	pCount
 )
 
+// DefaultMaxActivationBytes is the recurrent layers' default activation budget (see
+// LSTM.SetMaxActivationBytes): 512 MiB. With the recipe's LSTM a training batch keeps every
+// activation up to about 25,000 tokens (64 reviews of 390), and the batches of the longest
+// reviews (75,000 tokens) keep a third of them; the whole training run stays under 1 GiB.
+const DefaultMaxActivationBytes = 512 << 20
+
+// defaultSegRows is the segments' target size in packed rows: large enough for efficient
+// products over a segment's rows, small enough that a segment's scratch (about 13 MB per
+// direction for the recipe's LSTM, 8 MB more when a segment is recomputed) stays small.
+const defaultSegRows = 2048
+
 // rnnStack is a stack of recurrent layers, the common core of LSTM and GRU.
 type rnnStack struct {
 	cell      cellKind
@@ -133,6 +155,12 @@ type rnnStack struct {
 	dropout   float64
 	inputGrad bool
 	params    []*Param
+
+	// maxActBytes is the activation budget: the most bytes the kernels' buffers of a batch
+	// take (≤ 0: no limit); the gate activations of the segments beyond it are recomputed in
+	// the backward pass. segRows is the segments' target size in packed rows. See cpuRNN.
+	maxActBytes int64
+	segRows     int
 
 	// Per-graph state. nextID numbers the ops; current is the run (Forward call) whose graph
 	// may execute; forwardOf is the run whose forward pass the kernels' buffers hold.
@@ -156,7 +184,7 @@ func newRNNStack(cell cellKind, dev *CPU, prefix string, inputDim, hidden, layer
 		return nil, fmt.Errorf("nn: new %v %q: dropout %v is not in [0, 1)", cell, prefix, dropout)
 	}
 	s := &rnnStack{cell: cell, dev: dev, prefix: prefix, in: inputDim, hidden: hidden, layers: layers,
-		dirs: 1, dropout: dropout, inputGrad: inputGrad}
+		dirs: 1, dropout: dropout, inputGrad: inputGrad, maxActBytes: DefaultMaxActivationBytes, segRows: defaultSegRows}
 	if bidirectional {
 		s.dirs = 2
 	}
@@ -211,8 +239,8 @@ type rnnRun struct {
 	seq       bool  // output the whole last-layer sequence (T*B, dirs*H), not the final states
 	train     bool
 	inputGrad bool
-	keep      [][]uint8 // keep[l] (l >= 1): dropout keep flags of layer l's input, N*dirs*H; nil: no dropout
-	scale     float64   // 1/(1-p): the kept inputs' scale
+	keep      [][]uint64 // keep[l] (l >= 1): dropout keep bits of layer l's input, N*dirs*H of them; empty: no dropout
+	scale     float64    // 1/(1-p): the kept inputs' scale
 }
 
 // prevStep returns, for step t of direction d (0 forward, 1 reverse), the packed row of the
@@ -290,24 +318,21 @@ func (r *rnnRun) drawMasks(s *rnnStack, rng *RNG) {
 	thr := uint64(math.Round(s.dropout * (1 << 16)))
 	width := s.dirs * s.hidden
 	for l := 1; l < s.layers; l++ {
-		k := resizeBytes(r.keep[l], r.N*width)
+		n := r.N * width
+		k := resizeWords(r.keep[l], (n+63)/64)
+		clear(k)
 		var u uint64
-		for i := range k {
+		for i := 0; i < n; i++ {
 			if i&3 == 0 {
 				u = rng.Uint64()
 			}
-			k[i] = b2u(u&0xffff >= thr)
+			if u&0xffff >= thr {
+				k[i>>6] |= 1 << (i & 63)
+			}
 			u >>= 16
 		}
 		r.keep[l] = k
 	}
-}
-
-func b2u(b bool) uint8 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func resizeInts(s []int, n int) []int {
@@ -317,16 +342,16 @@ func resizeInts(s []int, n int) []int {
 	return s[:n]
 }
 
-func resizeBytes(s []uint8, n int) []uint8 {
+func resizeWords(s []uint64, n int) []uint64 {
 	if cap(s) < n {
-		return make([]uint8, n)
+		return make([]uint64, n)
 	}
 	return s[:n]
 }
 
-func resizeMasks(s [][]uint8, n int) [][]uint8 {
+func resizeMasks(s [][]uint64, n int) [][]uint64 {
 	if cap(s) < n {
-		t := make([][]uint8, n)
+		t := make([][]uint64, n)
 		copy(t, s[:cap(s)])
 		return t
 	}
@@ -767,55 +792,343 @@ var (
 
 // cpuRNN runs a recurrent stack on the CPU in precision F.
 //
+// Segments. Each batch's time steps are cut into segments of consecutive steps holding about
+// segRows packed rows each (segPlan). Every pass works segment by segment, each segment's
+// products over its own rows:
+//
+//   - forward (forwardLayer): for each segment in the direction's order, its input rows
+//     (segmentInput), its gate activations (kept for the backward pass when the plan says so,
+//     else into a scratch buffer), its states h and c (scratch), then its outputs
+//     (writeOutputs: the rows that the next layer reads, or the op's output) and the state
+//     that enters the next segment (saveState). Only that entering state, B×H floats per
+//     segment, is kept of the states.
+//   - backward (backwardLayer): for each segment in the reverse order, the segment's states
+//     again from its entering state: from its kept activations (the cell's "states" function,
+//     a few operations per value), or, when the plan did not keep them, by running the
+//     segment's forward pass again (recomputation: the same function on the same inputs, so
+//     the same values bit for bit); then BPTT through the segment, the weight gradients of its
+//     rows (added to those of the segments before), and its share of the input gradient.
+//
+// Memory. All the buffers of a batch are slices of one arena, laid out anew for each batch
+// (layout) and reused from batch to batch: the layer outputs that feed the next layer (N ×
+// dirs×H floats per layer but the last), backwards the input gradient of the last layer (the
+// other layers' go over their outputs, dead by then), the states entering each segment, a
+// segment's scratch, and the gate activations of the segments the plan keeps. planBatch keeps
+// all of them when the batch fits in the activation budget (rnnStack.maxActBytes), else as
+// many as fit beside the rest. Eval mode keeps none.
+//
+// The two directions add their shares of a segment's input gradient in a fixed order
+// (firstShare), whatever the threading, so that the results do not depend on which
+// direction gets there first.
+//
 // Threading. A bidirectional stack on a device with two workers or more runs the two
-// directions of each layer in two goroutines (each its input projection, its recurrence and,
-// backwards, its weight gradients), and splits the input gradient's products and the
-// element-wise passes by rows over the workers. Every BLAS call is then single-threaded:
-// while such an op runs it sets the BLAS to one thread and restores the setting afterwards,
-// because OpenBLAS runs concurrent multi-threaded level-3 calls one at a time (a lock in its
-// threaded driver), and two single-threaded streams beat one two-threaded stream on the
-// recurrence's small products (m = B rows). Otherwise (one direction, or one worker) the
-// directions run in turn and the BLAS keeps its own thread setting. Measurements: BenchmarkLSTM
-// (lstm_test.go) and the notes there.
+// directions of each layer in two goroutines (each its input projections, its recurrence and,
+// backwards, its weight gradients and input-gradient shares). Every BLAS call is then
+// single-threaded: while such an op runs it sets the BLAS to one thread and restores the
+// setting afterwards, because OpenBLAS runs concurrent multi-threaded level-3 calls one at a
+// time (a lock in its threaded driver), and two single-threaded streams beat one two-threaded
+// stream on the recurrence's small products (m = B rows). Otherwise (one direction, or one
+// worker) the directions take turns, segment by segment, the BLAS keeps its own thread
+// setting, and the products over a segment's rows are split by rows over the workers when the
+// BLAS is single-threaded. Measurements: BenchmarkLSTM (lstm_test.go) and the notes there.
 type cpuRNN[F float] struct {
 	s          *rnnStack
 	bl         blas.Impl
 	concurrent bool // the directions run concurrently (set by begin)
-	lay        []cpuLayer[F]
+	plan       segPlan
 	dir        [2]cpuDir[F]
 
-	xp     []F   // packed layer-0 input, N*in (unused when the batch has no padding)
-	dA, dB []F   // the gradient of a layer's output / input, N*max(in, dirs*H) each
-	dx     []F   // input gradient returned by Backward, T*B*in
-	seqOut []F   // sequence output returned by Forward, T*B*dirs*H
-	final  []F   // final states returned by Forward, B*dirs*H
-	ones   []F   // N ones, for bias-gradient column sums
-	grads  [][]F // the last Backward's parameter gradients, in Params order (see setGradBuffers)
-	own    [][]F // the kernels' own gradient buffers, made on first need
+	arena  []F        // the batch's buffers below, laid out by layout
+	out    [][][]F    // out[l][j], l < layers-1: layer l's output rows of segment j, then backwards its input gradient rows
+	grad   [][]F      // grad[j]: backwards, the last layer's input gradient rows of segment j
+	kept   [2][][][]F // kept[d][l][j]: the gate activations of segment j of layer l kept for the backward pass (nil: recomputed)
+	dx     []F        // input gradient returned by Backward, T*B*in
+	seqOut []F        // sequence output returned by Forward, T*B*dirs*H
+	final  []F        // final states returned by Forward, B*dirs*H
+	ones   []F        // a segment's rows of ones, for the bias-gradient column sums
+	grads  [][]F      // the last Backward's parameter gradients, in Params order (see setGradBuffers)
+	own    [][]F      // the kernels' own gradient buffers, made on first need
+
+	// done[j] says that the first direction's share of segment j's input gradient is in (see
+	// inputGrad).
+	mu   sync.Mutex
+	cond *sync.Cond
+	done []bool
 }
 
-// cpuLayer holds what the forward pass of one layer keeps for its backward pass.
-type cpuLayer[F float] struct {
-	gates [2][]F // per direction, N*G*H: pre-activations, then activations, then their gradients
-	aux   [2][]F // per direction, N*H: LSTM cell states c; GRU W_hn h + b_hn
-	hcat  []F    // N*dirs*H: the layer's output, directions side by side
-	xin   []F    // N*dirs*H: the dropped-out input (layers >= 1 with dropout)
-}
-
-// cpuDir holds one direction's small scratch buffers, reused by every layer.
+// cpuDir holds one direction's buffers: the scratch of the segment being processed (reused by
+// every segment and layer), and the states entering each segment.
 type cpuDir[F float] struct {
-	bias  []F // G*H: b_ih + b_hh (LSTM)
-	carry []F // B*H: LSTM cell-state gradient carried between steps
-	step  []F // B*G*H: GRU recurrent pre-activations of one step
-	tmp   []F // H
-	whhT  []F // H*G*H: W_hh transposed, for the recurrence's per-step products
-	hprev []F // N*H: h_{t-1} aligned with each packed row, for the W_hh gradient (GRU; the
-	// LSTM reuses its cell-state buffer)
+	seg    segment[F] // the segment being processed
+	bias   []F        // G*H: b_ih + b_hh (LSTM)
+	whhT   []F        // H*G*H: W_hh transposed, for the recurrence's per-step products
+	step   []F        // B*G*H: GRU recurrent products of one step
+	dh, dc []F        // B*H: backwards, the gradients of h and c carried from step to step
+
+	// In the arena:
+	act   []F     // segment rows × (G*H, + H for the GRU): the activations of a segment not kept (gates, then GRU's W_hn h + b_hn)
+	h     []F     // segment rows × H: hidden states
+	c, tc []F     // segment rows × H: LSTM cell states and tanh(c)
+	hp    []F     // segment rows × H: h_{t-1} aligned with each row, for the W_hh gradient
+	x     []F     // segment rows × max(in, dirs*H): the segment's input rows, packed and dropped out
+	hIn   [][][]F // hIn[l][j]: the hidden states entering segment j of layer l (B*H)
+	cIn   [][][]F // cIn[l][j]: the LSTM cell states entering segment j of layer l (B*H)
+}
+
+// segment is one direction's view of one segment of one layer: its steps, its rows and the
+// buffers that hold them (rows are local: row 0 is the segment's first packed row).
+type segment[F float] struct {
+	l, d, j  int
+	t0, t1   int  // steps [t0, t1)
+	r0, rows int  // packed rows [r0, r0+rows)
+	kept     bool // the activations are kept from the forward pass (else recomputed)
+	x        []F  // input rows, rows × in_l
+	gates    []F  // gate activations (backwards: their gradients), rows × G*H
+	hn       []F  // GRU: W_hn h_{t-1} + b_hn (backwards: the n gate's gradient), rows × H
+	h, c, tc []F  // hidden states, LSTM cell states and tanh(c), rows × H
+	hIn, cIn []F  // the states entering the segment (from the step before it), up to B × H
+}
+
+// stepAt returns the segment's i-th step in its direction's order.
+func (sg *segment[F]) stepAt(i int) int {
+	if sg.d == 0 {
+		return sg.t0 + i
+	}
+	return sg.t1 - 1 - i
+}
+
+// prev returns the states (H values per row, rows one after the other) of the step before t in
+// the direction's order, for the m rows that continue into t: from inside the segment, or
+// its entering state for its first step. c is nil for the GRU.
+func (sg *segment[F]) prev(r *rnnRun, t, H int) (h, c []F, m int) {
+	prow, m := r.prevStep(t, sg.d)
+	if m == 0 {
+		return nil, nil, 0
+	}
+	if sg.d == 0 && t > sg.t0 || sg.d == 1 && t+1 < sg.t1 {
+		lr := prow - sg.r0
+		h = sg.h[lr*H : (lr+m)*H]
+		if sg.c != nil {
+			c = sg.c[lr*H : (lr+m)*H]
+		}
+		return h, c, m
+	}
+	h = sg.hIn[:m*H]
+	if sg.cIn != nil {
+		c = sg.cIn[:m*H]
+	}
+	return h, c, m
+}
+
+// segPlan is a batch's cut into segments, and which segments' activations the forward pass
+// keeps for the backward pass.
+type segPlan struct {
+	S       int
+	step    []int    // segment j spans steps [step[j], step[j+1]); step[S] = T
+	keep    [][]bool // keep[l][j]: the activations of segment j of layer l are kept (else recomputed)
+	kept    int      // segments (of all layers) kept
+	maxRows int      // the most rows in a segment
+	scratch bool     // the activations of some segment are not kept: the directions need a scratch for them
+	grad    bool     // the layout has the last layer's input gradient (training)
+}
+
+// build cuts the batch into S = ceil(N/target) segments of whole steps, cutting after the step
+// where the running row count first reaches j*N/S: each segment holds at most N/S + B - 1 rows.
+func (p *segPlan) build(r *rnnRun, target int) {
+	S := max(1, (r.N+target-1)/target)
+	p.step = append(p.step[:0], 0)
+	cum := 0
+	for t := 0; t < r.T-1; t++ {
+		cum += r.nb[t]
+		if cum*S >= len(p.step)*r.N && cum < r.N { // (steps past the longest sequence join the last segment)
+			p.step = append(p.step, t+1)
+		}
+	}
+	p.step = append(p.step, r.T)
+	p.S = len(p.step) - 1
+	p.maxRows = 0
+	for j := 0; j < p.S; j++ {
+		p.maxRows = max(p.maxRows, p.rows(r, j))
+	}
+}
+
+// rows returns the number of packed rows of segment j.
+func (p *segPlan) rows(r *rnnRun, j int) int { return r.off[p.step[j+1]] - r.off[p.step[j]] }
+
+// order returns the segment that direction d processes i-th in the forward pass.
+func (p *segPlan) order(i, d int) int {
+	if d == 0 {
+		return i
+	}
+	return p.S - 1 - i
+}
+
+// actWidth is the width of a row of activations: the G*H gates, and for the GRU W_hn h + b_hn.
+func (k *cpuRNN[F]) actWidth() int {
+	gh := k.s.cell.gates() * k.s.hidden
+	if k.s.cell == cellGRU {
+		return gh + k.s.hidden
+	}
+	return gh
+}
+
+// planBatch cuts the batch into segments, chooses the segments whose activations the forward
+// pass keeps, and lays the batch's buffers out in the arena. In training it keeps all of them
+// when the whole layout fits in the activation budget; otherwise as many as fit beside the
+// rest of the layout and the scratch of a recomputed segment, the higher layers first (their
+// recomputation costs the most: their input is the widest). Eval mode keeps none. A layout
+// that does not fit even with no activation kept grows the arena beyond the budget.
+func (k *cpuRNN[F]) planBatch(r *rnnRun) {
+	s, p := k.s, &k.plan
+	p.build(r, s.segRows)
+	p.grad = r.train && (s.layers > 1 || r.inputGrad)
+	p.keep = resizeKeep(p.keep, s.layers, p.S)
+	p.kept, p.scratch = 0, false
+	size := int64(floatBytes[F]())
+	fixed := int64(k.layout(r, nil)) * size // no activation kept, no scratch for them
+	rowBytes := int64(s.dirs*k.actWidth()) * size
+	budget := s.maxActBytes
+	if budget <= 0 {
+		budget = math.MaxInt64
+	}
+	if r.train {
+		avail := budget - fixed
+		if all := int64(r.N*s.layers) * rowBytes; all > avail {
+			avail -= int64(p.maxRows) * rowBytes // the scratch of the recomputed segments
+		}
+		for l := s.layers - 1; l >= 0; l-- {
+			for j := 0; j < p.S; j++ {
+				if need := int64(p.rows(r, j)) * rowBytes; need <= avail {
+					avail -= need
+					p.keep[l][j] = true
+					p.kept++
+				}
+			}
+		}
+	}
+	p.scratch = p.kept < s.layers*p.S
+	n := k.layout(r, nil)
+	if len(k.arena) < n {
+		// In training, up to twice the need within the budget, so that the arena grows
+		// rarely (the memory pages that no batch touches take no memory).
+		c := n
+		if r.train {
+			c = int(max(int64(n), min(budget/size, int64(2*n))))
+		}
+		k.arena = nil
+		k.arena = make([]F, c)
+	}
+	k.layout(r, k.arena)
+}
+
+// layout lays the batch's buffers out one after the other in arena and returns how many
+// values they take; with a nil arena it only counts. Its parts, in order: per direction the
+// segment scratch and the entering states; the layer outputs; the last layer's input
+// gradient; the kept activations (plan.keep).
+func (k *cpuRNN[F]) layout(r *rnnRun, arena []F) int {
+	s, p := k.s, &k.plan
+	H, W, L, aw := s.hidden, s.dirs*s.hidden, s.layers, k.actWidth()
+	off := 0
+	take := func(n int) []F {
+		start := off
+		off += (n + 15) &^ 15 // 64-byte steps
+		if arena == nil {
+			return nil
+		}
+		return arena[start : start+n : start+n]
+	}
+	rows := p.maxRows
+	for d := 0; d < s.dirs; d++ {
+		dr := &k.dir[d]
+		dr.h, dr.hp = take(rows*H), take(rows*H)
+		dr.x = take(rows * max(s.in, W))
+		dr.c, dr.tc, dr.act = nil, nil, nil
+		if s.cell == cellLSTM {
+			dr.c, dr.tc = take(rows*H), take(rows*H)
+		}
+		if p.scratch {
+			dr.act = take(rows * aw)
+		}
+		dr.hIn = resizeSegs(dr.hIn, L, p.S)
+		dr.cIn = resizeSegs(dr.cIn, L, p.S)
+		for l := 0; l < L; l++ {
+			for j := 0; j < p.S; j++ {
+				dr.hIn[l][j] = take(r.B * H)
+				if s.cell == cellLSTM {
+					dr.cIn[l][j] = take(r.B * H)
+				}
+			}
+		}
+	}
+	k.out = resizeSegs(k.out, L-1, p.S)
+	for l := 0; l < L-1; l++ {
+		for j := 0; j < p.S; j++ {
+			k.out[l][j] = take(p.rows(r, j) * max(W, s.layerIn(l))) // (layer 0's input gradient may be wider)
+		}
+	}
+	k.grad = resizeList(k.grad, p.S)
+	for j := 0; j < p.S && p.grad; j++ {
+		k.grad[j] = take(p.rows(r, j) * s.layerIn(L-1))
+	}
+	for d := 0; d < s.dirs; d++ {
+		k.kept[d] = resizeSegs(k.kept[d], L, p.S)
+		for l := 0; l < L; l++ {
+			for j := 0; j < p.S; j++ {
+				if p.keep[l][j] {
+					k.kept[d][l][j] = take(p.rows(r, j) * aw)
+				}
+			}
+		}
+	}
+	return off
+}
+
+// resizeSegs returns s as n lists of S slices, all nil.
+func resizeSegs[F float](s [][][]F, n, S int) [][][]F {
+	if cap(s) < n {
+		s = append(s[:cap(s)], make([][][]F, n-cap(s))...)
+	}
+	s = s[:n]
+	for i := range s {
+		s[i] = resizeList(s[i], S)
+	}
+	return s
+}
+
+// resizeList returns s with n slices, all nil.
+func resizeList[F float](s [][]F, n int) [][]F {
+	if cap(s) < n {
+		s = append(s[:cap(s)], make([][]F, n-cap(s))...)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+func resizeKeep(s [][]bool, layers, S int) [][]bool {
+	if cap(s) < layers {
+		s = append(s[:cap(s)], make([][]bool, layers-cap(s))...)
+	}
+	s = s[:layers]
+	for l := range s {
+		s[l] = resizeBools(s[l], S)
+	}
+	return s
+}
+
+// floatBytes is the size of an F.
+func floatBytes[F float]() int {
+	var z F
+	if _, ok := any(z).(float32); ok {
+		return 4
+	}
+	return 8
 }
 
 func newCPURNN[F float](s *rnnStack) *cpuRNN[F] {
-	return &cpuRNN[F]{s: s, bl: s.dev.BLAS, lay: make([]cpuLayer[F], s.layers),
-		grads: make([][]F, len(s.params)), own: make([][]F, len(s.params))}
+	k := &cpuRNN[F]{s: s, bl: s.dev.BLAS, grads: make([][]F, len(s.params)), own: make([][]F, len(s.params))}
+	k.cond = sync.NewCond(&k.mu)
+	return k
 }
 
 // setGradBuffers chooses where Backward writes each parameter gradient: straight into
@@ -862,19 +1175,90 @@ func (k *cpuRNN[F]) weights(w []G.Value, l, d int) (wih, whh, bih, bhh []F) {
 		w[s.param(l, d, pBih)].Data().([]F), w[s.param(l, d, pBhh)].Data().([]F)
 }
 
-// input returns layer l's input, packed (N*in_l): the batch for layer 0, the previous layer's
-// output (dropped out in training) for the others.
-func (k *cpuRNN[F]) input(r *rnnRun, l int, x []F) []F {
-	if l == 0 {
-		if r.N == r.T*r.B {
-			return x
+// prepareWeights sets direction d's transposed W_hh and, for the LSTM, its summed biases.
+func (k *cpuRNN[F]) prepareWeights(d int, whh, bih, bhh []F) {
+	dr := &k.dir[d]
+	gh := k.s.cell.gates() * k.s.hidden
+	transposeTo(dr.whhT, whh, gh, k.s.hidden)
+	for j := range dr.bias {
+		dr.bias[j] = bih[j] + bhh[j]
+	}
+}
+
+// prepareBuffers sizes the small per-direction buffers for the batch.
+func (k *cpuRNN[F]) prepareBuffers(r *rnnRun) {
+	s := k.s
+	H, gh := s.hidden, s.cell.gates()*s.hidden
+	for d := 0; d < s.dirs; d++ {
+		dr := &k.dir[d]
+		dr.bias = grow(dr.bias, gh)
+		dr.whhT = grow(dr.whhT, H*gh)
+		dr.step = grow(dr.step, r.B*gh)
+		dr.dh = grow(dr.dh, r.B*H)
+		if s.cell == cellLSTM {
+			dr.dc = grow(dr.dc, r.B*H)
 		}
-		return k.xp[:r.N*k.s.in]
 	}
-	if len(r.keep) > 0 {
-		return k.lay[l].xin
+	if rows := k.plan.maxRows; len(k.ones) < rows {
+		k.ones = make([]F, rows)
+		for i := range k.ones {
+			k.ones[i] = 1
+		}
 	}
-	return k.lay[l-1].hcat
+}
+
+// setSegment points sg at segment j of layer l for direction d: its steps and rows, its input
+// rows (segmentInput), its activations (kept, or the direction's scratch) and the direction's
+// state scratch.
+func (k *cpuRNN[F]) setSegment(sg *segment[F], r *rnnRun, l, d, j int, x []F) {
+	s, p, dr := k.s, &k.plan, &k.dir[d]
+	H, gh := s.hidden, s.cell.gates()*s.hidden
+	sg.l, sg.d, sg.j = l, d, j
+	sg.t0, sg.t1 = p.step[j], p.step[j+1]
+	sg.r0 = r.off[sg.t0]
+	sg.rows = r.off[sg.t1] - sg.r0
+	n := sg.rows
+	sg.kept = p.keep[l][j]
+	act := dr.act
+	if sg.kept {
+		act = k.kept[d][l][j]
+	}
+	sg.gates, sg.hn = act[:n*gh], nil
+	if s.cell == cellGRU {
+		sg.hn = act[n*gh : n*(gh+H)]
+	}
+	sg.h, sg.hIn = dr.h[:n*H], dr.hIn[l][j]
+	sg.c, sg.tc, sg.cIn = nil, nil, nil
+	if s.cell == cellLSTM {
+		sg.c, sg.tc, sg.cIn = dr.c[:n*H], dr.tc[:n*H], dr.cIn[l][j]
+	}
+	sg.x = k.segmentInput(r, sg, x)
+}
+
+// segmentInput returns the input rows of the segment (rows × in_l): the batch's rows for layer
+// 0 (packed into the direction's scratch when the batch has padding), the previous layer's
+// output for the others (dropped out into the scratch in training).
+func (k *cpuRNN[F]) segmentInput(r *rnnRun, sg *segment[F], x []F) []F {
+	s, dr := k.s, &k.dir[sg.d]
+	inl := s.layerIn(sg.l)
+	if sg.l == 0 {
+		if r.N == r.T*r.B {
+			return x[sg.r0*inl : (sg.r0+sg.rows)*inl]
+		}
+		xs := dr.x[:sg.rows*inl]
+		for t := sg.t0; t < sg.t1; t++ {
+			lr := r.off[t] - sg.r0
+			copy(xs[lr*inl:(lr+r.nb[t])*inl], x[t*r.B*inl:(t*r.B+r.nb[t])*inl])
+		}
+		return xs
+	}
+	prev := k.out[sg.l-1][sg.j][:sg.rows*inl]
+	if len(r.keep) == 0 {
+		return prev
+	}
+	xs := dr.x[:sg.rows*inl]
+	applyKeep(xs, prev, r.keep[sg.l], sg.r0*inl, F(r.scale))
+	return xs
 }
 
 // Forward implements rnnKernels.
@@ -888,59 +1272,134 @@ func (k *cpuRNN[F]) Forward(r *rnnRun, xv G.Value, wv []G.Value) (G.Value, error
 	if err := k.checkWeights(wv); err != nil {
 		return nil, err
 	}
-	H, W, N, gh := s.hidden, s.dirs*s.hidden, r.N, s.cell.gates()*s.hidden
-	if N != r.T*r.B {
-		k.xp = grow(k.xp, N*s.in)
-		packRows(k.xp, x, r, s.in)
-	}
-	for d := 0; d < s.dirs; d++ {
-		dr := &k.dir[d]
-		dr.bias = grow(dr.bias, gh)
-		dr.carry = grow(dr.carry, r.B*H)
-		dr.step = grow(dr.step, r.B*gh)
-		dr.tmp = grow(dr.tmp, H)
-		dr.whhT = grow(dr.whhT, H*gh)
-	}
-	for l := range k.lay {
-		L := &k.lay[l]
-		L.hcat = grow(L.hcat, N*W)
-		for d := 0; d < s.dirs; d++ {
-			L.gates[d] = grow(L.gates[d], N*gh)
-			L.aux[d] = grow(L.aux[d], N*H)
-		}
-		if l > 0 && len(r.keep) > 0 {
-			L.xin = grow(L.xin, N*W)
-			prev := k.lay[l-1].hcat
-			k.parallelRows(N, false, func(lo, hi int) {
-				applyKeep(L.xin[lo*W:hi*W], prev[lo*W:hi*W], r.keep[l][lo*W:hi*W], F(r.scale))
-			})
-		}
-		X := k.input(r, l, x)
-		k.eachDir(func(d int) {
-			wih, whh, bih, bhh := k.weights(wv, l, d)
-			if s.cell == cellGRU {
-				k.gruForwardDir(r, l, d, X, wih, whh, bih, bhh)
-			} else {
-				k.lstmForwardDir(r, l, d, X, wih, whh, bih, bhh)
-			}
-		})
-	}
-	last := k.lay[s.layers-1].hcat
+	k.planBatch(r)
+	k.prepareBuffers(r)
+	W := s.dirs * s.hidden
 	if r.seq {
 		k.seqOut = grow(k.seqOut, r.T*r.B*W)
-		unpackRows(k.seqOut, last, r, W)
+	} else {
+		k.final = grow(k.final, r.B*W)
+	}
+	for l := 0; l < s.layers; l++ {
+		k.forwardLayer(r, l, x, wv)
+	}
+	if r.seq {
 		return tensor.New(tensor.WithShape(r.T*r.B, W), tensor.WithBacking(k.seqOut)), nil
 	}
-	k.final = grow(k.final, r.B*W)
-	out := k.final
-	for b := 0; b < r.B; b++ {
-		f := r.off[r.lengths[b]-1] + b
-		copy(out[b*W:b*W+H], last[f*W:f*W+H])
-		if s.dirs == 2 {
-			copy(out[b*W+H:(b+1)*W], last[b*W+H:(b+1)*W]) // (t=0, b) is packed row b
+	return tensor.New(tensor.WithShape(r.B, W), tensor.WithBacking(k.final)), nil
+}
+
+// forwardLayer runs layer l over the batch, each direction segment by segment in its order.
+func (k *cpuRNN[F]) forwardLayer(r *rnnRun, l int, x []F, wv []G.Value) {
+	for d := 0; d < k.s.dirs; d++ {
+		_, whh, bih, bhh := k.weights(wv, l, d)
+		k.prepareWeights(d, whh, bih, bhh)
+	}
+	k.bySegment(func(d, i int) {
+		wih, _, bih, bhh := k.weights(wv, l, d)
+		sg := &k.dir[d].seg
+		k.setSegment(sg, r, l, d, k.plan.order(i, d), x)
+		k.segmentForward(r, sg, wih, bih, bhh)
+		k.writeOutputs(r, sg)
+		k.saveState(r, sg)
+	})
+}
+
+// segmentForward runs the cell over the segment: its activations and states.
+func (k *cpuRNN[F]) segmentForward(r *rnnRun, sg *segment[F], wih, bih, bhh []F) {
+	if k.s.cell == cellGRU {
+		k.gruForwardSegment(r, sg, wih, bih, bhh)
+	} else {
+		k.lstmForwardSegment(r, sg, wih)
+	}
+}
+
+// writeOutputs copies the segment's hidden states where the layer's output goes: the rows that
+// the next layer reads, or, for the last layer, the op's output sequence (zero on padding) or
+// the final states (each sequence's last step forwards, step 0 backwards).
+func (k *cpuRNN[F]) writeOutputs(r *rnnRun, sg *segment[F]) {
+	s := k.s
+	H, W, d := s.hidden, s.dirs*s.hidden, sg.d
+	if sg.l < s.layers-1 {
+		out := k.out[sg.l][sg.j]
+		for i := 0; i < sg.rows; i++ {
+			copy(out[i*W+d*H:i*W+(d+1)*H], sg.h[i*H:(i+1)*H])
+		}
+		return
+	}
+	for t := sg.t0; t < sg.t1; t++ {
+		n, lr := r.nb[t], r.off[t]-sg.r0
+		if r.seq {
+			for b := 0; b < r.B; b++ {
+				dst := k.seqOut[(t*r.B+b)*W+d*H : (t*r.B+b)*W+(d+1)*H]
+				if b < n {
+					copy(dst, sg.h[(lr+b)*H:(lr+b+1)*H])
+				} else {
+					clear(dst)
+				}
+			}
+			continue
+		}
+		lo := r.nb[t+1] // forwards, the sequences ending at t
+		if d == 1 {
+			if t > 0 {
+				continue
+			}
+			lo = 0
+		}
+		for b := lo; b < n; b++ {
+			copy(k.final[b*W+d*H:b*W+(d+1)*H], sg.h[(lr+b)*H:(lr+b+1)*H])
 		}
 	}
-	return tensor.New(tensor.WithShape(r.B, W), tensor.WithBacking(out)), nil
+}
+
+// saveState copies the state leaving the segment (its last step in the direction's order, the
+// rows that continue) to the entering state of the next segment.
+func (k *cpuRNN[F]) saveState(r *rnnRun, sg *segment[F]) {
+	H, dr := k.s.hidden, &k.dir[sg.d]
+	last, next := sg.t1-1, sg.j+1 // forwards
+	if sg.d == 1 {
+		last, next = sg.t0, sg.j-1
+	}
+	if next < 0 || next >= k.plan.S {
+		return
+	}
+	first := k.plan.step[next] // the next segment's first step in the direction's order
+	if sg.d == 1 {
+		first = k.plan.step[next+1] - 1
+	}
+	_, m := r.prevStep(first, sg.d) // the rows of first that continue from last
+	lr := r.off[last] - sg.r0
+	copy(dr.hIn[sg.l][next], sg.h[lr*H:(lr+m)*H])
+	if sg.c != nil {
+		copy(dr.cIn[sg.l][next], sg.c[lr*H:(lr+m)*H])
+	}
+}
+
+// outGrad is where the backward pass of a layer finds the gradient of its output.
+type outGrad[F float] struct {
+	rows [][]F // the next layer's input gradient, per segment (rows × dirs*H); nil for the last layer
+	dy   []F   // the last layer: the op's output gradient
+	seq  bool  // dy is (T*B, dirs*H) (an output sequence), else (B, dirs*H) (final states)
+}
+
+// row returns the output gradient of row b at step t for the segment's direction (H values),
+// or nil when there is none.
+func (g *outGrad[F]) row(r *rnnRun, sg *segment[F], t, b, H, W int) []F {
+	d := sg.d
+	var i int
+	switch {
+	case g.rows != nil:
+		i = (r.off[t]+b-sg.r0)*W + d*H
+		return g.rows[sg.j][i : i+H]
+	case g.seq:
+		i = (t*r.B+b)*W + d*H
+	case d == 0 && t == r.lengths[b]-1 || d == 1 && t == 0: // the final states
+		i = b*W + d*H
+	default:
+		return nil
+	}
+	return g.dy[i : i+H]
 }
 
 // Backward implements rnnKernels.
@@ -955,7 +1414,7 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 		return nil, err
 	}
 	dy, ok := dyv.Data().([]F)
-	H, W, N := s.hidden, s.dirs*s.hidden, r.N
+	W := s.dirs * s.hidden
 	want := r.B * W
 	if r.seq {
 		want = r.T * r.B * W
@@ -963,70 +1422,199 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 	if !ok || len(dy) != want {
 		return nil, fmt.Errorf("output gradient of %d values, want %d", dyv.Size(), want)
 	}
+	if !k.plan.grad && (s.layers > 1 || r.inputGrad) {
+		// An Eval-mode graph differentiated all the same (the parity tests): lay the
+		// gradient out now. Nothing was kept; every segment is recomputed.
+		k.plan.grad = true
+		n := k.layout(r, nil)
+		if len(k.arena) < n {
+			arena := make([]F, n)
+			copy(arena, k.arena) // the layer outputs and entering states of the forward pass
+			k.arena = arena
+		}
+		k.layout(r, k.arena)
+	}
 	k.setGradBuffers(wv)
-	width := max(s.in, W)
-	k.dA = grow(k.dA, N*width)
-	k.dB = grow(k.dB, N*width)
-	k.ones = grow(k.ones, N)
-	for i := range k.ones {
-		k.ones[i] = 1
+	if r.inputGrad {
+		k.dx = grow(k.dx, r.T*r.B*s.in)
 	}
-	if s.cell == cellGRU {
-		for d := 0; d < s.dirs; d++ {
-			k.dir[d].hprev = grow(k.dir[d].hprev, N*H)
-		}
-	}
-
-	// The last layer's output gradient, packed.
-	dH := k.dA[:N*W]
-	if r.seq {
-		packRows(dH, dy, r, W)
-	} else {
-		k.parallelRows(N, false, func(lo, hi int) { clear(dH[lo*W : hi*W]) })
-		for b := 0; b < r.B; b++ {
-			f := r.off[r.lengths[b]-1] + b
-			copy(dH[f*W:f*W+H], dy[b*W:b*W+H])
-			if s.dirs == 2 {
-				copy(dH[b*W+H:(b+1)*W], dy[b*W+H:(b+1)*W])
-			}
-		}
-	}
-	other := k.dB
+	og := outGrad[F]{dy: dy, seq: r.seq}
 	for l := s.layers - 1; l >= 0; l-- {
-		X := k.input(r, l, x)
-		inl := s.layerIn(l)
-		k.eachDir(func(d int) {
-			_, whh, _, _ := k.weights(wv, l, d)
-			gi := func(p int) []F { return k.grads[s.param(l, d, p)] }
-			if s.cell == cellGRU {
-				k.gruBackwardDir(r, l, d, X, whh, dH, gi(pWih), gi(pWhh), gi(pBih), gi(pBhh))
-			} else {
-				k.lstmBackwardDir(r, l, d, X, whh, dH, gi(pWih), gi(pWhh), gi(pBih), gi(pBhh))
+		// Layer l's input gradient goes over its output rows (the next layer, which read
+		// them, is done), or into rows of its own for the last layer.
+		var dst [][]F
+		if l > 0 || r.inputGrad {
+			dst = k.grad
+			if l < s.layers-1 {
+				dst = k.out[l]
 			}
-		})
-		if l == 0 && !r.inputGrad {
-			return nil, nil
 		}
-		// The gradient of this layer's input: dX = sum over directions of dGates W_ih.
-		dX := other[:N*inl]
-		k.parallelRows(N, true, func(lo, hi int) {
-			for d := 0; d < s.dirs; d++ {
-				wih, _, _, _ := k.weights(wv, l, d)
-				if s.cell == cellGRU {
-					k.gruInputGrad(l, d, lo, hi, inl, wih, dX, d > 0)
-				} else {
-					k.lstmInputGrad(l, d, lo, hi, inl, wih, dX, d > 0)
-				}
-			}
-			if l > 0 && len(r.keep) > 0 {
-				applyKeep(dX[lo*inl:hi*inl], dX[lo*inl:hi*inl], r.keep[l][lo*inl:hi*inl], F(r.scale))
-			}
-		})
-		other, dH = dH[:cap(dH)], dX
+		k.backwardLayer(r, l, x, wv, &og, dst)
+		og = outGrad[F]{rows: dst}
 	}
-	k.dx = grow(k.dx, r.T*r.B*s.in)
-	unpackRows(k.dx, dH, r, s.in)
+	if !r.inputGrad {
+		return nil, nil
+	}
 	return tensor.New(tensor.WithShape(r.T*r.B, s.in), tensor.WithBacking(k.dx)), nil
+}
+
+// backwardLayer is the backward pass of layer l: each direction segment by segment in the
+// reverse of its forward order, the segment's states (from its kept activations, or by
+// recomputing its forward pass), BPTT through it, its weight gradients (added to those of the
+// segments before), and its share of the input gradient (into dst; nil: none).
+func (k *cpuRNN[F]) backwardLayer(r *rnnRun, l int, x []F, wv []G.Value, og *outGrad[F], dst [][]F) {
+	s := k.s
+	for d := 0; d < s.dirs; d++ {
+		_, whh, bih, bhh := k.weights(wv, l, d)
+		k.prepareWeights(d, whh, bih, bhh)
+	}
+	gi := func(d, p int) []F { return k.grads[s.param(l, d, p)] }
+	k.done = resizeBools(k.done, k.plan.S)
+	k.bySegment(func(d, i int) {
+		wih, whh, bih, bhh := k.weights(wv, l, d)
+		sg := &k.dir[d].seg
+		k.setSegment(sg, r, l, d, k.plan.order(k.plan.S-1-i, d), x)
+		if sg.kept {
+			k.segmentStates(r, sg)
+		} else {
+			k.segmentForward(r, sg, wih, bih, bhh)
+		}
+		if s.cell == cellGRU {
+			k.gruBackwardSegment(r, sg, whh, og)
+			k.gruParamGrads(r, sg, gi(d, pWih), gi(d, pWhh), gi(d, pBih), gi(d, pBhh), i == 0)
+		} else {
+			k.lstmBackwardSegment(r, sg, whh, og)
+			k.lstmParamGrads(r, sg, gi(d, pWih), gi(d, pWhh), gi(d, pBih), i == 0)
+		}
+		if dst != nil {
+			k.inputGrad(r, sg, wih, dst[sg.j])
+		}
+	})
+	for d := 0; d < s.dirs; d++ {
+		if s.cell == cellGRU {
+			copy(gi(d, pBih)[:2*s.hidden], gi(d, pBhh)[:2*s.hidden])
+		} else {
+			copy(gi(d, pBhh), gi(d, pBih))
+		}
+	}
+}
+
+// segmentStates recomputes the segment's states from its kept activations and its entering
+// state.
+func (k *cpuRNN[F]) segmentStates(r *rnnRun, sg *segment[F]) {
+	if k.s.cell == cellGRU {
+		k.gruSegmentStates(r, sg)
+	} else {
+		k.lstmSegmentStates(r, sg)
+	}
+}
+
+// startStep, backwards, brings the carried gradient dh of each row of step t up to date: the
+// rows that continue into the step after t (in the direction's order) carry the gradient
+// flowing back from it, to which the output gradient of t is added; the others start here,
+// with the output gradient alone (and, for the LSTM, no cell-state gradient).
+func (k *cpuRNN[F]) startStep(r *rnnRun, sg *segment[F], t int, og *outGrad[F]) {
+	H, W, dr := k.s.hidden, k.s.dirs*k.s.hidden, &k.dir[sg.d]
+	carried := 0 // rows of t that continue into the step after it
+	if sg.d == 0 && t+1 < r.T {
+		carried = r.nb[t+1]
+	} else if sg.d == 1 && t > 0 {
+		carried = r.nb[t]
+	}
+	for b := 0; b < r.nb[t]; b++ {
+		dh := dr.dh[b*H : (b+1)*H]
+		e := og.row(r, sg, t, b, H, W)
+		switch {
+		case b >= carried && e != nil:
+			copy(dh, e)
+		case b >= carried:
+			clear(dh)
+		case e != nil:
+			for i := range dh {
+				dh[i] += e[i]
+			}
+		}
+		if b >= carried && dr.dc != nil {
+			clear(dr.dc[b*H : (b+1)*H])
+		}
+	}
+}
+
+// alignPrev fills the direction's hp scratch with, for each row of the segment, its hidden
+// state at the step before (zero where the sequence starts), and returns it.
+func (k *cpuRNN[F]) alignPrev(r *rnnRun, sg *segment[F]) []F {
+	H := k.s.hidden
+	hp := k.dir[sg.d].hp[:sg.rows*H]
+	for t := sg.t0; t < sg.t1; t++ {
+		lr := r.off[t] - sg.r0
+		h, _, m := sg.prev(r, t, H)
+		copy(hp[lr*H:(lr+m)*H], h)
+		clear(hp[(lr+m)*H : (lr+r.nb[t])*H])
+	}
+	return hp
+}
+
+// firstShare is the direction whose share of segment j's input gradient is added first. The
+// reverse direction reaches the early segments first, the forward direction the late ones, so
+// that in the concurrent backward pass the second direction rarely waits for the first, and
+// in the sequential one (the directions taking turns, segment by segment) never does.
+func (k *cpuRNN[F]) firstShare(j int) int {
+	if k.s.dirs == 2 && j < k.plan.S/2 {
+		return 1
+	}
+	return 0
+}
+
+// inputGrad adds the segment's share of the input gradient, dGates W_ih, into dX, its rows of
+// the layer's input gradient: the first direction's share (firstShare) sets them, the
+// second's, after waiting for the first, adds to them. Once both are in, the dropout of the
+// layer's input applies (layer 1 and up), or they are copied into the padded input gradient
+// (layer 0).
+func (k *cpuRNN[F]) inputGrad(r *rnnRun, sg *segment[F], wih, dX []F) {
+	inl := k.s.layerIn(sg.l)
+	dX = dX[:sg.rows*inl]
+	first := k.firstShare(sg.j) == sg.d
+	if !first {
+		k.mu.Lock()
+		for !k.done[sg.j] {
+			k.cond.Wait()
+		}
+		k.mu.Unlock()
+	}
+	beta := F(1)
+	if first {
+		beta = 0
+	}
+	if k.s.cell == cellGRU {
+		k.gruInputGrad(sg, wih, dX, beta)
+	} else {
+		k.lstmInputGrad(sg, wih, dX, beta)
+	}
+	if first && k.s.dirs == 2 {
+		k.mu.Lock()
+		k.done[sg.j] = true
+		k.cond.Broadcast()
+		k.mu.Unlock()
+		return
+	}
+	if sg.l > 0 && len(r.keep) > 0 {
+		applyKeep(dX, dX, r.keep[sg.l], sg.r0*inl, F(r.scale))
+	}
+	if sg.l == 0 {
+		for t := sg.t0; t < sg.t1; t++ {
+			n, lr := r.nb[t], r.off[t]-sg.r0
+			copy(k.dx[t*r.B*inl:(t*r.B+n)*inl], dX[lr*inl:(lr+n)*inl])
+			clear(k.dx[(t*r.B+n)*inl : (t+1)*r.B*inl])
+		}
+	}
+}
+func resizeBools(s []bool, n int) []bool {
+	if cap(s) < n {
+		return make([]bool, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // begin chooses the threading of one Forward or Backward (see cpuRNN) and returns the function
@@ -1040,64 +1628,41 @@ func (k *cpuRNN[F]) begin() (restore func()) {
 	return func() {}
 }
 
-// eachDir runs f for every direction, the two concurrently when k.concurrent.
-func (k *cpuRNN[F]) eachDir(f func(d int)) {
+// bySegment runs f(d, i) for every direction d and i = 0, 1, ..., S-1 in turn: the two
+// directions concurrently when k.concurrent, else taking turns segment by segment (the
+// backward pass's shares of the input gradient need the two to progress together: see
+// firstShare).
+func (k *cpuRNN[F]) bySegment(f func(d, i int)) {
+	S := k.plan.S
 	if !k.concurrent {
-		for d := 0; d < k.s.dirs; d++ {
-			f(d)
+		for i := 0; i < S; i++ {
+			for d := 0; d < k.s.dirs; d++ {
+				f(d, i)
+			}
 		}
 		return
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); f(1) }()
-	f(0)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < S; i++ {
+			f(1, i)
+		}
+	}()
+	for i := 0; i < S; i++ {
+		f(0, i)
+	}
 	wg.Wait()
 }
 
-// parallelRows splits rows [0, n) into one block per worker and runs f on each concurrently.
-// With usesBLAS, f calls the BLAS: then the rows stay in one block when the BLAS is itself
-// multi-threaded.
-func (k *cpuRNN[F]) parallelRows(n int, usesBLAS bool, f func(lo, hi int)) {
-	w := min(k.s.dev.Workers, n/64)
-	if w < 2 || usesBLAS && k.bl.Threads() > 1 {
-		f(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + w - 1) / w
-	for lo := chunk; lo < n; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) { defer wg.Done(); f(lo, hi) }(lo, min(lo+chunk, n))
-	}
-	f(0, chunk)
-	wg.Wait()
-}
-
-// packRows copies the active rows of a padded time-major (T*B, w) matrix into packed order.
-func packRows[F float](dst, src []F, r *rnnRun, w int) {
-	for t := 0; t < r.T; t++ {
-		n := r.nb[t]
-		copy(dst[r.off[t]*w:(r.off[t]+n)*w], src[t*r.B*w:(t*r.B+n)*w])
-	}
-}
-
-// unpackRows is packRows' inverse, with zeros on the padding rows.
-func unpackRows[F float](dst, src []F, r *rnnRun, w int) {
-	for t := 0; t < r.T; t++ {
-		n := r.nb[t]
-		copy(dst[t*r.B*w:(t*r.B+n)*w], src[r.off[t]*w:(r.off[t]+n)*w])
-		clear(dst[(t*r.B+n)*w : (t+1)*r.B*w])
-	}
-}
-
-// applyKeep sets dst[i] = src[i]*scale where keep[i] is 1, else 0 (keep holds 0s and 1s; the
-// multiplication avoids a branch on random flags).
-func applyKeep[F float](dst, src []F, keep []uint8, scale F) {
+// applyKeep sets dst[i] = src[i]*scale where bit off+i of keep is 1, else 0 (the
+// multiplication avoids a branch on random bits).
+func applyKeep[F float](dst, src []F, keep []uint64, off int, scale F) {
 	src = src[:len(dst)]
-	keep = keep[:len(dst)]
 	for i := range dst {
-		dst[i] = src[i] * (scale * F(keep[i]))
+		bit := keep[(off+i)>>6] >> ((off + i) & 63) & 1
+		dst[i] = src[i] * (scale * F(bit))
 	}
 }
 
@@ -1131,16 +1696,18 @@ func gemm[F float](bl blas.Impl, transA, transB bool, m, n, kk int, alpha F, a [
 	}
 }
 
-// bigGemm is gemm for the products over all steps (input projections, weight gradients). When
-// the directions do not already occupy the workers and the BLAS is single-threaded, it splits
-// the rows of C over the workers.
-func (k *cpuRNN[F]) bigGemm(transA, transB bool, m, n, kk int, a []F, lda int, b []F, ldb int, c []F, ldc int) {
+// bigGemm is gemm (alpha 1) for the products over a segment's rows (input projections, weight
+// gradients, input gradients). When the directions do not already occupy the workers and the
+// BLAS is single-threaded, it splits the rows of C over the workers.
+func (k *cpuRNN[F]) bigGemm(transA, transB bool, m, n, kk int, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	w := k.s.dev.Workers
 	if k.concurrent || w < 2 || k.bl.Threads() > 1 || m < 128 {
-		gemm(k.bl, transA, transB, m, n, kk, 1, a, lda, b, ldb, 0, c, ldc)
+		gemm(k.bl, transA, transB, m, n, kk, 1, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	k.parallelRows(m, true, func(lo, hi int) {
+	var wg sync.WaitGroup
+	chunk := (m + w - 1) / w
+	part := func(lo, hi int) {
 		rows := hi - lo
 		var ab []F
 		if transA {
@@ -1148,11 +1715,17 @@ func (k *cpuRNN[F]) bigGemm(transA, transB bool, m, n, kk int, a []F, lda int, b
 		} else {
 			ab = sub(a, lo, 0, lda, rows, kk)
 		}
-		gemm(k.bl, transA, transB, rows, n, kk, 1, ab, lda, b, ldb, 0, sub(c, lo, 0, ldc, rows, n), ldc)
-	})
+		gemm(k.bl, transA, transB, rows, n, kk, 1, ab, lda, b, ldb, beta, sub(c, lo, 0, ldc, rows, n), ldc)
+	}
+	for lo := chunk; lo < m; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) { defer wg.Done(); part(lo, hi) }(lo, min(lo+chunk, m))
+	}
+	part(0, chunk)
+	wg.Wait()
 }
 
-// colSums sets dst[j] = alpha*dst[j] + sum over the m rows of a (m×n, leading dimension lda) of
+// colSums sets dst[j] = beta*dst[j] + sum over the m rows of a (m×n, leading dimension lda) of
 // a[i][j], as a BLAS matrix-vector product with k.ones.
 func (k *cpuRNN[F]) colSums(dst []F, a []F, m, n, lda int, beta F) {
 	if m == 0 {
@@ -1172,7 +1745,7 @@ func (k *cpuRNN[F]) colSums(dst []F, a []F, m, n, lda int, beta F) {
 // transposeTo sets dst (cols×rows) to the transpose of the row-major rows×cols matrix src.
 // The per-step product h W_hhᵀ runs faster on OpenBLAS with W_hhᵀ stored than with W_hh
 // transposed on the fly (its packing of a transposed operand is the slower one), and the
-// transpose costs one pass over W_hh per forward pass.
+// transpose costs one pass over W_hh per layer and pass.
 func transposeTo[F float](dst, src []F, rows, cols int) {
 	dst, src = dst[:rows*cols], src[:rows*cols]
 	const blk = 32
@@ -1184,20 +1757,5 @@ func transposeTo[F float](dst, src []F, rows, cols int) {
 				}
 			}
 		}
-	}
-}
-
-// alignPrev fills dst (N*H) with, for each packed row, direction d's hidden state of the step
-// before it (zero where the sequence starts), taken from the layer output hcat.
-func (k *cpuRNN[F]) alignPrev(dst, hcat []F, r *rnnRun, d int) {
-	H, W := k.s.hidden, k.s.dirs*k.s.hidden
-	for t := 0; t < r.T; t++ {
-		n := r.nb[t]
-		row := r.off[t]
-		prow, m := r.prevStep(t, d)
-		for b := 0; b < m; b++ {
-			copy(dst[(row+b)*H:(row+b+1)*H], hcat[(prow+b)*W+d*H:(prow+b)*W+(d+1)*H])
-		}
-		clear(dst[(row+m)*H : (row+n)*H])
 	}
 }

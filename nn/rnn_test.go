@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -45,6 +46,9 @@ type rnnCase struct {
 	T         int
 	seq       bool // also put the output sequence into the loss
 	inputGrad bool
+	// recompute: segments of two rows and a one-byte activation budget, so that the
+	// backward pass recomputes every segment (Eval mode recomputes in any case).
+	recompute bool
 }
 
 func (c rnnCase) String() string {
@@ -61,6 +65,9 @@ func (c rnnCase) String() string {
 	if !c.inputGrad {
 		s += "_noinputgrad"
 	}
+	if c.recompute {
+		s += "_recompute"
+	}
 	return s + fmt.Sprintf("_T%d_len%v", c.T, strings.ReplaceAll(fmt.Sprint(c.lengths), " ", ","))
 }
 
@@ -70,7 +77,20 @@ func (c rnnCase) stack(t testing.TB) *rnnStack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c.recompute {
+		s.segRows, s.maxActBytes = 2, 1
+	}
 	return s
+}
+
+// withRecompute returns the cases followed by each case again with recompute set.
+func withRecompute(cases []rnnCase) []rnnCase {
+	out := append([]rnnCase(nil), cases...)
+	for _, c := range cases {
+		c.recompute = true
+		out = append(out, c)
+	}
+	return out
 }
 
 // rnnLossGraph is a scalar loss on top of a recurrent stack in float64:
@@ -208,27 +228,27 @@ func checkRNNGradients(t *testing.T, c rnnCase) {
 }
 
 func TestLSTMGradCheck(t *testing.T) {
-	for _, c := range []rnnCase{
+	for _, c := range withRecompute([]rnnCase{
 		{cell: cellLSTM, in: 3, H: 4, layers: 1, lengths: []int{5, 3, 3, 1}, T: 5, inputGrad: true},
 		{cell: cellLSTM, in: 3, H: 4, layers: 2, bi: true, lengths: []int{6, 4, 4, 2, 1}, T: 7, inputGrad: true},
 		{cell: cellLSTM, in: 3, H: 4, layers: 2, bi: true, lengths: []int{6, 4, 4, 2, 1}, T: 6, seq: true, inputGrad: true},
 		{cell: cellLSTM, in: 2, H: 3, layers: 2, lengths: []int{4, 4, 4}, T: 4, seq: true, inputGrad: true},
 		{cell: cellLSTM, in: 3, H: 4, layers: 3, bi: true, dropout: 0.4, mode: Train, lengths: []int{5, 4, 2}, T: 5, inputGrad: true},
 		{cell: cellLSTM, in: 2, H: 3, layers: 2, bi: true, lengths: []int{3}, T: 4, seq: true, inputGrad: true},
-	} {
+	}) {
 		t.Run(c.String(), func(t *testing.T) { checkRNNGradients(t, c) })
 	}
 }
 
 func TestGRUGradCheck(t *testing.T) {
-	for _, c := range []rnnCase{
+	for _, c := range withRecompute([]rnnCase{
 		{cell: cellGRU, in: 3, H: 4, layers: 1, lengths: []int{5, 3, 3, 1}, T: 5, inputGrad: true},
 		{cell: cellGRU, in: 3, H: 4, layers: 2, bi: true, lengths: []int{6, 4, 4, 2, 1}, T: 7, inputGrad: true},
 		{cell: cellGRU, in: 3, H: 4, layers: 2, bi: true, lengths: []int{6, 4, 4, 2, 1}, T: 6, seq: true, inputGrad: true},
 		{cell: cellGRU, in: 3, H: 4, layers: 2, bi: true, lengths: []int{5, 5, 2}, T: 5},
 		{cell: cellGRU, in: 3, H: 4, layers: 3, bi: true, dropout: 0.4, mode: Train, lengths: []int{5, 4, 2}, T: 5, seq: true, inputGrad: true},
 		{cell: cellGRU, in: 2, H: 3, layers: 1, lengths: []int{3}, T: 4, seq: true, inputGrad: true},
-	} {
+	}) {
 		t.Run(c.String(), func(t *testing.T) { checkRNNGradients(t, c) })
 	}
 }
@@ -327,7 +347,9 @@ func closeTo[F float](t *testing.T, what string, got []F, want []float64, atol, 
 // The float32 path runs the public API the way the step runner does: parameter nodes bound to
 // Param.Value, gorgonia.Grad, a TapeMachine with BindDualValues, node.Grad() copied into
 // Param.Grad. Tolerance |got - want| <= 1e-5 + 1e-5*|want|. The float64 path (same kernels)
-// must match to 1e-10.
+// must match to 1e-10. The "segments" variants cut the batch into segments of two rows
+// (about one step each): in Eval mode no activation is kept, so the backward pass recomputes
+// every segment from the states saved at its start.
 func TestRNNMatchesPyTorch(t *testing.T) {
 	vec, cases := openTorchVectors(t)
 	for _, name := range cases {
@@ -335,9 +357,11 @@ func TestRNNMatchesPyTorch(t *testing.T) {
 		for _, tag := range []string{"A", "B"} {
 			t.Run(name+"/loss"+tag, func(t *testing.T) {
 				seq := tag == "B"
-				t.Run("float32", func(t *testing.T) { torchParity32(t, vec, name, c, seq, true) })
-				t.Run("float32-runner", func(t *testing.T) { torchParity32(t, vec, name, c, seq, false) })
-				t.Run("float64", func(t *testing.T) { torchParity64(t, vec, name, c, seq) })
+				t.Run("float32", func(t *testing.T) { torchParity32(t, vec, name, c, seq, true, 0) })
+				t.Run("float32-runner", func(t *testing.T) { torchParity32(t, vec, name, c, seq, false, 0) })
+				t.Run("float32-segments", func(t *testing.T) { torchParity32(t, vec, name, c, seq, false, 2) })
+				t.Run("float64", func(t *testing.T) { torchParity64(t, vec, name, c, seq, 0) })
+				t.Run("float64-segments", func(t *testing.T) { torchParity64(t, vec, name, c, seq, 2) })
 			})
 		}
 	}
@@ -376,8 +400,16 @@ func newTorchLayer(t *testing.T, c torchCase) recurrent {
 // torchParity32 runs the float32 check with one of the two ways to read gradients out of the
 // graph: dual values bound to the parameter nodes (node.Grad()), or, as the step runner does,
 // the gradient nodes gorgonia.Grad returns, copied into Param.Grad unless they already are it.
-func torchParity32(t *testing.T, vec *torchVectors, name string, c torchCase, seq, dual bool) {
+func torchParity32(t *testing.T, vec *torchVectors, name string, c torchCase, seq, dual bool, segRows int) {
 	l := newTorchLayer(t, c)
+	if segRows > 0 {
+		switch l := l.(type) {
+		case *LSTM:
+			l.s.segRows = segRows
+		case *GRU:
+			l.s.segRows = segRows
+		}
+	}
 	for _, p := range l.Params() {
 		want, err := vec.f.Float32(name+"/"+p.Name, p.Shape...)
 		if err != nil {
@@ -463,7 +495,7 @@ func torchParity32(t *testing.T, vec *torchVectors, name string, c torchCase, se
 	}
 }
 
-func torchParity64(t *testing.T, vec *torchVectors, name string, c torchCase, seq bool) {
+func torchParity64(t *testing.T, vec *torchVectors, name string, c torchCase, seq bool, segRows int) {
 	cell := cellLSTM
 	if c.Cell == "gru" {
 		cell = cellGRU
@@ -471,6 +503,9 @@ func torchParity64(t *testing.T, vec *torchVectors, name string, c torchCase, se
 	rc := rnnCase{cell: cell, in: c.Input, H: c.Hidden, layers: c.Layers, bi: c.Bidirectional,
 		dropout: 0.5, mode: Eval, lengths: c.Lengths, T: c.T, seq: seq, inputGrad: true}
 	s := rc.stack(t)
+	if segRows > 0 {
+		s.segRows = segRows
+	}
 	w := make([][]float64, len(s.params))
 	for i, p := range s.params {
 		w[i] = vec.f64(t, name+"/"+p.Name)
@@ -788,16 +823,21 @@ func TestRNNDropout(t *testing.T) {
 	if fmt.Sprint(a) == fmt.Sprint(c) || fmt.Sprint(a) == fmt.Sprint(ref) {
 		t.Fatal("the dropout masks do not act")
 	}
-	// The second layer's input against the first layer's output, in the float32 kernels.
+	// The second layer's input against the first layer's output (one page per segment), in
+	// the float32 kernels, as the forward pass builds it for each segment.
 	k := dropped.s.k32.(*cpuRNN[float32])
-	in, out := k.lay[1].xin, k.lay[0].hcat
 	zeros := 0
-	for i := range in {
-		switch {
-		case in[i] == 0 && out[i] != 0:
-			zeros++
-		case math.Abs(float64(in[i])-float64(out[i])/(1-p)) > 1e-6:
-			t.Fatalf("kept input %d = %v, want %v/(1-p)", i, in[i], out[i])
+	for j := 0; j < k.plan.S; j++ {
+		sg := &k.dir[0].seg
+		k.setSegment(sg, &dropped.s.run, 1, 0, j, nil)
+		in, out := sg.x, k.out[0][j][:len(sg.x)]
+		for i := range in {
+			switch {
+			case in[i] == 0 && out[i] != 0:
+				zeros++
+			case math.Abs(float64(in[i])-float64(out[i])/(1-p)) > 1e-6:
+				t.Fatalf("kept input %d = %v, want %v/(1-p)", i, in[i], out[i])
+			}
 		}
 	}
 	if zeros == 0 {
@@ -812,13 +852,13 @@ func TestRNNDropout(t *testing.T) {
 	run.drawMasks(s, NewRNG(9))
 	kept := 0
 	for _, v := range run.keep[1] {
-		kept += int(v)
+		kept += bits.OnesCount64(v)
 	}
-	n := len(run.keep[1])
+	n := 1400 * 2 * s.hidden
 	frac := 1 - float64(kept)/float64(n)
 	t.Logf("dropped %.4f of %d inputs, p = %v", frac, n, p)
-	if n != 1400*2*s.hidden || math.Abs(frac-p) > 0.01 {
-		t.Errorf("%d mask entries, dropped fraction %.4f, want %d and about %v", n, frac, 1400*2*s.hidden, p)
+	if len(run.keep[1]) != (n+63)/64 || math.Abs(frac-p) > 0.01 {
+		t.Errorf("%d mask words, dropped fraction %.4f, want %d and about %v", len(run.keep[1]), frac, (n+63)/64, p)
 	}
 }
 
@@ -1017,6 +1057,243 @@ func TestRNNBufferReuse(t *testing.T) {
 					t.Fatalf("%v seq=%v: result %d after a larger batch differs from a fresh layer's", cell, seq, i)
 				}
 			}
+		}
+	}
+}
+
+// footprint returns the bytes held by the kernels' buffers: the kept activations alone (a
+// part of the arena), and everything.
+func (k *cpuRNN[F]) footprint() (kept, total int64) {
+	size := int64(floatBytes[F]())
+	for d := range k.kept {
+		for _, l := range k.kept[d] {
+			for _, b := range l {
+				kept += int64(len(b)) * size
+			}
+		}
+	}
+	n := int64(cap(k.arena))
+	for d := range k.dir {
+		dr := &k.dir[d]
+		for _, b := range [][]F{dr.bias, dr.whhT, dr.step, dr.dh, dr.dc} {
+			n += int64(cap(b))
+		}
+	}
+	for _, b := range [][]F{k.dx, k.seqOut, k.final, k.ones} {
+		n += int64(cap(b))
+	}
+	return kept, n * size
+}
+
+// fixedBytes returns the bytes of the plan's layout with no activation kept and no scratch for
+// them: what a training batch takes whatever the budget.
+func (k *cpuRNN[F]) fixedBytes(r *rnnRun) int64 {
+	p := k.plan
+	keep := resizeKeep(nil, len(p.keep), p.S)
+	k.plan.keep, k.plan.scratch, k.plan.grad = keep, false, true
+	n := int64(k.layout(r, nil)) * int64(floatBytes[F]())
+	k.plan = p
+	return n
+}
+
+// rnnStepResult runs one training step of the float32 kernels of s on a random batch (the same
+// for the same lengths, T and seed) and returns copies of the output, the input gradient and
+// every parameter gradient.
+func rnnStepResult(t *testing.T, s *rnnStack, k *cpuRNN[float32], lengths []int, T int, seq bool, seed uint64) [][]float32 {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 1))
+	B, W := len(lengths), s.dirs*s.hidden
+	xs := make([]float32, T*B*s.in)
+	for i := range xs {
+		xs[i] = r.Float32()*2 - 1
+	}
+	rows := B
+	if seq {
+		rows = T * B
+	}
+	dys := make([]float32, rows*W)
+	for i := range dys {
+		dys[i] = r.Float32() - 0.5
+	}
+	var w []G.Value
+	for _, p := range s.params {
+		w = append(w, p.Value)
+	}
+	run := &s.run
+	if err := run.setBatch(lengths, T); err != nil {
+		t.Fatal(err)
+	}
+	run.train, run.inputGrad, run.seq = true, s.inputGrad, seq
+	run.drawMasks(s, NewRNG(seed))
+	x := tensor.New(tensor.WithShape(T*B, s.in), tensor.WithBacking(xs))
+	out, err := k.Forward(run, x, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := [][]float32{append([]float32(nil), out.Data().([]float32)...)}
+	dx, err := k.Backward(run, tensor.New(tensor.WithShape(rows, W), tensor.WithBacking(dys)), x, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dx != nil {
+		res = append(res, append([]float32(nil), dx.Data().([]float32)...))
+	}
+	for i := range s.params {
+		res = append(res, append([]float32(nil), k.Grad(i).Data().([]float32)...))
+	}
+	return res
+}
+
+// sameBits says whether a and b hold the same float32 bit patterns.
+func sameBits(a, b [][]float32) (int, int, bool) {
+	for i := range a {
+		for j := range a[i] {
+			if math.Float32bits(a[i][j]) != math.Float32bits(b[i][j]) {
+				return i, j, false
+			}
+		}
+	}
+	return 0, 0, true
+}
+
+// TestRNNRecomputeBitIdentical runs the same training batches with every segment's activations
+// kept (no budget), with none kept (a 1-byte budget: every segment recomputed in the backward
+// pass) and with about half kept, and checks that outputs, input gradients and parameter
+// gradients are identical bit for bit: LSTM and GRU, one or two directions, 1 to 3 layers,
+// uneven lengths (and steps past the longest), dropout between layers with a fixed mask,
+// final states or output sequences, on two workers (directions concurrent) and on one (in
+// turn), with segments of one step and of a few.
+func TestRNNRecomputeBitIdentical(t *testing.T) {
+	impl, err := blas.Load(os.Getenv("SENTIBENCH_BLAS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lengths := []int{11, 11, 9, 8, 8, 5, 2, 1}
+	const T = 12
+	for _, cell := range []cellKind{cellLSTM, cellGRU} {
+		for _, c := range []struct {
+			layers         int
+			bi, seq, input bool
+			dropout        float64
+		}{
+			{1, false, false, true, 0},
+			{1, true, true, true, 0},
+			{2, true, false, true, 0.4},
+			{2, false, true, false, 0.4},
+			{3, true, true, true, 0.3},
+			{3, true, false, false, 0},
+		} {
+			for _, workers := range []int{1, 2} {
+				for _, segRows := range []int{1, 9, 30} {
+					name := fmt.Sprintf("%v/L%d_bi%v_seq%v_input%v_drop%g/workers%d/seg%d", cell, c.layers, c.bi, c.seq, c.input, c.dropout, workers, segRows)
+					s, err := newRNNStack(cell, NewCPU(impl, workers), "rnn.", 5, 6, c.layers, c.bi, c.dropout, c.input)
+					if err != nil {
+						t.Fatal(err)
+					}
+					s.initParams(NewRNG(1))
+					s.segRows = segRows
+					k := newCPURNN[float32](s)
+					s.maxActBytes = 0
+					ref := rnnStepResult(t, s, k, lengths, T, c.seq, 3)
+					all := k.plan.kept
+					if all != c.layers*k.plan.S {
+						t.Fatalf("%s: no budget kept %d of %d segments", name, all, c.layers*k.plan.S)
+					}
+					budgets := []int64{1, 0}
+					if c.layers*k.plan.S >= 4 { // (with fewer, a recomputed segment's scratch leaves room for all)
+						// The rest of the layout, the scratch and about half the activations.
+						rest := k.fixedBytes(&s.run)
+						budgets[1] = rest + int64(s.dirs*k.actWidth()*4)*int64(k.plan.maxRows+s.run.N*c.layers/2)
+					}
+					for _, budget := range budgets {
+						if budget == 0 {
+							continue
+						}
+						s.maxActBytes = budget
+						got := rnnStepResult(t, s, k, lengths, T, c.seq, 3)
+						if budget == 1 && k.plan.kept != 0 || budget > 1 && (k.plan.kept == 0 || k.plan.kept == all) {
+							t.Fatalf("%s: budget %d kept %d of %d segments", name, budget, k.plan.kept, all)
+						}
+						if i, j, ok := sameBits(got, ref); !ok {
+							t.Fatalf("%s: budget %d (%d of %d segments kept): result %d[%d] = %v, with every segment kept %v",
+								name, budget, k.plan.kept, all, i, j, got[i][j], ref[i][j])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestRNNActivationMemory checks what the kernels keep for a long batch: in Eval mode no gate
+// activations at all, only the layer outputs that feed the next layer and a bounded scratch;
+// in training, kept activations within the budget, plus the layer outputs and their
+// gradients.
+func TestRNNActivationMemory(t *testing.T) {
+	const B, T, in, H, L = 16, 1500, 4, 8, 2
+	lengths := make([]int, B)
+	for b := range lengths {
+		lengths[b] = T - 50*b
+	}
+	N := 0
+	for _, n := range lengths {
+		N += n
+	}
+	for _, cell := range []cellKind{cellLSTM, cellGRU} {
+		s, err := newRNNStack(cell, testCPU(t), "rnn.", in, H, L, true, 0.3, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.initParams(NewRNG(1))
+		s.segRows = 256
+		W := s.dirs * H
+		var w []G.Value
+		for _, p := range s.params {
+			w = append(w, p.Value)
+		}
+		x := tensor.New(tensor.WithShape(T*B, in), tensor.WithBacking(make([]float32, T*B*in)))
+
+		// Eval: the forward pass alone.
+		k := newCPURNN[float32](s)
+		run := &s.run
+		if err := run.setBatch(lengths, T); err != nil {
+			t.Fatal(err)
+		}
+		run.train = false
+		run.drawMasks(s, nil)
+		if _, err := k.Forward(run, x, w); err != nil {
+			t.Fatal(err)
+		}
+		kept, total := k.footprint()
+		t.Logf("%v eval: N = %d rows in %d segments: %d bytes (%.1f a row), %d of activations", cell, N, k.plan.S, total, float64(total)/float64(N), kept)
+		// Layer 0's output (W floats a row) and the segments' entering states, whose share of
+		// a row is small; the rest (scratch) does not grow with N.
+		if kept != 0 || total > int64(N*((L-1)*W*4+64))+1<<20 {
+			t.Errorf("%v eval: %d bytes kept for %d rows (%d of them gate activations), want none and at most %d", cell, total, N, kept, N*((L-1)*W*4+64)+1<<20)
+		}
+
+		// Training with a budget for the layout and a tenth of the activations.
+		all := int64(N * L * s.dirs * k.actWidth() * 4)
+		fixed := k.fixedBytes(run)
+		s.maxActBytes = fixed + int64(k.plan.maxRows*s.dirs*k.actWidth()*4) + all/10
+		ref := rnnStepResult(t, s, k, lengths, T, false, 5)
+		kept, total = k.footprint()
+		t.Logf("%v train: budget %d bytes (%d for the rest of the layout, %.1f a row), activations %d: %d segments of %d kept; %d bytes (%.1f a row), %d of activations",
+			cell, s.maxActBytes, fixed, float64(fixed)/float64(N), all, k.plan.kept, L*k.plan.S, total, float64(total)/float64(N), kept)
+		if kept == 0 || kept > all/10 || int64(len(k.arena))*4 > s.maxActBytes {
+			t.Errorf("%v train: %d bytes of activations kept (%d segments), an arena of %d bytes, want some, at most %d, and the arena within the budget %d",
+				cell, kept, k.plan.kept, len(k.arena)*4, all/10, s.maxActBytes)
+		}
+		// Beside the activations: layer 0's output and the last layer's input gradient (W
+		// floats a row each) and the segments' entering states, whose share of a row is small.
+		if fixed > int64(N*(2*W*4+64)) {
+			t.Errorf("%v train: %d bytes beside the activations for %d rows, want at most %d", cell, fixed, N, N*(2*W*4+64))
+		}
+		// The same batch with no budget (everything kept) gives the same bits.
+		s.maxActBytes = 0
+		k2 := newCPURNN[float32](s)
+		if i, j, ok := sameBits(rnnStepResult(t, s, k2, lengths, T, false, 5), ref); !ok {
+			t.Errorf("%v: result %d[%d] differs with every activation kept", cell, i, j)
 		}
 	}
 }
