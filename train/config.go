@@ -100,6 +100,11 @@ type Hooks struct {
 	// teacher.
 	Kind string
 
+	// Threads, when > 0, sets the worker threads of a resumed run (Resume), which otherwise
+	// keeps the run's own. It changes the speed only: on the CPU the figures are the same, bit
+	// for bit, whatever the threads.
+	Threads int
+
 	// ExtraTrain adds unlabelled texts to the training part, after the data set's own
 	// examples: their dataset indices are N, N+1, ... for a data set of N examples, and their
 	// label is data.NoLabel. They do not enter the vocabulary.

@@ -70,6 +70,9 @@ func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
 	}
 	cfg := info.Config
 	cfg.RunDir = dir
+	if hooks.Threads > 0 {
+		cfg.Threads = hooks.Threads
+	}
 	t, err := newTrainer(ctx, cfg, hooks, true)
 	if err != nil {
 		return nil, err

@@ -10,10 +10,19 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
 func main() {
+	// The trainers' large buffers (the recurrent layers' arena, model and optimiser state) stay
+	// live and are reused for the whole run, so Go's default GOGC=100 lets short-lived garbage
+	// grow to their size before a collection: an lstm run peaked at 1,064 MiB with 700 MiB
+	// live. Collections are cheap here (those buffers hold no pointers), so sentibench collects
+	// at 25% growth (920 MiB for the same run) unless GOGC says otherwise.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()

@@ -85,8 +85,11 @@ generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactl
 			ctx := cmd.Context()
 			var res *train.Result
 			if resume != "" {
-				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress") {
-					return usageError{"--resume continues a run with its own settings: give no other training flags"}
+				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress", "threads") {
+					return usageError{"--resume continues a run with its own settings: give no other training flags (but --threads)"}
+				}
+				if cmd.Flags().Changed("threads") {
+					hooks.Threads = cfg.Threads
 				}
 				res, err = train.Resume(ctx, resume, hooks)
 			} else {
