@@ -1023,12 +1023,10 @@ func (k *cpuRNN[F]) planBatch(r *rnnRun) {
 }
 
 // dropArena lets go of the arena and of every buffer laid out in it, and hands the memory
-// back to the operating system before a larger arena is made. Without it the old arena
-// stays resident until the garbage collector and the scavenger get to it, and the two
-// arenas count together in the process's peak memory: the test pass after training, whose
-// longest batches need a larger eval layout than any training batch, showed 1,041 MiB
-// instead of 745. The arena grows a handful of times per run, so the forced collection
-// costs nothing measurable.
+// back to the operating system before a larger arena is made, so that the old and the new
+// arena never count together in the process's peak memory (without it the old one stays
+// resident until the collector and the scavenger get to it). The arena grows a handful of
+// times per run, so the forced collection costs nothing measurable.
 func (k *cpuRNN[F]) dropArena() {
 	if k.arena == nil {
 		return
