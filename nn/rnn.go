@@ -69,8 +69,8 @@ package nn
 // layer and direction (16 KB), layer 0's output, which layer 1 reads, and backwards its
 // gradient (2 KB each), and per segment its starting states (2 × B×H floats per layer and
 // direction). All of it lives in one arena per layer, laid out anew for each batch, whose
-// size the activation budget bounds (SetMaxActivationBytes, default 512 MiB: every
-// activation kept up to about 25,000 tokens). Beyond it, the activations of the segments
+// size the activation budget bounds (SetMaxActivationBytes, default 384 MiB: every
+// activation kept up to about 19,000 tokens). Beyond it, the activations of the segments
 // that do not fit are recomputed in the backward pass from their starting states, with the
 // same results bit for bit: the arena stays at the budget whatever the batch, unless layer
 // 0's output and gradient alone exceed it (over about 130,000 tokens). Eval mode keeps no
@@ -134,10 +134,12 @@ const (
 )
 
 // DefaultMaxActivationBytes is the recurrent layers' default activation budget (see
-// LSTM.SetMaxActivationBytes): 512 MiB. With the recipe's LSTM a training batch keeps every
-// activation up to about 25,000 tokens (64 reviews of 390), and the batches of the longest
-// reviews (75,000 tokens) keep a third of them; the whole training run stays under 1 GiB.
-const DefaultMaxActivationBytes = 512 << 20
+// LSTM.SetMaxActivationBytes): 384 MiB. With the recipe's LSTM a training batch keeps every
+// activation up to about 19,000 tokens (64 reviews of 300), and the batches of the longest
+// reviews (75,000 tokens) keep a quarter of them. With 512 MiB a full-IMDB lstm run peaked at
+// 1,062 MiB (the arena, the model and Adam state, the token ids and a batch's temporaries,
+// plus the collector's headroom); 384 MiB keeps it under 1 GiB.
+const DefaultMaxActivationBytes = 384 << 20
 
 // defaultSegRows is the segments' target size in packed rows: large enough for efficient
 // products over a segment's rows, small enough that a segment's scratch (about 13 MB per
