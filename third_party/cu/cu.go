@@ -5,6 +5,7 @@ package cu
 
 //#include <cuda.h>
 import "C"
+
 // Init initialises the CUDA driver (cuInit). Call it once, before any other function of the
 // package. It returns the driver's error (no driver, no device, ...) instead of exiting.
 //
