@@ -34,6 +34,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newPredictCmd(),
 		newBenchCmd(),
 		newEmbedCmd(),
+		newWordvecCmd(),
 		newServeCmd(),
 	)
 	return root
