@@ -1,11 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -75,16 +72,13 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 				}
 				cfg.RunDir = runDir
 				if cfg.RunDir == "" {
-					cfg.RunDir = filepath.Join("runs", fmt.Sprintf("distill-%s-%s", st.Model, time.Now().Format("20060102-150405")))
+					cfg.RunDir = defaultRunDir("distill-" + st.Model)
 				}
 				fmt.Fprintf(th.Log, "Run directory: %s\n", cfg.RunDir)
 				res, err = distill.Run(ctx, cfg, hooks)
 			}
 			if err != nil {
-				if errors.Is(err, train.ErrInterrupted) {
-					return exitError{130, err}
-				}
-				return err
+				return runError(err)
 			}
 			if out.quiet {
 				fmt.Fprint(cmd.OutOrStdout(), res.Report.Text())
@@ -113,26 +107,11 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 
 	// The student's training, as 'sentibench train'.
 	f.StringVar(&dataF, "data", "", "data set (default: the teacher's)")
-	f.StringVar(&st.TextColumn, "text-column", "", "the text column/field of a CSV/TSV/JSONL file (default text)")
-	f.StringVar(&st.LabelColumn, "label-column", "", "the label column/field of a CSV/TSV/JSONL file (default label)")
 	f.IntVar(&st.Limit, "limit", 0, "take a seeded sample of this many reviews per IMDB folder (default: the teacher's)")
 	f.Uint64Var(&st.Seed, "seed", st.Seed, "seed of the split, batch order, initial weights, dropout and transfer set (default: the teacher's)")
 	f.IntVar(&st.VocabSize, "vocab-size", st.VocabSize, "most frequent words kept in the student's vocabulary (default: the teacher's)")
-	f.IntVar(&st.Epochs, "epochs", st.Epochs, "epochs")
-	f.IntVar(&st.BatchSize, "batch-size", 0, "batch size (default 64)")
-	f.Float64Var(&st.LR, "lr", st.LR, "Adam learning rate")
 	f.Float64Var(&st.Dropout, "dropout", 0.5, "every dropout of the student")
-	f.IntVar(&st.Hidden, "hidden", 0, "lstm: hidden size (default 256)")
-	f.IntVar(&st.Layers, "layers", 0, "lstm: layers (default 2)")
-	f.IntVar(&st.EmbedDim, "embedding-dim", 0, "word embedding size (default 100)")
-	f.IntVar(&st.Filters, "filters", 0, "cnn: filters per width (default 100)")
-	f.IntVar(&st.MaxLen, "max-len", 0, "truncate reviews to this many tokens (0: whole reviews)")
-	f.IntVar(&st.Patience, "patience", 0, "stop after this many epochs without a better valid loss (0: never)")
-	f.Float64Var(&st.ClipNorm, "clip-norm", 0, "clip the gradients' global L2 norm to this (0: no clipping)")
-	f.IntVar(&st.MaxBatches, "max-batches", 0, "cap the training batches of each epoch (timing runs)")
-	f.StringVar(&st.Device, "device", st.Device, "cpu or cuda")
-	f.IntVar(&st.Threads, "threads", 0, "worker threads (default: all cores)")
-	f.StringVar(&st.BLAS, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, gonum or a library path (default $SENTIBENCH_BLAS, else auto)")
+	addTrainingFlags(f, st)
 	out.add(cmd)
 	return cmd
 }

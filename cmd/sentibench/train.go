@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/internal/progress"
@@ -102,16 +103,13 @@ generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactl
 				}
 				cfg.RunDir = runDir
 				if cfg.RunDir == "" {
-					cfg.RunDir = filepath.Join("runs", fmt.Sprintf("%s-%s", cfg.Model, time.Now().Format("20060102-150405")))
+					cfg.RunDir = defaultRunDir(cfg.Model)
 				}
 				fmt.Fprintf(hooks.Log, "Run directory: %s\n", cfg.RunDir)
 				res, err = train.Run(ctx, cfg, hooks)
 			}
 			if err != nil {
-				if errors.Is(err, train.ErrInterrupted) {
-					return exitError{130, err}
-				}
-				return err
+				return runError(err)
 			}
 			if out.quiet {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: test accuracy %.2f%%, test loss %.3f (best epoch %d)\n",
@@ -124,33 +122,52 @@ generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactl
 	f.StringVar(&cfg.Model, "model", cfg.Model, "model: lstm, cnn or bigru")
 	f.Float64Var(&cfg.Dropout, "dropout", 0.5, "every dropout of the model (default: 0.5 for lstm and cnn, 0.25 for bigru)")
 	f.StringVar(&dataF, "data", "", "data: the IMDB archive or directory, \"sample\", a CSV/TSV/JSONL file or a folder per label (default: $SENTIBENCH_DATA, else the cached or downloaded official archive)")
-	f.StringVar(&cfg.TextColumn, "text-column", "", "the text column/field of a CSV/TSV/JSONL file (default text)")
-	f.StringVar(&cfg.LabelColumn, "label-column", "", "the label column/field of a CSV/TSV/JSONL file (default label)")
 	f.StringVar(&runDir, "run", "", "run directory (default runs/MODEL-TIMESTAMP)")
 	f.StringVar(&resume, "resume", "", "continue the run in this directory after its last checkpoint")
+	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the split, batch order, initial weights and dropout")
+	f.IntVar(&cfg.VocabSize, "vocab-size", cfg.VocabSize, "most frequent words kept in the vocabulary")
+	f.IntVar(&cfg.Limit, "limit", 0, "take a seeded sample of this many reviews per IMDB folder (as torch_ref.py --limit)")
+	addTrainingFlags(f, &cfg)
+	f.StringVar(&cfg.Encoder, "encoder", "", "bigru: the frozen encoder, a Hugging Face model directory or hub id")
+	f.StringVar(&cfg.FeatureCache, "feature-cache", "", "bigru: directory of the encoder feature caches (default: in the cache directory)")
+	out.add(cmd)
+	return cmd
+}
+
+// addTrainingFlags registers the training settings that 'train' and 'distill' (for its
+// student) share.
+func addTrainingFlags(f *pflag.FlagSet, cfg *train.Config) {
+	f.StringVar(&cfg.TextColumn, "text-column", "", "the text column/field of a CSV/TSV/JSONL file (default text)")
+	f.StringVar(&cfg.LabelColumn, "label-column", "", "the label column/field of a CSV/TSV/JSONL file (default label)")
 	f.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs")
 	f.IntVar(&cfg.BatchSize, "batch-size", 0, "batch size (default 64, or 128 for bigru)")
 	f.Float64Var(&cfg.LR, "lr", cfg.LR, "Adam learning rate")
-	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the split, batch order, initial weights and dropout")
 	f.IntVar(&cfg.Patience, "patience", 0, "stop after this many epochs without a better valid loss (0: never)")
 	f.Float64Var(&cfg.ClipNorm, "clip-norm", 0, "clip the gradients' global L2 norm to this (0: no clipping)")
 	f.IntVar(&cfg.MaxLen, "max-len", 0, "truncate reviews to this many tokens (0: whole reviews, as the recipe)")
-	f.IntVar(&cfg.VocabSize, "vocab-size", cfg.VocabSize, "most frequent words kept in the vocabulary")
-	f.StringVar(&cfg.GloVe, "glove", "", "initialise the word embedding from this GloVe-format file")
+	f.StringVar(&cfg.GloVe, "glove", "", "initialise the word embedding from this GloVe- or word2vec-format text file (see 'sentibench wordvec')")
 	f.BoolVar(&cfg.FreezeEmbedding, "freeze-embedding", false, "keep the (GloVe) embedding fixed")
 	f.IntVar(&cfg.Hidden, "hidden", 0, "recurrent hidden size (default: the recipe's 256)")
 	f.IntVar(&cfg.Layers, "layers", 0, "recurrent layers (default: the recipe's 2)")
 	f.IntVar(&cfg.EmbedDim, "embedding-dim", 0, "word embedding size (default: the recipe's 100)")
 	f.IntVar(&cfg.Filters, "filters", 0, "CNN filters per width (default: the recipe's 100)")
-	f.IntVar(&cfg.Limit, "limit", 0, "take a seeded sample of this many reviews per IMDB folder (as torch_ref.py --limit)")
 	f.IntVar(&cfg.MaxBatches, "max-batches", 0, "cap the training batches of each epoch (timing runs)")
 	f.StringVar(&cfg.Device, "device", cfg.Device, "cpu or cuda")
 	f.IntVar(&cfg.Threads, "threads", 0, "worker threads (default: all cores)")
 	f.StringVar(&cfg.BLAS, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, gonum or a library path (default $SENTIBENCH_BLAS, else auto)")
-	f.StringVar(&cfg.Encoder, "encoder", "", "bigru: the frozen encoder, a Hugging Face model directory or hub id")
-	f.StringVar(&cfg.FeatureCache, "feature-cache", "", "bigru: directory of the encoder feature caches (default: in the cache directory)")
-	out.add(cmd)
-	return cmd
+}
+
+// runError maps a run's error to the command's: a run stopped by SIGINT exits with 130.
+func runError(err error) error {
+	if errors.Is(err, train.ErrInterrupted) {
+		return exitError{130, err}
+	}
+	return err
+}
+
+// defaultRunDir names a new run directory: runs/NAME-TIMESTAMP.
+func defaultRunDir(name string) string {
+	return filepath.Join("runs", fmt.Sprintf("%s-%s", name, time.Now().Format("20060102-150405")))
 }
 
 // countSet counts how many of the named flags were set.
