@@ -389,8 +389,7 @@ func (w *worker) text(seq []int32, lr float32) {
 				default:
 					g = (label - w.exp[int((f+maxExp)*(expTableSize/(2.0*maxExp)))]) * lr
 				}
-				axpy(g, l2, w.grad)
-				axpy(g, l1, l2)
+				update(g, l1, l2, w.grad)
 			}
 			axpy(1, w.grad, l1)
 		}
@@ -412,6 +411,18 @@ func dot(a, b []float32) float32 {
 		s0 += a[i] * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// update adds g*out to grad and g*in to out (of equal length), in one pass: the gradient of
+// the input vector takes the output vector before its own update, as word2vec.c has it.
+func update(g float32, in, out, grad []float32) {
+	out = out[:len(in)]
+	grad = grad[:len(in)]
+	for i, x := range in {
+		o := out[i]
+		grad[i] += g * o
+		out[i] = o + g*x
+	}
 }
 
 // axpy adds alpha*x to y (of equal length).
