@@ -150,12 +150,19 @@ func (ds *dataset) input(batch []int) (*nn.Input, []float32, error) {
 }
 
 // loadGloVe initialises the word embedding from a GloVe-format file, and freezes it on request.
-func loadGloVe(m nn.Model, cfg Config, vocab *data.Vocab, hooks Hooks) error {
+// A resumed run only freezes it: its checkpoint holds the embedding, so the file may be gone.
+func loadGloVe(m nn.Model, cfg Config, vocab *data.Vocab, hooks Hooks, resume bool) error {
 	wm, ok := m.(nn.WordModel)
 	if !ok {
 		return fmt.Errorf("train: the %s model has no word embedding for GloVe vectors", cfg.Model)
 	}
 	emb := wm.WordEmbedding()
+	if resume {
+		if cfg.FreezeEmbedding {
+			emb.Freeze()
+		}
+		return nil
+	}
 	rep, err := emb.LoadGloVe(cfg.GloVe, vocab.Tokens())
 	if err != nil {
 		return fmt.Errorf("train: %w", err)

@@ -291,3 +291,44 @@ func TestResumeChecksKind(t *testing.T) {
 		t.Errorf("plain resume of a distill run: got %v, want a refusal naming sentibench distill --resume", err)
 	}
 }
+
+// TestResumeGloVeRun: a run started from pretrained vectors (frozen) resumes from its checkpoint
+// alone, even with the vectors file gone, and ends as the same run left alone.
+func TestResumeGloVeRun(t *testing.T) {
+	vectors := filepath.Join(t.TempDir(), "vectors.txt")
+	var b strings.Builder
+	for i, w := range []string{"the", "movie", "film", "good", "bad", "great", "worst", "and"} {
+		b.WriteString(w)
+		for d := 0; d < 16; d++ {
+			fmt.Fprintf(&b, " %g", float64((i*16+d)%7)/7-0.5)
+		}
+		b.WriteByte('\n')
+	}
+	if err := os.WriteFile(vectors, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := smallConfig("cnn")
+	cfg.GloVe, cfg.FreezeEmbedding = vectors, true
+	cfg.RunDir = filepath.Join(t.TempDir(), "reference")
+	want, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RunDir = filepath.Join(t.TempDir(), "stopped")
+	ctx, cancel := context.WithCancel(context.Background())
+	hooks := quietHooks()
+	hooks.Meter = &cancelAfter{n: 10, cancel: cancel}
+	_, err = Run(ctx, cfg, hooks)
+	cancel()
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("got %v, want ErrInterrupted", err)
+	}
+	if err := os.Remove(vectors); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Resume(context.Background(), cfg.RunDir, quietHooks())
+	if err != nil {
+		t.Fatalf("resume without the vectors file: %v", err)
+	}
+	sameFigures(t, want, got)
+}

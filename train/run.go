@@ -146,7 +146,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if cfg.GloVe != "" {
-		if err := loadGloVe(t.model, cfg, t.ds.vocab, hooks); err != nil {
+		if err := loadGloVe(t.model, cfg, t.ds.vocab, hooks, resume); err != nil {
 			return nil, err
 		}
 	}
