@@ -53,6 +53,7 @@ func TestDistillCommand(t *testing.T) {
 		{[]string{"distill", "--teacher", filepath.Join(dir, "nope"), "--run", filepath.Join(dir, "x")}, false, "does not exist"},
 		{[]string{"distill", "--teacher", teacher, "--student", "gru", "--run", filepath.Join(dir, "y")}, false, `unknown student model "gru"`},
 		{[]string{"train", "--resume", student}, false, "sentibench distill --resume"},
+		{[]string{"distill", "--teacher", teacher, "--glove", filepath.Join(dir, "missing-vectors.txt"), "--run", filepath.Join(dir, "z")}, false, "missing-vectors.txt"},
 	} {
 		_, _, err := run(t, append(c.args, "--progress", "quiet")...)
 		if err == nil || isUsage(err) != c.usage || !strings.Contains(err.Error(), c.want) {
