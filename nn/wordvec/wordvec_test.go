@@ -2,11 +2,14 @@ package wordvec_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -207,4 +210,34 @@ func BenchmarkTrain(b *testing.B) {
 		words += st.TrainedTokens
 	}
 	b.ReportMetric(float64(words)/b.Elapsed().Seconds(), "words/s")
+}
+
+// TestTrainGolden pins the vectors of a fixed run on the bundled sample, bit for bit: the
+// README's accuracies were measured with vectors from this code, and a change that alters the
+// arithmetic (summation order, fused multiply-adds) must be seen. Go fuses multiply-adds on
+// some other architectures, so the pinned hash is amd64's.
+func TestTrainGolden(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skipf("the pinned hash is amd64's (GOARCH %s)", runtime.GOARCH)
+	}
+	c, err := data.Load(context.Background(), data.Options{Path: "sample", Seed: data.DefaultSeed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, err := data.TokenizeAll(context.Background(), c.Texts(), data.BasicEnglish{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := wordvec.Train(context.Background(), toks, c.Train, wordvec.Config{Epochs: 1, Seed: data.DefaultSeed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	if err := v.WriteText(h); err != nil {
+		t.Fatal(err)
+	}
+	const want = "b211a9ac4a78dd6136641a9a61717f401fbb7f0fb6d698bc86480e91227c7f78"
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		t.Fatalf("vectors of the sample run hash to %s, want %s: the arithmetic changed", got, want)
+	}
 }
