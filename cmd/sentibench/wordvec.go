@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,6 +36,10 @@ bit; more threads are faster but not reproducible (lock-free updates, as word2ve
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return usageError{"--out is required: the file to write the vectors to"}
+			}
+			// Fail before the long work when the vectors could not be written.
+			if fi, err := os.Stat(filepath.Dir(out)); err != nil || !fi.IsDir() {
+				return fmt.Errorf("--out %s: the directory %s does not exist", out, filepath.Dir(out))
 			}
 			mode, err := progress.ParseMode(df.progress)
 			if err != nil {

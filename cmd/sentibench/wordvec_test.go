@@ -47,6 +47,10 @@ func TestWordvecErrors(t *testing.T) {
 	if _, _, err := run(t, "wordvec", "--data", missing, "--out", "x.txt", "--progress", "quiet"); err == nil || !strings.Contains(err.Error(), "nope.tar.gz") {
 		t.Errorf("missing data: error %v, want one naming the file", err)
 	}
+	noDir := filepath.Join(t.TempDir(), "no-such-dir", "v.txt")
+	if _, _, err := run(t, "wordvec", "--data", "sample", "--out", noDir, "--progress", "quiet"); err == nil || !strings.Contains(err.Error(), "no-such-dir does not exist") {
+		t.Errorf("--out in a missing directory: error %v, want one naming it", err)
+	}
 	if _, _, err := run(t, "wordvec", "--data", "sample", "--out", filepath.Join(t.TempDir(), "v.txt"), "--min-count", "100000", "--progress", "quiet"); err == nil || !strings.Contains(err.Error(), "no word occurs") {
 		t.Errorf("min count above every word: error %v", err)
 	}
