@@ -10,14 +10,19 @@ DATA     ?= $(firstword $(wildcard ../shared/data/imdb/aclImdb_v1_labelled.tar.g
 MODEL    ?= lstm
 DROPOUT  ?= 0.2
 TRAIN_ARGS ?=
+# IMDB's 50,000 unlabelled reviews, for make wordvec (else taken from the official archive).
+UNSUP    ?= $(firstword $(wildcard ../shared/data/imdb/aclImdb_v1_unsup.tar.gz))
+VECTORS  ?= runs/imdb-100d.txt
 
-.PHONY: all build test bench lint train help clean validate-deploy loadtest kernels gpu gpu-compile gpu-bundle
+.PHONY: all build test bench lint train wordvec help clean validate-deploy loadtest kernels gpu gpu-compile gpu-bundle
 
 all: build
 
 help:
 	@echo "make build   build $(BIN)"
 	@echo "make train   train the recipe's $(MODEL) model on IMDB (MODEL=lstm|cnn|bigru, DROPOUT=, DATA=, TRAIN_ARGS=)"
+	@echo "make wordvec word2vec vectors of the train split and unlabelled reviews into $(VECTORS) (UNSUP=);"
+	@echo "             then make train TRAIN_ARGS=\"--glove $(VECTORS) --clip-norm 1\" (the README's best lstm)"
 	@echo "make test    run every test (short, no network, no GPU needed)"
 	@echo "make bench   run the Go benchmarks (ops, data pipeline)"
 	@echo "make lint    gofmt check and go vet"
@@ -44,6 +49,10 @@ lint:
 
 train: build
 	$(BIN) train --model $(MODEL) --dropout $(DROPOUT) $(if $(DATA),--data $(DATA)) $(TRAIN_ARGS)
+
+wordvec: build
+	@mkdir -p $(dir $(VECTORS))
+	$(BIN) wordvec $(if $(DATA),--data $(DATA)) $(if $(UNSUP),--unsup $(UNSUP),--with-unsup) --out $(VECTORS)
 
 validate-deploy:
 	scripts/validate-deploy.sh
