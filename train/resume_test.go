@@ -332,3 +332,17 @@ func TestResumeGloVeRun(t *testing.T) {
 	}
 	sameFigures(t, want, got)
 }
+
+// TestRunSetupErrorLeavesNoDirectory: a run that fails before it starts (a bad vectors file)
+// leaves no empty run directory behind.
+func TestRunSetupErrorLeavesNoDirectory(t *testing.T) {
+	cfg := smallConfig("cnn")
+	cfg.GloVe = filepath.Join(t.TempDir(), "missing-vectors.txt")
+	cfg.RunDir = filepath.Join(t.TempDir(), "run")
+	if _, err := Run(context.Background(), cfg, quietHooks()); err == nil || !strings.Contains(err.Error(), "missing-vectors.txt") {
+		t.Fatalf("got %v, want an error naming the vectors file", err)
+	}
+	if _, err := os.Stat(cfg.RunDir); !os.IsNotExist(err) {
+		t.Fatalf("the run directory is still there (stat: %v)", err)
+	}
+}

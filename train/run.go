@@ -44,11 +44,15 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
 	if _, err := os.Stat(filepath.Join(cfg.RunDir, ConfigFile)); err == nil {
 		return nil, fmt.Errorf("train: %s already holds a run (resume it, or choose another directory)", cfg.RunDir)
 	}
+	_, statErr := os.Stat(cfg.RunDir)
 	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	t, err := newTrainer(ctx, cfg, hooks, false)
 	if err != nil {
+		if statErr != nil {
+			os.Remove(cfg.RunDir) // the directory this call made, if the setup left it empty
+		}
 		return nil, err
 	}
 	defer t.eng.Close()
