@@ -176,9 +176,6 @@ func Train(ctx context.Context, toks *data.Tokens, texts []int, cfg Config) (*Ve
 	if err != nil {
 		return nil, st, err
 	}
-	if cfg.Dim == 0 || cfg.Epochs == 0 {
-		return nil, st, fmt.Errorf("wordvec: dim %d, epochs %d: both must be positive", cfg.Dim, cfg.Epochs)
-	}
 	st.Texts = len(texts)
 
 	// The vocabulary: words of at least MinCount, most frequent first.
