@@ -449,6 +449,26 @@ func (w *WordPiece) Encode(text string, maxLen int) []int32 {
 	return append(ids, w.SEPID)
 }
 
+// EncodeHeadTail is Encode with head+tail truncation (Sun et al. 2019, "How to Fine-Tune BERT
+// for Text Classification?", whose best for IMDB was head 128 + tail 382): a text of more than
+// maxLen-2 word pieces keeps its first head pieces and its last maxLen-2-head, so that the end of
+// a long review, where its verdict often is, is not lost. head <= 0, head >= maxLen-2 or
+// maxLen <= 0 is Encode.
+func (w *WordPiece) EncodeHeadTail(text string, maxLen, head int) []int32 {
+	limit := maxLen - 2
+	if maxLen <= 0 || head <= 0 || head >= limit {
+		return w.Encode(text, maxLen)
+	}
+	ids := make([]int32, 1, 64)
+	ids[0] = w.CLSID
+	ids = w.appendIDs(ids, text, -1)
+	if n := len(ids) - 1; n > limit {
+		tail := limit - head
+		ids = append(ids[:1+head], ids[len(ids)-tail:]...)
+	}
+	return append(ids, w.SEPID)
+}
+
 // Pad lays seqs out as one row-major [B, T] batch (T the longest length), padded with PadID,
 // and returns the attention mask (1 for a real position, 0 for padding) beside it.
 func (w *WordPiece) Pad(seqs [][]int32) (ids, mask []int32, T int) {

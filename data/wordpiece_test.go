@@ -327,3 +327,53 @@ func BenchmarkWordPiece(b *testing.B) {
 		w.Encode(text, 0)
 	}
 }
+
+// TestWordPieceHeadTail checks head+tail truncation on the real reviews of the reference
+// vectors: a review that fits is encoded as transformers does; a longer one keeps transformers'
+// first 1+head ids ([CLS] and the head) and ends with its last word pieces, then [SEP].
+func TestWordPieceHeadTail(t *testing.T) {
+	v := readVectors(t)
+	names := map[string]bool{}
+	for _, r := range v.Reviews {
+		names[r.Name] = true
+	}
+	texts := readArchiveTexts(t, testutil.Shared(t, v.Archive), names)
+	const head = 128
+	w := loadBoth(t)["vocab.txt"]
+	if w == nil {
+		t.Fatal("no vocab.txt tokenizer")
+	}
+	long := 0
+	for _, r := range v.Reviews {
+		text := texts[r.Name]
+		got := w.EncodeHeadTail(text, v.MaxLength, head)
+		if r.NFull <= v.MaxLength {
+			if !slices.Equal(got, r.IDs) {
+				t.Errorf("%s fits in %d pieces: head+tail changed it", r.Name, v.MaxLength)
+			}
+			continue
+		}
+		long++
+		full := w.Tokenize(text)
+		tail := v.MaxLength - 2 - head
+		if len(got) != v.MaxLength {
+			t.Fatalf("%s: %d pieces, want %d", r.Name, len(got), v.MaxLength)
+		}
+		if !slices.Equal(got[:1+head], r.IDs[:1+head]) {
+			t.Errorf("%s: the head differs from transformers' first %d ids", r.Name, 1+head)
+		}
+		if !slices.Equal(got[1+head:len(got)-1], full[len(full)-tail:]) || got[len(got)-1] != w.SEPID {
+			t.Errorf("%s: the tail is not the last %d word pieces then [SEP]", r.Name, tail)
+		}
+	}
+	if long == 0 {
+		t.Error("no review in the vectors is long enough to test the tail")
+	}
+	// Degenerate heads fall back to plain truncation.
+	text := texts[v.Reviews[0].Name]
+	for _, h := range []int{0, -1, v.MaxLength - 2, v.MaxLength} {
+		if got := w.EncodeHeadTail(text, v.MaxLength, h); !slices.Equal(got, w.Encode(text, v.MaxLength)) {
+			t.Errorf("head %d: not Encode", h)
+		}
+	}
+}

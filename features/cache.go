@@ -46,6 +46,7 @@ type Meta struct {
 	WeightsHash    string `json:"weights_hash"`
 	TokenizerHash  string `json:"tokenizer_hash"`
 	MaxLen         int    `json:"max_len"`
+	TruncateHead   int    `json:"truncate_head,omitempty"`
 	DataHash       string `json:"data_hash"`
 	Reviews        int    `json:"reviews"`
 	Dim            int    `json:"dim"`

@@ -9,7 +9,8 @@
 // rows a batch needs: the cache can be far larger than RAM.
 //
 // A cache is identified by a key: a SHA-256 over the encoder's weights (bert.Model.WeightsHash),
-// the tokenizer (data.WordPiece.Fingerprint), the maximum length in word pieces, and the texts.
+// the tokenizer (data.WordPiece.Fingerprint), the maximum length in word pieces (and the head+tail
+// truncation, when one is asked for), and the texts.
 // The key names the cache directory and is written in its files; Build reuses a complete cache
 // with the same key, resumes an incomplete one, and never reads one with another key.
 //

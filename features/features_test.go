@@ -460,3 +460,74 @@ func TestBuildFromHubID(t *testing.T) {
 		t.Errorf("%d reviews of dim %d", r.Len(), r.Dim())
 	}
 }
+
+// TestHeadTailCache builds the cache of real reviews with head+tail truncation: it has its own
+// key, a long review's features are the encoder's output for its head and tail, and a review
+// that fits is stored as in the plain cache.
+func TestHeadTailCache(t *testing.T) {
+	texts := reviews(t, 80)
+	m := tinyBERT(t)
+	root := t.TempDir()
+	plainDir, err := Build(context.Background(), texts, testOptions(m, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.TruncateHead = 128
+	dir, err := Build(context.Background(), texts, testOptions(m, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir == plainDir {
+		t.Fatalf("head+tail and plain truncation share the cache %s", dir)
+	}
+	plain, err := Open(plainDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	ht, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ht.Close()
+	if ht.Meta().TruncateHead != 128 || plain.Meta().TruncateHead != 0 {
+		t.Errorf("meta truncate_head: %d and %d", ht.Meta().TruncateHead, plain.Meta().TruncateHead)
+	}
+	long := 0
+	for i, text := range texts {
+		a, _ := plain.Review(i, nil)
+		b, _ := ht.Review(i, nil)
+		if len(m.Tokenizer.Tokenize(text)) <= m.MaxLen()-2 {
+			if !slices.Equal(a, b) {
+				t.Errorf("review %d fits, but its features differ between the caches", i)
+			}
+			continue
+		}
+		long++
+		ids := m.Encode(text)
+		if len(ids) != m.MaxLen() || ht.Length(i) != len(ids) {
+			t.Fatalf("review %d: %d ids, cached length %d", i, len(ids), ht.Length(i))
+		}
+		want, err := m.Forward([][]int32{ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range b {
+			if d := math.Abs(float64(b[j] - want[0][j])); d > 1e-6+math.Abs(float64(want[0][j]))/1024 {
+				t.Fatalf("review %d value %d: %v, encoder on head+tail %v", i, j, b[j], want[0][j])
+			}
+		}
+		if slices.Equal(a, b) {
+			t.Errorf("long review %d: head+tail features equal the plain ones", i)
+		}
+	}
+	if long == 0 {
+		t.Fatal("no review longer than the encoder's maximum among the first reviews")
+	}
+	t.Logf("%d of %d reviews cut head+tail", long, len(texts))
+
+	m.TruncateHead = m.MaxLen() - 2
+	if _, err := Build(context.Background(), texts, testOptions(m, root)); err == nil || !strings.Contains(err.Error(), "head+tail") {
+		t.Errorf("head %d of a %d model: %v", m.TruncateHead, m.MaxLen(), err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sentibench/sentibench/internal/testutil"
@@ -50,6 +51,60 @@ func TestBiGRUCacheMatchesRecompute(t *testing.T) {
 	for _, q := range probs {
 		if !(q > 0 && q < 1) {
 			t.Fatalf("probabilities %v", probs)
+		}
+	}
+}
+
+// TestBiGRUHeadTail trains the bigru with head+tail truncation, from the cache and recomputing
+// the encoder: both cut the reviews alike (same figures), the run remembers the setting, and
+// its predictor cuts new reviews the same way. Bad settings are refused before any work.
+func TestBiGRUHeadTail(t *testing.T) {
+	enc := testutil.Shared(t, "models/bert-uncased-random-L2-H32")
+	t.Setenv("SENTIBENCH_CACHE", t.TempDir())
+	cfg := smallConfig("bigru")
+	cfg.Encoder = enc
+	cfg.Epochs = 1
+	cfg.Limit = 30
+	cfg.TruncateHead = 100
+	cfg.RunDir = filepath.Join(t.TempDir(), "cached")
+	cached, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.FeatureCache = NoFeatureCache
+	cfg.RunDir = filepath.Join(t.TempDir(), "recomputed")
+	recomputed, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := cached.Epochs[0], recomputed.Epochs[0]; math.Abs(a.TrainLoss-b.TrainLoss) > 1e-3 || a.Tokens != b.Tokens {
+		t.Errorf("cached train loss %v over %d word pieces, recomputed %v over %d", a.TrainLoss, a.Tokens, b.TrainLoss, b.Tokens)
+	}
+	p, err := Load(cached.RunDir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.encoder.TruncateHead != 100 {
+		t.Errorf("the predictor's encoder truncates with head %d, want 100", p.encoder.TruncateHead)
+	}
+
+	for _, c := range []struct {
+		model string
+		head  int
+		want  string
+	}{
+		{"bigru", 510, "head+tail"},
+		{"bigru", -1, "negative"},
+		{"lstm", 128, "bigru"},
+	} {
+		bad := smallConfig(c.model)
+		if c.model == "bigru" {
+			bad.Encoder = enc
+		}
+		bad.TruncateHead = c.head
+		bad.RunDir = filepath.Join(t.TempDir(), "bad")
+		if _, err := Run(context.Background(), bad, quietHooks()); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s with head %d: %v, want an error about %q", c.model, c.head, err, c.want)
 		}
 	}
 }

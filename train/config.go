@@ -44,6 +44,10 @@ type Config struct {
 	Encoder string `json:"encoder,omitempty"`
 	// FeatureCache is the directory of the encoder feature caches (bigru).
 	FeatureCache string `json:"feature_cache,omitempty"`
+	// TruncateHead > 0 truncates a review longer than the encoder's maximum head+tail: its
+	// first TruncateHead word pieces and its last ones (bigru; see bert.Model.TruncateHead).
+	// 0, the recipe, keeps the first word pieces.
+	TruncateHead int `json:"truncate_head,omitempty"`
 
 	// Epochs, BatchSize (0: 64, or 128 for the bigru), LR, and Seed as the recipe.
 	Epochs    int     `json:"epochs"`
@@ -179,6 +183,10 @@ func (c Config) resolved() (Config, error) {
 		return c, bad("the bigru model needs an encoder (a Hugging Face model directory or hub id)")
 	case c.Model != nn.KindBiGRU && c.Encoder != "":
 		return c, bad("an encoder is only used by the bigru model")
+	case c.TruncateHead < 0:
+		return c, bad("head+tail truncation: head %d is negative", c.TruncateHead)
+	case c.TruncateHead > 0 && c.Model != nn.KindBiGRU:
+		return c, bad("head+tail truncation is for the bigru model's encoder (the word models do not truncate)")
 	case c.GloVe != "" && c.Model == nn.KindBiGRU:
 		return c, bad("GloVe vectors are for the word models (lstm, cnn)")
 	case c.FreezeEmbedding && c.GloVe == "":

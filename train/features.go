@@ -42,6 +42,10 @@ func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string,
 		if src.model, err = bert.Load(dir, cpu); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
+		if err := src.model.CheckTruncateHead(cfg.TruncateHead); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		src.model.TruncateHead = cfg.TruncateHead
 		src.ids = make([][]int32, len(texts))
 		ds.lengths = make([]int, len(texts))
 		for i, t := range texts {
@@ -63,7 +67,7 @@ func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string,
 	threads := impl.Threads()
 	impl.SetThreads(1)
 	cacheDir, err := features.Build(ctx, texts, features.Options{Encoder: dir, CPU: cpu, CacheDir: root,
-		Progress: hooks.Progress, ProgressMode: hooks.ProgressMode})
+		TruncateHead: cfg.TruncateHead, Progress: hooks.Progress, ProgressMode: hooks.ProgressMode})
 	impl.SetThreads(threads)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)

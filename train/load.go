@@ -79,6 +79,10 @@ func Load(dir string, o LoadOptions) (*Predictor, error) {
 			return nil, fmt.Errorf("train: %s: the encoder %s has hidden size %d, the model was trained on %d",
 				dir, cfg.Encoder, p.encoder.Hidden(), info.Model.InputDim)
 		}
+		if err := p.encoder.CheckTruncateHead(cfg.TruncateHead); err != nil {
+			return nil, fmt.Errorf("train: %s: %w", dir, err)
+		}
+		p.encoder.TruncateHead = cfg.TruncateHead // reviews are cut as in training
 	} else {
 		if p.vocab, err = data.LoadVocab(filepath.Join(dir, VocabFile)); err != nil {
 			return nil, fmt.Errorf("train: %w", err)

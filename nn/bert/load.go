@@ -29,6 +29,10 @@ type Model struct {
 	Tokenizer *data.WordPiece
 	// WeightsFile is the checkpoint that was read (model.safetensors or pytorch_model.bin).
 	WeightsFile string
+	// TruncateHead, when > 0, makes Encode truncate a long text head+tail: its first
+	// TruncateHead word pieces and its last MaxLen()-2-TruncateHead (see
+	// data.WordPiece.EncodeHeadTail). 0 keeps the first MaxLen()-2, as transformers does.
+	TruncateHead int
 
 	cpu       *nn.CPU
 	act       func([]float32)
@@ -331,5 +335,21 @@ func (m *Model) Hidden() int { return m.Config.Hidden }
 // MaxLen is the longest input in word pieces: min(512, max_position_embeddings).
 func (m *Model) MaxLen() int { return m.Config.MaxLen() }
 
-// Encode tokenizes text for the model: [CLS], word pieces truncated to MaxLen()-2, [SEP].
-func (m *Model) Encode(text string) []int32 { return m.Tokenizer.Encode(text, m.MaxLen()) }
+// Encode tokenizes text for the model: [CLS], word pieces truncated to MaxLen()-2 (head+tail
+// when TruncateHead > 0), [SEP].
+func (m *Model) Encode(text string) []int32 {
+	if m.TruncateHead > 0 {
+		return m.Tokenizer.EncodeHeadTail(text, m.MaxLen(), m.TruncateHead)
+	}
+	return m.Tokenizer.Encode(text, m.MaxLen())
+}
+
+// CheckTruncateHead says whether head is a usable TruncateHead for the model: 0 (plain
+// truncation) or 1..MaxLen()-3 (room for a tail of at least one word piece).
+func (m *Model) CheckTruncateHead(head int) error {
+	if head < 0 || head > 0 && head > m.MaxLen()-3 {
+		return fmt.Errorf("bert: head+tail truncation: head %d word pieces, want 0 (off) or 1..%d (the model takes %d, with [CLS] and [SEP])",
+			head, m.MaxLen()-3, m.MaxLen())
+	}
+	return nil
+}
