@@ -8,9 +8,13 @@ import (
 // GRUClassifier is the recipe's bigru head (torch_ref.py's GRUHead) over frozen encoder
 // features: packed multi-layer (bi)GRU with dropout between layers -> the last layer's final
 // states [forward | backward] -> dropout -> linear. The features get no gradient.
+//
+// With Config.Pool = PoolConcat (beyond the recipe) the linear layer reads [final states | mean
+// over time | max over time] of the last layer's outputs, each over the true length.
 type GRUClassifier struct {
 	cfg     Config
 	RNN     *GRU
+	Pool    *SeqPool // nil unless Config.Pool is PoolConcat
 	Dropout *Dropout
 	FC      *Linear
 }
@@ -20,11 +24,18 @@ func newGRUClassifier(dev *CPU, cfg Config, rng *RNG) (*GRUClassifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	in := rnn.OutputDim()
+	var pool *SeqPool
+	if cfg.Pool == PoolConcat {
+		pool = NewSeqPool("pool")
+		in *= 3
+	}
 	m := &GRUClassifier{
 		cfg:     cfg,
 		RNN:     rnn,
+		Pool:    pool,
 		Dropout: NewDropout("dropout", cfg.Dropout),
-		FC:      NewLinear(dev, "fc.", rnn.OutputDim(), cfg.Outputs),
+		FC:      NewLinear(dev, "fc.", in, cfg.Outputs),
 	}
 	m.RNN.Init(rng)
 	m.FC.Init(rng)
@@ -48,9 +59,18 @@ func (m *GRUClassifier) Forward(g *G.ExprGraph, in *Input, mode Mode, rng *RNG) 
 	rows := in.T * in.B()
 	x := G.NewMatrix(g, tensor.Float32, G.WithShape(rows, in.Dim), G.WithName("features"),
 		G.WithValue(tensor.New(tensor.WithShape(rows, in.Dim), tensor.WithBacking(in.Feats))))
-	h, _, err := m.RNN.Forward(x, in.Lengths, in.T, mode, rng, false)
+	h, seq, err := m.RNN.Forward(x, in.Lengths, in.T, mode, rng, m.Pool != nil)
 	if err != nil {
 		return nil, err
+	}
+	if m.Pool != nil {
+		pooled, err := m.Pool.Forward(seq, in.Lengths, in.T)
+		if err != nil {
+			return nil, err
+		}
+		if h, err = G.Concat(1, h, pooled); err != nil {
+			return nil, err
+		}
 	}
 	if h, err = m.Dropout.Forward(h, mode, rng); err != nil {
 		return nil, err

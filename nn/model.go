@@ -97,6 +97,9 @@ type Config struct {
 	// Filters and Widths shape the convolutions (cnn).
 	Filters int   `json:"filters,omitempty"`
 	Widths  []int `json:"widths,omitempty"`
+	// Pool is what the bigru's classifier reads of the recurrent output: PoolLast (or ""), the
+	// recipe, or PoolConcat.
+	Pool string `json:"pool,omitempty"`
 	// Dropout is the probability of every dropout of the model.
 	Dropout float64 `json:"dropout"`
 	// Outputs is the number of logits: 1 for binary classification.

@@ -14,6 +14,16 @@ const (
 	KindBiGRU = "bigru"
 )
 
+// The bigru's poolings (Config.Pool).
+const (
+	// PoolLast feeds the classifier the last layer's final states [forward | backward] (the
+	// recipe).
+	PoolLast = "last"
+	// PoolConcat feeds it the final states, the mean and the max over time of the last
+	// layer's outputs (ULMFiT's concat pooling, see SeqPool): three times as wide.
+	PoolConcat = "concat"
+)
+
 // DefaultPadID is the recipe's <pad> id (<unk> is 0).
 const DefaultPadID = 1
 
@@ -101,6 +111,14 @@ func (c Config) Validate() error {
 		if c.InputDim < 1 {
 			return bad("input size %d, want at least 1 (the encoder's hidden size)", c.InputDim)
 		}
+	}
+	switch {
+	case c.Pool == "" || c.Pool == PoolLast:
+	case c.Pool == PoolConcat && c.Kind == KindBiGRU:
+	case c.Pool == PoolConcat:
+		return bad("pooling %q is for the bigru", c.Pool)
+	default:
+		return bad("unknown pooling %q (want %s or %s)", c.Pool, PoolLast, PoolConcat)
 	}
 	if math.IsNaN(c.Dropout) {
 		return bad("dropout is NaN")

@@ -81,14 +81,19 @@ func smallConfig(t *testing.T, kind string, meta map[string]string) Config {
 
 // modelParity loads a PyTorch-written checkpoint into our model, compares its logits on each
 // batch, then trains 5 Adam steps and compares the losses and the final weights.
-func modelParity(t *testing.T, kind string) {
+func modelParity(t *testing.T, kind string) { modelParityPool(t, kind, "", kind) }
+
+// modelParityPool is modelParity for a model with the given pooling, whose vectors are
+// testdata/<file>_model_*.safetensors.
+func modelParityPool(t *testing.T, kind, pool, file string) {
 	dev := testCPU(t)
-	init := filepath.Join("testdata", kind+"_model_init.safetensors")
+	init := filepath.Join("testdata", file+"_model_init.safetensors")
 	f, err := safetensors.Open(init)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := smallConfig(t, kind, f.Metadata)
+	cfg.Pool = pool
 	f.Close()
 	m, err := NewModel(dev, cfg, NewRNG(1))
 	if err != nil {
@@ -97,7 +102,7 @@ func modelParity(t *testing.T, kind string) {
 	if err := LoadWeights(init, m); err != nil {
 		t.Fatal(err)
 	}
-	v := openVectors(t, kind+"_model_steps.safetensors")
+	v := openVectors(t, file+"_model_steps.safetensors")
 	type batch struct {
 		in *Input
 		y  []float32
@@ -284,6 +289,12 @@ func TestWriteGoCheckpoint(t *testing.T) {
 func TestLSTMModelParity(t *testing.T) { modelParity(t, KindLSTM) }
 
 func TestBiGRUModelParity(t *testing.T) { modelParity(t, KindBiGRU) }
+
+// TestBiGRUConcatPoolParity: the bigru with concat pooling against the same head in PyTorch
+// (scripts/gen_nn_vectors.py's ConcatGRUHead): logits, 5 Adam steps, final weights.
+func TestBiGRUConcatPoolParity(t *testing.T) {
+	modelParityPool(t, KindBiGRU, PoolConcat, "bigru_concat")
+}
 
 func TestAdamWorkersAgree(t *testing.T) {
 	run := func(workers int) []float32 {

@@ -15,6 +15,8 @@ Writes small safetensors files under nn/testdata/ (the Go tests read them; they 
                             the initial model, the weights after the steps
   lstm_model_*.safetensors  the same for a small LSTMClassifier
   bigru_model_*.safetensors the same for a small GRUHead over random features
+  bigru_concat_model_*.safetensors  the same for the GRUHead with concat pooling (sentibench's
+                            --pool concat: final states, mean and max over the true length)
 
 It also checks the other direction: nn/testdata/go_cnn_model.safetensors, written by the Go
 test TestWriteGoCheckpoint (go test ./nn -run WriteGoCheckpoint -update), must load into
@@ -170,6 +172,27 @@ def gen_adam():
     save("adam.safetensors", t)
 
 
+def concat_head(tr):
+    """torch_ref's GRUHead with concat pooling, as nn.GRUClassifier with Pool = concat."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    class ConcatGRUHead(tr.GRUHead):
+        def __init__(self, in_dim, p, hidden, layers):
+            super().__init__(in_dim, p, hidden=hidden, layers=layers)
+            self.fc = torch.nn.Linear(6 * hidden, 1)
+
+        def forward(self, feats, lengths):
+            packed = pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=True)
+            out, h = self.rnn(packed)
+            seq, _ = pad_packed_sequence(out, batch_first=True)  # [B, T, 2H], zero padding
+            valid = torch.arange(seq.size(1))[None, :, None] < lengths[:, None, None]
+            mean = seq.sum(1) / lengths[:, None].to(seq.dtype)
+            mx = seq.masked_fill(~valid, float("-inf")).max(1).values
+            return self.fc(self.dropout(torch.cat((h[-2], h[-1], mean, mx), dim=1))).squeeze(1)
+
+    return ConcatGRUHead
+
+
 def train_steps(model, batches, steps):
     """Adam (recipe settings) on the batches in turn; returns the loss before each step."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)
@@ -200,6 +223,11 @@ def gen_model(tr, kind):
         meta = {"vocab": V, "dim": 12, "hidden": 10, "layers": 2}
         min_len = 1
         all_lengths = [[9, 9, 7, 6, 4, 1], [4, 2, 1], [12, 10, 10, 5, 3, 2, 2]]
+    elif kind == "bigru_concat":
+        model = concat_head(tr)(12, 0.0, hidden=10, layers=2)
+        meta = {"input": 12, "hidden": 10, "layers": 2}
+        min_len = 1
+        all_lengths = [[9, 9, 7, 6, 4, 1], [4, 2, 1], [12, 10, 10, 5, 3, 2, 2]]
     else:  # bigru: the GRU head over (frozen) features
         model = tr.GRUHead(12, 0.0, hidden=10, layers=2)
         meta = {"input": 12, "hidden": 10, "layers": 2}
@@ -213,7 +241,7 @@ def gen_model(tr, kind):
         lengths = torch.tensor(lengths)
         y = (torch.rand(len(lengths), generator=gen) < 0.5).float()
         t[f"batch{i}.lengths"], t[f"batch{i}.labels"] = lengths, y
-        if kind == "bigru":
+        if kind.startswith("bigru"):
             B, T = len(lengths), int(lengths.max())
             feats = torch.randn(B, T, 12, generator=gen)
             feats[torch.arange(T)[None, :] >= lengths[:, None]] = 0  # zero padding, as Input.Feats
@@ -277,6 +305,7 @@ def main():
     gen_model(tr, "cnn")
     gen_model(tr, "lstm")
     gen_model(tr, "bigru")
+    gen_model(tr, "bigru_concat")
     check_go_checkpoint(tr)
 
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sentibench/sentibench/internal/testutil"
+	"github.com/sentibench/sentibench/nn"
 )
 
 // TestBiGRUCacheMatchesRecompute trains the bigru head over the tiny random BERT of ../shared,
@@ -106,5 +107,43 @@ func TestBiGRUHeadTail(t *testing.T) {
 		if _, err := Run(context.Background(), bad, quietHooks()); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s with head %d: %v, want an error about %q", c.model, c.head, err, c.want)
 		}
+	}
+}
+
+// TestBiGRUConcatPool trains the bigru with concat pooling: the run records it, a resumed or
+// loaded run builds the same wider head, and the word models refuse it.
+func TestBiGRUConcatPool(t *testing.T) {
+	enc := testutil.Shared(t, "models/bert-uncased-random-L2-H32")
+	t.Setenv("SENTIBENCH_CACHE", t.TempDir())
+	cfg := smallConfig("bigru")
+	cfg.Encoder = enc
+	cfg.Epochs = 1
+	cfg.Limit = 30
+	cfg.Pool = nn.PoolConcat
+	cfg.RunDir = filepath.Join(t.TempDir(), "concat")
+	res, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Load(res.RunDir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Info.Model.Pool; got != nn.PoolConcat {
+		t.Errorf("the run's model pools %q, want %q", got, nn.PoolConcat)
+	}
+	if _, err := p.Predict([]string{"A fine film."}); err != nil {
+		t.Fatal(err)
+	}
+	bad := smallConfig("cnn")
+	bad.Pool = nn.PoolConcat
+	bad.RunDir = filepath.Join(t.TempDir(), "bad")
+	if _, err := Run(context.Background(), bad, quietHooks()); err == nil || !strings.Contains(err.Error(), "bigru") {
+		t.Errorf("cnn with concat pooling: %v", err)
+	}
+	bad = smallConfig("bigru")
+	bad.Encoder, bad.Pool = enc, "attention"
+	if _, err := Run(context.Background(), bad, quietHooks()); err == nil || !strings.Contains(err.Error(), "unknown pooling") {
+		t.Errorf("unknown pooling: %v", err)
 	}
 }

@@ -48,6 +48,9 @@ type Config struct {
 	// first TruncateHead word pieces and its last ones (bigru; see bert.Model.TruncateHead).
 	// 0, the recipe, keeps the first word pieces.
 	TruncateHead int `json:"truncate_head,omitempty"`
+	// Pool is what the bigru's classifier reads: nn.PoolLast (or ""), the recipe's final
+	// states, or nn.PoolConcat (final states, mean and max over time).
+	Pool string `json:"pool,omitempty"`
 
 	// Epochs, BatchSize (0: 64, or 128 for the bigru), LR, and Seed as the recipe.
 	Epochs    int     `json:"epochs"`
@@ -183,6 +186,10 @@ func (c Config) resolved() (Config, error) {
 		return c, bad("the bigru model needs an encoder (a Hugging Face model directory or hub id)")
 	case c.Model != nn.KindBiGRU && c.Encoder != "":
 		return c, bad("an encoder is only used by the bigru model")
+	case c.Pool != "" && c.Pool != nn.PoolLast && c.Pool != nn.PoolConcat:
+		return c, bad("unknown pooling %q (want %s or %s)", c.Pool, nn.PoolLast, nn.PoolConcat)
+	case c.Pool == nn.PoolConcat && c.Model != nn.KindBiGRU:
+		return c, bad("pooling %q is for the bigru model", c.Pool)
 	case c.TruncateHead < 0:
 		return c, bad("head+tail truncation: head %d is negative", c.TruncateHead)
 	case c.TruncateHead > 0 && c.Model != nn.KindBiGRU:
@@ -204,6 +211,7 @@ func (c Config) modelConfig(vocabSize, inputDim int) (nn.Config, error) {
 	mc.Dropout = c.Dropout
 	if c.Model == nn.KindBiGRU {
 		mc.InputDim = inputDim
+		mc.Pool = c.Pool
 	}
 	if c.Hidden > 0 {
 		mc.Hidden = c.Hidden
