@@ -11,14 +11,22 @@ import (
 	"github.com/sentibench/sentibench/nn"
 )
 
-// TestBiGRUCacheMatchesRecompute trains the bigru head over the tiny random BERT of ../shared,
-// once from the feature cache (float16) and once recomputing the encoder every batch (float32,
-// the seed's way): the figures agree to float16 precision, and the trained run predicts.
-func TestBiGRUCacheMatchesRecompute(t *testing.T) {
+// tinyBiGRUConfig is a small bigru run over the shared tiny random BERT, with a feature cache
+// of the test's own; it returns the encoder directory too.
+func tinyBiGRUConfig(t *testing.T) (Config, string) {
+	t.Helper()
 	enc := testutil.Shared(t, "models/bert-uncased-random-L2-H32")
 	t.Setenv("SENTIBENCH_CACHE", t.TempDir())
 	cfg := smallConfig("bigru")
 	cfg.Encoder = enc
+	return cfg, enc
+}
+
+// TestBiGRUCacheMatchesRecompute trains the bigru head over the tiny random BERT of ../shared,
+// once from the feature cache (float16) and once recomputing the encoder every batch (float32,
+// the seed's way): the figures agree to float16 precision, and the trained run predicts.
+func TestBiGRUCacheMatchesRecompute(t *testing.T) {
+	cfg, _ := tinyBiGRUConfig(t)
 	cfg.Epochs = 2
 	cfg.Limit = 30
 	cfg.RunDir = filepath.Join(t.TempDir(), "cached")
@@ -60,10 +68,7 @@ func TestBiGRUCacheMatchesRecompute(t *testing.T) {
 // the encoder: both cut the reviews alike (same figures), the run remembers the setting, and
 // its predictor cuts new reviews the same way. Bad settings are refused before any work.
 func TestBiGRUHeadTail(t *testing.T) {
-	enc := testutil.Shared(t, "models/bert-uncased-random-L2-H32")
-	t.Setenv("SENTIBENCH_CACHE", t.TempDir())
-	cfg := smallConfig("bigru")
-	cfg.Encoder = enc
+	cfg, enc := tinyBiGRUConfig(t)
 	cfg.Epochs = 1
 	cfg.Limit = 30
 	cfg.TruncateHead = 100
@@ -113,10 +118,7 @@ func TestBiGRUHeadTail(t *testing.T) {
 // TestBiGRUConcatPool trains the bigru with concat pooling: the run records it, a resumed or
 // loaded run builds the same wider head, and the word models refuse it.
 func TestBiGRUConcatPool(t *testing.T) {
-	enc := testutil.Shared(t, "models/bert-uncased-random-L2-H32")
-	t.Setenv("SENTIBENCH_CACHE", t.TempDir())
-	cfg := smallConfig("bigru")
-	cfg.Encoder = enc
+	cfg, enc := tinyBiGRUConfig(t)
 	cfg.Epochs = 1
 	cfg.Limit = 30
 	cfg.Pool = nn.PoolConcat
