@@ -31,11 +31,15 @@ type Options struct {
 	// Encoder is the encoder: a local model directory or a Hugging Face hub id (see
 	// bert.Resolve). Ignored when Model is set.
 	Encoder string
-	// Model is an encoder already loaded (optional); its TruncateHead is used as it is.
+	// Model is an encoder already loaded (optional); its TruncateHead and Layers are used as
+	// they are.
 	Model *bert.Model
 	// TruncateHead sets the loaded encoder's head+tail truncation (see
 	// bert.Model.TruncateHead; 0: plain). Ignored when Model is set.
 	TruncateHead int
+	// Layers sets the loaded encoder's averaged hidden states (see bert.Model.Layers; nil:
+	// the last). Ignored when Model is set.
+	Layers []int
 	// CPU runs the encoder when Build loads it (default: nn.CPU with the BLAS of
 	// $SENTIBENCH_BLAS and GOMAXPROCS workers).
 	CPU *nn.CPU
@@ -92,6 +96,9 @@ func Key(model *bert.Model, dataHash string) string {
 		Format, model.WeightsHash(), model.Tokenizer.Fingerprint(), model.MaxLen(), dataHash)
 	if model.TruncateHead > 0 { // absent otherwise, so that plain caches keep their keys
 		fmt.Fprintf(h, "truncate_head %d\n", model.TruncateHead)
+	}
+	if k := model.LayersKey(); k != "" { // absent for the last hidden state, as above
+		fmt.Fprintf(h, "layers %s\n", k)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -174,8 +181,12 @@ func Build(ctx context.Context, texts []string, opt Options) (string, error) {
 			return "", fmt.Errorf("features: %w", err)
 		}
 		m.TruncateHead = opt.TruncateHead
+		m.Layers = opt.Layers
 	}
 	if err := m.CheckTruncateHead(m.TruncateHead); err != nil {
+		return "", fmt.Errorf("features: %w", err)
+	}
+	if err := m.CheckLayers(m.Layers); err != nil {
 		return "", fmt.Errorf("features: %w", err)
 	}
 	root := opt.CacheDir
@@ -242,7 +253,7 @@ func Build(ctx context.Context, texts []string, opt Options) (string, error) {
 	p := makePlan(lengths, opt.BatchSize, opt.BatchTokens, opt.ChunkTokens)
 	H := m.Hidden()
 	want := Meta{Format: Format, Key: key, Encoder: m.Dir, ModelType: m.Config.ModelType, WeightsHash: m.WeightsHash(),
-		TokenizerHash: m.Tokenizer.Fingerprint(), MaxLen: m.MaxLen(), TruncateHead: m.TruncateHead, DataHash: dataHash, Reviews: len(texts), Dim: H,
+		TokenizerHash: m.Tokenizer.Fingerprint(), MaxLen: m.MaxLen(), TruncateHead: m.TruncateHead, Layers: m.LayersKey(), DataHash: dataHash, Reviews: len(texts), Dim: H,
 		WordPieces: p.total, Bytes: p.total * int64(H) * 2, DType: "float16", BatchTokens: opt.BatchTokens,
 		BatchSize: opt.BatchSize, ChunkTokens: opt.ChunkTokens, Chunks: len(p.chunks) - 1, EncoderWorkers: m.Workers()}
 

@@ -47,6 +47,7 @@ type Meta struct {
 	TokenizerHash  string `json:"tokenizer_hash"`
 	MaxLen         int    `json:"max_len"`
 	TruncateHead   int    `json:"truncate_head,omitempty"`
+	Layers         string `json:"layers,omitempty"`
 	DataHash       string `json:"data_hash"`
 	Reviews        int    `json:"reviews"`
 	Dim            int    `json:"dim"`

@@ -531,3 +531,55 @@ func TestHeadTailCache(t *testing.T) {
 		t.Errorf("head %d of a %d model: %v", m.TruncateHead, m.MaxLen(), err)
 	}
 }
+
+// TestLayersCache: a cache of averaged hidden states (bert.Model.Layers) has its own key, names
+// them in its meta, holds what the encoder gives with them, and the last layer alone keys as the
+// plain cache.
+func TestLayersCache(t *testing.T) {
+	texts := reviews(t, 20)
+	m := tinyBERT(t)
+	root := t.TempDir()
+	plainDir, err := Build(context.Background(), texts, testOptions(m, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Layers = []int{-1}
+	if dir, err := Build(context.Background(), texts, testOptions(m, root)); err != nil || dir != plainDir {
+		t.Errorf("the last layer alone: cache %s (%v), want the plain %s", dir, err, plainDir)
+	}
+	m.Layers = []int{1, 2}
+	dir, err := Build(context.Background(), texts, testOptions(m, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir == plainDir {
+		t.Fatalf("averaged and last hidden states share the cache %s", dir)
+	}
+	c, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Meta().Layers != "1,2" {
+		t.Errorf("meta layers %q, want 1,2", c.Meta().Layers)
+	}
+	for i, text := range texts {
+		want, err := m.Forward([][]int32{m.Encode(text)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := c.Review(i, nil)
+		if len(got) != len(want[0]) {
+			t.Fatalf("review %d: %d values cached, %d computed", i, len(got), len(want[0]))
+		}
+		for j := range got {
+			if d := math.Abs(float64(got[j] - want[0][j])); d > 1e-6+math.Abs(float64(want[0][j]))/1024 {
+				t.Fatalf("review %d value %d: %v, encoder %v", i, j, got[j], want[0][j])
+			}
+		}
+	}
+	m.Layers = []int{1, 1}
+	if _, err := Build(context.Background(), texts, testOptions(m, root)); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("hidden state picked twice: %v", err)
+	}
+}

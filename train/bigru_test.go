@@ -3,7 +3,9 @@ package train
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -147,5 +149,69 @@ func TestBiGRUConcatPool(t *testing.T) {
 	bad.Encoder, bad.Pool = enc, "attention"
 	if _, err := Run(context.Background(), bad, quietHooks()); err == nil || !strings.Contains(err.Error(), "unknown pooling") {
 		t.Errorf("unknown pooling: %v", err)
+	}
+}
+
+// TestBiGRUEncoderLayers trains the bigru over the mean of two hidden states of the encoder,
+// from the cache and recomputing the encoder: same figures; the run remembers the choice and its
+// predictor encodes new reviews the same way. Bad choices are refused before any work.
+func TestBiGRUEncoderLayers(t *testing.T) {
+	cfg, enc := tinyBiGRUConfig(t)
+	cfg.Epochs = 1
+	cfg.Limit = 30
+	cfg.EncoderLayers = []int{1, -1}
+	cfg.RunDir = filepath.Join(t.TempDir(), "cached")
+	cached, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.FeatureCache = NoFeatureCache
+	cfg.RunDir = filepath.Join(t.TempDir(), "recomputed")
+	recomputed, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := cached.Epochs[0], recomputed.Epochs[0]; math.Abs(a.TrainLoss-b.TrainLoss) > 1e-3 || math.Abs(a.ValidLoss-b.ValidLoss) > 1e-3 {
+		t.Errorf("cached train/valid loss %v/%v, recomputed %v/%v", a.TrainLoss, a.ValidLoss, b.TrainLoss, b.ValidLoss)
+	}
+	plain := cfg
+	plain.EncoderLayers = nil
+	plain.RunDir = filepath.Join(t.TempDir(), "plain")
+	last, err := Run(context.Background(), plain, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Epochs[0].TrainLoss == recomputed.Epochs[0].TrainLoss {
+		t.Errorf("the mean of hidden states 1 and 2 trains exactly as the last one (loss %v)", last.Epochs[0].TrainLoss)
+	}
+	p, err := Load(cached.RunDir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.encoder.Layers, []int{1, -1}) {
+		t.Errorf("the predictor's encoder averages hidden states %v, want [1 -1]", p.encoder.Layers)
+	}
+
+	for _, c := range []struct {
+		model  string
+		layers []int
+		want   string
+	}{
+		{"bigru", []int{3}, "hidden state 3"},
+		{"bigru", []int{1, 1}, "twice"},
+		{"lstm", []int{1}, "bigru"},
+	} {
+		bad := smallConfig(c.model)
+		if c.model == "bigru" {
+			bad.Encoder = enc
+		}
+		bad.EncoderLayers = c.layers
+		bad.RunDir = filepath.Join(t.TempDir(), "bad")
+		if _, err := Run(context.Background(), bad, quietHooks()); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s with hidden states %v: %v, want an error about %q", c.model, c.layers, err, c.want)
+		}
+		if _, err := os.Stat(bad.RunDir); err == nil {
+			t.Errorf("%s with hidden states %v: the run directory was left behind", c.model, c.layers)
+		}
 	}
 }

@@ -48,6 +48,9 @@ type Config struct {
 	// first TruncateHead word pieces and its last ones (bigru; see bert.Model.TruncateHead).
 	// 0, the recipe, keeps the first word pieces.
 	TruncateHead int `json:"truncate_head,omitempty"`
+	// EncoderLayers, when set, makes the bigru's features the mean of these hidden states of
+	// the encoder instead of its last (see bert.Model.Layers).
+	EncoderLayers []int `json:"encoder_layers,omitempty"`
 	// Pool is what the bigru's classifier reads: nn.PoolLast (or ""), the recipe's final
 	// states, or nn.PoolConcat (final states, mean and max over time).
 	Pool string `json:"pool,omitempty"`
@@ -194,6 +197,8 @@ func (c Config) resolved() (Config, error) {
 		return c, bad("head+tail truncation: head %d is negative", c.TruncateHead)
 	case c.TruncateHead > 0 && c.Model != nn.KindBiGRU:
 		return c, bad("head+tail truncation is for the bigru model's encoder (the word models do not truncate)")
+	case len(c.EncoderLayers) > 0 && c.Model != nn.KindBiGRU:
+		return c, bad("--encoder-layers is for the bigru model's encoder")
 	case c.GloVe != "" && c.Model == nn.KindBiGRU:
 		return c, bad("GloVe vectors are for the word models (lstm, cnn)")
 	case c.FreezeEmbedding && c.GloVe == "":

@@ -46,6 +46,10 @@ func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string,
 			return fmt.Errorf("train: %w", err)
 		}
 		src.model.TruncateHead = cfg.TruncateHead
+		if err := src.model.CheckLayers(cfg.EncoderLayers); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		src.model.Layers = cfg.EncoderLayers
 		src.ids = make([][]int32, len(texts))
 		ds.lengths = make([]int, len(texts))
 		for i, t := range texts {
@@ -67,7 +71,7 @@ func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string,
 	threads := impl.Threads()
 	impl.SetThreads(1)
 	cacheDir, err := features.Build(ctx, texts, features.Options{Encoder: dir, CPU: cpu, CacheDir: root,
-		TruncateHead: cfg.TruncateHead, Progress: hooks.Progress, ProgressMode: hooks.ProgressMode})
+		TruncateHead: cfg.TruncateHead, Layers: cfg.EncoderLayers, Progress: hooks.Progress, ProgressMode: hooks.ProgressMode})
 	impl.SetThreads(threads)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)

@@ -83,6 +83,10 @@ func Load(dir string, o LoadOptions) (*Predictor, error) {
 			return nil, fmt.Errorf("train: %s: %w", dir, err)
 		}
 		p.encoder.TruncateHead = cfg.TruncateHead // reviews are cut as in training
+		if err := p.encoder.CheckLayers(cfg.EncoderLayers); err != nil {
+			return nil, fmt.Errorf("train: %s: %w", dir, err)
+		}
+		p.encoder.Layers = cfg.EncoderLayers // and encoded as in training
 	} else {
 		if p.vocab, err = data.LoadVocab(filepath.Join(dir, VocabFile)); err != nil {
 			return nil, fmt.Errorf("train: %w", err)

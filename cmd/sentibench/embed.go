@@ -18,6 +18,7 @@ func newEmbedCmd() *cobra.Command {
 	var (
 		encoder, dataF, cacheDir, blasF, prog   string
 		limit, batchSize, threads, truncateHead int
+		layers                                  []int
 		seed                                    uint64
 	)
 	cmd := &cobra.Command{
@@ -63,7 +64,7 @@ space and an estimate of the time are printed before the work starts.`,
 				}
 			}
 			out, err := features.Build(ctx, corpus.Texts(), features.Options{Encoder: dir, CPU: nn.NewCPU(impl, threads),
-				CacheDir: cacheDir, BatchSize: batchSize, TruncateHead: truncateHead, Progress: cmd.ErrOrStderr(), ProgressMode: mode})
+				CacheDir: cacheDir, BatchSize: batchSize, TruncateHead: truncateHead, Layers: layers, Progress: cmd.ErrOrStderr(), ProgressMode: mode})
 			if err != nil {
 				return err
 			}
@@ -78,6 +79,7 @@ space and an estimate of the time are printed before the work starts.`,
 	f.Uint64Var(&seed, "seed", data.DefaultSeed, "seed of the --limit sample (as for train)")
 	f.StringVar(&cacheDir, "feature-cache", "", "root directory of the feature caches (default $SENTIBENCH_CACHE/features)")
 	f.IntVar(&batchSize, "batch-size", 0, "reviews per encoder batch (default 128)")
+	f.IntSliceVar(&layers, "encoder-layers", nil, "average these hidden states of the encoder instead of taking its last (as train --encoder-layers)")
 	f.IntVar(&truncateHead, "truncate-head", 0, "truncate a review longer than the encoder's maximum head+tail, keeping its first N word pieces and its last ones (as train --truncate-head; 0: its first ones)")
 	f.IntVar(&threads, "threads", 0, "worker threads (default: all cores)")
 	f.StringVar(&blasF, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, gonum or a library path")

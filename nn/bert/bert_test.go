@@ -607,3 +607,151 @@ func TestMiniLM(t *testing.T) {
 		t.Errorf("last hidden states differ from transformers by %.3g", worst)
 	}
 }
+
+// layersRef is nn/bert/testdata/layers.json (scripts/gen_bert_layers.py).
+type layersRef struct {
+	Fixtures []struct {
+		Model  string `json:"model"`
+		Layers []int  `json:"layers"`
+		Texts  []struct {
+			InputIDs []int32     `json:"input_ids"`
+			Hidden   [][]float64 `json:"hidden"`
+		} `json:"texts"`
+	} `json:"fixtures"`
+	MiniLM struct {
+		Layers  []int `json:"layers"`
+		Reviews []struct {
+			Name      string      `json:"name"`
+			InputIDs  []int32     `json:"input_ids"`
+			Positions []int       `json:"positions"`
+			Rows      [][]float64 `json:"rows"`
+			Mean      []float64   `json:"mean"`
+		} `json:"reviews"`
+	} `json:"minilm"`
+}
+
+// TestLayers checks Model.Layers (the mean of chosen hidden states) against transformers'
+// hidden_states on the mini fixtures, the same choices written from the end, and the last
+// layer alone as the plain output.
+func TestLayers(t *testing.T) {
+	var ref layersRef
+	readJSON(t, "testdata/layers.json", &ref)
+	if len(ref.Fixtures) == 0 {
+		t.Fatal("no fixture cases")
+	}
+	models := map[string]*Model{"mini-bert": load(t, "testdata/mini-bert", 2), "mini-distilbert": load(t, "testdata/mini-distilbert", 2)}
+	for _, c := range ref.Fixtures {
+		m := models[c.Model]
+		L := m.Config.Layers
+		fromEnd := make([]int, len(c.Layers))
+		for i, l := range c.Layers {
+			fromEnd[i] = l - L - 1
+		}
+		for _, layers := range [][]int{c.Layers, fromEnd} {
+			m.Layers = layers
+			var seqs [][]int32
+			for _, x := range c.Texts {
+				seqs = append(seqs, x.InputIDs)
+			}
+			out, err := m.Forward(seqs)
+			m.Layers = nil
+			if err != nil {
+				t.Fatal(err)
+			}
+			worst := 0.0
+			for i, x := range c.Texts {
+				worst = max(worst, maxDiff(t, out[i], x.Hidden))
+			}
+			if worst > tol {
+				t.Errorf("%s, hidden states %v: differs from transformers by %.3g", c.Model, layers, worst)
+			}
+		}
+	}
+	// The last hidden state alone is the plain output, and keys as such.
+	m := models["mini-bert"]
+	seqs := [][]int32{ref.Fixtures[0].Texts[0].InputIDs}
+	plain, err := m.Forward(seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, layers := range [][]int{{2}, {-1}} {
+		m.Layers = layers
+		out, err := m.Forward(seqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(out[0], plain[0]) || m.LayersKey() != "" {
+			t.Errorf("layers %v: not the plain output (key %q)", layers, m.LayersKey())
+		}
+	}
+	m.Layers = []int{-1, 0}
+	if k := m.LayersKey(); k != "0,2" {
+		t.Errorf("key of [-1 0]: %q, want 0,2", k)
+	}
+}
+
+func TestLayersErrors(t *testing.T) {
+	m := load(t, "testdata/mini-bert", 1)
+	for _, c := range []struct {
+		layers []int
+		want   string
+	}{
+		{[]int{3}, "hidden state 3: the model has 3"},
+		{[]int{-4}, "hidden state -4"},
+		{[]int{1, 1}, "picked twice"},
+		{[]int{2, -1}, "picked twice"},
+	} {
+		err := m.CheckLayers(c.layers)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("CheckLayers(%v): %v, want an error with %q", c.layers, err, c.want)
+		}
+		m.Layers = c.layers
+		if _, err := m.Forward([][]int32{{2, 3}}); err == nil {
+			t.Errorf("Forward with layers %v: no error", c.layers)
+		}
+	}
+	m.Layers = nil
+	if err := m.CheckLayers([]int{0, 1, -1}); err != nil {
+		t.Errorf("CheckLayers(0,1,-1): %v", err)
+	}
+}
+
+// TestMiniLMLayers checks the mean of all-MiniLM-L6-v2's hidden states 4 and 5 on real reviews
+// against transformers (needs the real weights, as TestMiniLM).
+func TestMiniLMLayers(t *testing.T) {
+	dir := os.Getenv(MiniLMEnv)
+	if dir == "" {
+		t.Skipf("set %s to a local all-MiniLM-L6-v2 directory to run this test", MiniLMEnv)
+	}
+	var ref layersRef
+	readJSON(t, "testdata/layers.json", &ref)
+	m := load(t, dir, 2)
+	m.Layers = ref.MiniLM.Layers
+	var seqs [][]int32
+	for _, r := range ref.MiniLM.Reviews {
+		seqs = append(seqs, r.InputIDs)
+	}
+	out, err := m.Forward(seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	H := m.Hidden()
+	worst := 0.0
+	for i, r := range ref.MiniLM.Reviews {
+		L := len(r.InputIDs)
+		for k, p := range r.Positions {
+			worst = max(worst, maxDiff(t, out[i][p*H:(p+1)*H], [][]float64{r.Rows[k]}))
+		}
+		mean := make([]float32, H)
+		for p := 0; p < L; p++ {
+			for j := 0; j < H; j++ {
+				mean[j] += out[i][p*H+j] / float32(L)
+			}
+		}
+		worst = max(worst, maxDiff(t, mean, [][]float64{r.Mean}))
+	}
+	t.Logf("%d reviews, hidden states %v, max |diff| %.2g", len(ref.MiniLM.Reviews), ref.MiniLM.Layers, worst)
+	if worst > 1e-4 {
+		t.Errorf("mean of hidden states %v differs from transformers by %.3g", ref.MiniLM.Layers, worst)
+	}
+}

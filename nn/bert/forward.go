@@ -21,6 +21,7 @@ type segment struct {
 type workspace struct {
 	pos                       []int32 // position of each row within its sequence
 	x, qkv, ctx, x1, tmp, hid []float32
+	sum                       []float32   // the sum of the hidden states Model.Layers picks
 	scores                    [][]float32 // one L×L buffer per worker
 }
 
@@ -95,6 +96,9 @@ func (m *Model) ForwardPadded(ids, mask []int32, B, T int) ([]float32, error) {
 }
 
 func (m *Model) check(ids []int32, segs []segment) error {
+	if err := m.CheckLayers(m.Layers); err != nil {
+		return err
+	}
 	for i, s := range segs {
 		if s.n == 0 {
 			return fmt.Errorf("bert: sequence %d is empty", i)
@@ -134,7 +138,8 @@ func parallelRows(workers, n, minRows int, fn func(lo, hi int)) {
 // minRows is the fewest rows worth a goroutine of their own.
 const minRows = 16
 
-// run computes the encoder over packed rows and returns the final activations, [rows, H].
+// run computes the encoder over packed rows and returns its output, [rows, H]: the last hidden
+// state, or the mean of the hidden states m.Layers picks.
 func (m *Model) run(ws *workspace, ids []int32, segs []segment) []float32 {
 	c := m.Config
 	H, I, N := c.Hidden, c.Intermediate, len(ids)
@@ -177,6 +182,12 @@ func (m *Model) run(ws *workspace, ids []int32, segs []segment) []float32 {
 		}
 		layerNorm(ws.x[lo*H:hi*H], H, m.embG, m.embB, c.LayerNormEps)
 	})
+	picked := m.pickedLayers()
+	if picked != nil {
+		ws.sum = grow(ws.sum, N*H)
+		clear(ws.sum)
+		ws.addHidden(0, picked, N*H)
+	}
 
 	b := m.cpu.BLAS
 	for li := range m.layers {
@@ -203,8 +214,52 @@ func (m *Model) run(ws *workspace, ids []int32, segs []segment) []float32 {
 			}
 			layerNorm(x, H, ly.ln2G, ly.ln2B, c.LayerNormEps)
 		})
+		if picked != nil {
+			ws.addHidden(li+1, picked, N*H)
+		}
 	}
-	return ws.x[:N*H]
+	if picked == nil {
+		return ws.x[:N*H]
+	}
+	n := 0
+	for _, p := range picked {
+		if p {
+			n++
+		}
+	}
+	inv := 1 / float32(n)
+	for j := range ws.sum {
+		ws.sum[j] *= inv
+	}
+	return ws.sum
+}
+
+// addHidden adds hidden state number i (0: the embeddings' output), now in ws.x, to ws.sum when
+// picked holds it.
+func (ws *workspace) addHidden(i int, picked []bool, n int) {
+	if !picked[i] {
+		return
+	}
+	for j, v := range ws.x[:n] {
+		ws.sum[j] += v
+	}
+}
+
+// pickedLayers marks the hidden states m.Layers averages (index 0: the embeddings' output, i:
+// layer i's), or returns nil when the output is the last hidden state alone.
+func (m *Model) pickedLayers() []bool {
+	L := m.Config.Layers
+	if len(m.Layers) == 0 || len(m.Layers) == 1 && (m.Layers[0] == L || m.Layers[0] == -1) {
+		return nil
+	}
+	picked := make([]bool, L+1)
+	for _, i := range m.Layers {
+		if i < 0 {
+			i += L + 1
+		}
+		picked[i] = true
+	}
+	return picked
 }
 
 // linear computes y [n, out] = x [n, in] · W^T + bias, W being [out, in] (torch.nn.Linear).

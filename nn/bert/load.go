@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -33,6 +34,11 @@ type Model struct {
 	// TruncateHead word pieces and its last MaxLen()-2-TruncateHead (see
 	// data.WordPiece.EncodeHeadTail). 0 keeps the first MaxLen()-2, as transformers does.
 	TruncateHead int
+	// Layers, when set, makes the output of Forward the mean of these hidden states instead of
+	// the last one. They are numbered as transformers' hidden_states: 0 is the embeddings'
+	// output, i (1..Config.Layers) layer i's; -1 is the last, -2 the one before, and so on.
+	// Check them with CheckLayers; nil (or the last alone) is the last hidden state.
+	Layers []int
 
 	cpu       *nn.CPU
 	act       func([]float32)
@@ -342,6 +348,43 @@ func (m *Model) Encode(text string) []int32 {
 		return m.Tokenizer.EncodeHeadTail(text, m.MaxLen(), m.TruncateHead)
 	}
 	return m.Tokenizer.Encode(text, m.MaxLen())
+}
+
+// CheckLayers says whether layers is a usable Layers for the model: each index in
+// -(Config.Layers+1)..Config.Layers, none twice (-1 and the last count as the same).
+func (m *Model) CheckLayers(layers []int) error {
+	L := m.Config.Layers
+	seen := make(map[int]bool, len(layers))
+	for _, i := range layers {
+		if i < -(L+1) || i > L {
+			return fmt.Errorf("bert: hidden state %d: the model has %d (0: the embeddings, 1..%d its layers; -1..-%d from the last)", i, L+1, L, L+1)
+		}
+		k := i
+		if k < 0 {
+			k += L + 1
+		}
+		if seen[k] {
+			return fmt.Errorf("bert: hidden state %d is picked twice", k)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+// LayersKey is the picked hidden states in canonical form ("4,5", sorted, non-negative), or ""
+// when the output is the last hidden state (Layers nil or the last alone).
+func (m *Model) LayersKey() string {
+	picked := m.pickedLayers()
+	if picked == nil {
+		return ""
+	}
+	var parts []string
+	for i, p := range picked {
+		if p {
+			parts = append(parts, strconv.Itoa(i))
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // CheckTruncateHead says whether head is a usable TruncateHead for the model: 0 (plain
