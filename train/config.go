@@ -141,6 +141,13 @@ func (h *Hooks) fill() {
 	}
 }
 
+// Check reports what Run would refuse in the configuration itself (unknown model, options that
+// do not go together, out-of-range values) without touching any file.
+func (c Config) Check() error {
+	_, err := c.resolved()
+	return err
+}
+
 // resolved fills the recipe's defaults into the model-dependent fields and checks the rest.
 func (c Config) resolved() (Config, error) {
 	bad := func(format string, a ...any) error { return fmt.Errorf("train: %s", fmt.Sprintf(format, a...)) }
