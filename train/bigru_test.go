@@ -24,13 +24,10 @@ func tinyBiGRUConfig(t *testing.T) (Config, string) {
 	return cfg, enc
 }
 
-// TestBiGRUCacheMatchesRecompute trains the bigru head over the tiny random BERT of ../shared,
-// once from the feature cache (float16) and once recomputing the encoder every batch (float32,
-// the seed's way): the figures agree to float16 precision, and the trained run predicts.
-func TestBiGRUCacheMatchesRecompute(t *testing.T) {
-	cfg, _ := tinyBiGRUConfig(t)
-	cfg.Epochs = 2
-	cfg.Limit = 30
+// cachedAndRecomputed runs cfg twice: from the feature cache, and recomputing the encoder every
+// batch (the seed's way).
+func cachedAndRecomputed(t *testing.T, cfg Config) (cached, recomputed *Result) {
+	t.Helper()
 	cfg.RunDir = filepath.Join(t.TempDir(), "cached")
 	cached, err := Run(context.Background(), cfg, quietHooks())
 	if err != nil {
@@ -38,10 +35,20 @@ func TestBiGRUCacheMatchesRecompute(t *testing.T) {
 	}
 	cfg.FeatureCache = NoFeatureCache
 	cfg.RunDir = filepath.Join(t.TempDir(), "recomputed")
-	recomputed, err := Run(context.Background(), cfg, quietHooks())
-	if err != nil {
+	if recomputed, err = Run(context.Background(), cfg, quietHooks()); err != nil {
 		t.Fatal(err)
 	}
+	return cached, recomputed
+}
+
+// TestBiGRUCacheMatchesRecompute trains the bigru head over the tiny random BERT of ../shared,
+// once from the feature cache (float16) and once recomputing the encoder every batch (float32,
+// the seed's way): the figures agree to float16 precision, and the trained run predicts.
+func TestBiGRUCacheMatchesRecompute(t *testing.T) {
+	cfg, _ := tinyBiGRUConfig(t)
+	cfg.Epochs = 2
+	cfg.Limit = 30
+	cached, recomputed := cachedAndRecomputed(t, cfg)
 	for i := range cached.Epochs {
 		a, b := cached.Epochs[i], recomputed.Epochs[i]
 		if math.Abs(a.TrainLoss-b.TrainLoss) > 1e-3 || math.Abs(a.ValidLoss-b.ValidLoss) > 1e-3 {
@@ -74,17 +81,7 @@ func TestBiGRUHeadTail(t *testing.T) {
 	cfg.Epochs = 1
 	cfg.Limit = 30
 	cfg.TruncateHead = 100
-	cfg.RunDir = filepath.Join(t.TempDir(), "cached")
-	cached, err := Run(context.Background(), cfg, quietHooks())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.FeatureCache = NoFeatureCache
-	cfg.RunDir = filepath.Join(t.TempDir(), "recomputed")
-	recomputed, err := Run(context.Background(), cfg, quietHooks())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cached, recomputed := cachedAndRecomputed(t, cfg)
 	if a, b := cached.Epochs[0], recomputed.Epochs[0]; math.Abs(a.TrainLoss-b.TrainLoss) > 1e-3 || a.Tokens != b.Tokens {
 		t.Errorf("cached train loss %v over %d word pieces, recomputed %v over %d", a.TrainLoss, a.Tokens, b.TrainLoss, b.Tokens)
 	}
@@ -160,17 +157,7 @@ func TestBiGRUEncoderLayers(t *testing.T) {
 	cfg.Epochs = 1
 	cfg.Limit = 30
 	cfg.EncoderLayers = []int{1, -1}
-	cfg.RunDir = filepath.Join(t.TempDir(), "cached")
-	cached, err := Run(context.Background(), cfg, quietHooks())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.FeatureCache = NoFeatureCache
-	cfg.RunDir = filepath.Join(t.TempDir(), "recomputed")
-	recomputed, err := Run(context.Background(), cfg, quietHooks())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cached, recomputed := cachedAndRecomputed(t, cfg)
 	if a, b := cached.Epochs[0], recomputed.Epochs[0]; math.Abs(a.TrainLoss-b.TrainLoss) > 1e-3 || math.Abs(a.ValidLoss-b.ValidLoss) > 1e-3 {
 		t.Errorf("cached train/valid loss %v/%v, recomputed %v/%v", a.TrainLoss, a.ValidLoss, b.TrainLoss, b.ValidLoss)
 	}

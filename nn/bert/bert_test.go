@@ -543,6 +543,25 @@ func TestElementwiseKernels(t *testing.T) {
 // TestMiniLM checks the real all-MiniLM-L6-v2 against transformers on real IMDB reviews
 // (testdata/minilm_imdb.json.gz, from scripts/gen_minilm_vectors.py): tokenization, and the last
 // hidden states within 1e-4. It needs the model: set $SENTIBENCH_MINILM_DIR (see MiniLMEnv).
+// rowsAndMeanDiff compares one sequence's output [L, H] with reference rows at positions and
+// with the reference mean over all positions (how the MiniLM vectors are stored), and returns the
+// largest difference.
+func rowsAndMeanDiff(t *testing.T, out []float32, H int, positions []int, rows [][]float64, mean []float64) float64 {
+	t.Helper()
+	worst := 0.0
+	for k, p := range positions {
+		worst = max(worst, maxDiff(t, out[p*H:(p+1)*H], [][]float64{rows[k]}))
+	}
+	L := len(out) / H
+	got := make([]float32, H)
+	for p := 0; p < L; p++ {
+		for j := 0; j < H; j++ {
+			got[j] += out[p*H+j] / float32(L)
+		}
+	}
+	return max(worst, maxDiff(t, got, [][]float64{mean}))
+}
+
 func TestMiniLM(t *testing.T) {
 	dir := os.Getenv(MiniLMEnv)
 	if dir == "" {
@@ -590,17 +609,7 @@ func TestMiniLM(t *testing.T) {
 	H := m.Hidden()
 	worst := 0.0
 	for i, r := range ref.Reviews {
-		L := len(r.InputIDs)
-		for k, p := range r.Positions {
-			worst = max(worst, maxDiff(t, out[i][p*H:(p+1)*H], [][]float64{r.Rows[k]}))
-		}
-		mean := make([]float32, H)
-		for p := 0; p < L; p++ {
-			for j := 0; j < H; j++ {
-				mean[j] += out[i][p*H+j] / float32(L)
-			}
-		}
-		worst = max(worst, maxDiff(t, mean, [][]float64{r.Mean}))
+		worst = max(worst, rowsAndMeanDiff(t, out[i], H, r.Positions, r.Rows, r.Mean))
 	}
 	t.Logf("%d reviews, max |diff| %.2g", len(ref.Reviews), worst)
 	if worst > 1e-4 {
@@ -738,17 +747,7 @@ func TestMiniLMLayers(t *testing.T) {
 	H := m.Hidden()
 	worst := 0.0
 	for i, r := range ref.MiniLM.Reviews {
-		L := len(r.InputIDs)
-		for k, p := range r.Positions {
-			worst = max(worst, maxDiff(t, out[i][p*H:(p+1)*H], [][]float64{r.Rows[k]}))
-		}
-		mean := make([]float32, H)
-		for p := 0; p < L; p++ {
-			for j := 0; j < H; j++ {
-				mean[j] += out[i][p*H+j] / float32(L)
-			}
-		}
-		worst = max(worst, maxDiff(t, mean, [][]float64{r.Mean}))
+		worst = max(worst, rowsAndMeanDiff(t, out[i], H, r.Positions, r.Rows, r.Mean))
 	}
 	t.Logf("%d reviews, hidden states %v, max |diff| %.2g", len(ref.MiniLM.Reviews), ref.MiniLM.Layers, worst)
 	if worst > 1e-4 {
