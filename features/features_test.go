@@ -1,12 +1,9 @@
 package features
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -24,35 +21,7 @@ import (
 )
 
 // reviews reads the first n reviews of the real IMDB archive (test/neg comes first).
-func reviews(t *testing.T, n int) []string {
-	t.Helper()
-	path := testutil.Shared(t, "data/imdb/aclImdb_v1_labelled.tar.gz")
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	var out []string
-	for len(out) < n {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if strings.HasSuffix(h.Name, ".txt") && (strings.Contains(h.Name, "/pos/") || strings.Contains(h.Name, "/neg/")) {
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, string(b))
-		}
-	}
-	return out
-}
+func reviews(t *testing.T, n int) []string { return testutil.IMDBReviews(t, n) }
 
 // tinyBERT loads the shared tiny random BERT (hidden 32) on a one-thread BLAS with 2 workers.
 func tinyBERT(t *testing.T) *bert.Model {
@@ -583,3 +552,4 @@ func TestLayersCache(t *testing.T) {
 		t.Errorf("hidden state picked twice: %v", err)
 	}
 }
+
