@@ -26,6 +26,12 @@ import (
 	"github.com/sentibench/sentibench/nn/bert"
 )
 
+// Forwarder runs an encoder's forward pass: bert.Model on the CPU, gpu.Encoder on a GPU. Out[i]
+// receives len(seqs[i]) rows of the encoder's features of sequence i.
+type Forwarder interface {
+	ForwardInto(seqs [][]int32, out [][]float32) error
+}
+
 // Options configure Build. Zero values take the defaults.
 type Options struct {
 	// Encoder is the encoder: a local model directory or a Hugging Face hub id (see
@@ -40,6 +46,11 @@ type Options struct {
 	// Layers sets the loaded encoder's averaged hidden states (see bert.Model.Layers; nil:
 	// the last). Ignored when Model is set.
 	Layers []int
+	// OnDevice, when set, gives the forward pass to run in place of the model's own on the CPU
+	// (a copy of the model on a GPU, gpu.NewEncoder): it is called once, with the model (its
+	// TruncateHead and Layers set), and only when there are features to compute. The caller
+	// frees what it returns.
+	OnDevice func(m *bert.Model) (Forwarder, error)
 	// CPU runs the encoder when Build loads it (default: nn.CPU with the BLAS of
 	// $SENTIBENCH_BLAS and GOMAXPROCS workers).
 	CPU *nn.CPU
@@ -428,6 +439,12 @@ func run(ctx context.Context, m *bert.Model, dir string, meta Meta, p plan, ids 
 	if done > 0 {
 		say("Feature cache: resuming after %d of %d chunks (%d word pieces left)", done, meta.Chunks, left)
 	}
+	var fwd Forwarder = m
+	if opt.OnDevice != nil {
+		if fwd, err = opt.OnDevice(m); err != nil {
+			return fmt.Errorf("features: %w", err)
+		}
+	}
 	rep := progress.New(opt.Progress, progress.Options{Label: "features", Unit: "word pieces", Total: meta.WordPieces, Mode: opt.ProgressMode})
 	rep.Start(doneTokens)
 	defer rep.Done()
@@ -461,7 +478,7 @@ func run(ctx context.Context, m *bert.Model, dir string, meta Meta, p plan, ids 
 				out[k] = states[at : at+len(s)*H : at+len(s)*H]
 				at += len(s) * H
 			}
-			if err := m.ForwardInto(seqs, out); err != nil {
+			if err := fwd.ForwardInto(seqs, out); err != nil {
 				return fmt.Errorf("features: %w", err)
 			}
 			// The batch's reviews are consecutive in the file: one write.

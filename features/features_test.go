@@ -553,3 +553,56 @@ func TestLayersCache(t *testing.T) {
 	}
 }
 
+// countingForwarder is a device stand-in: the model's own forward pass, counted.
+type countingForwarder struct {
+	m     *bert.Model
+	calls int
+}
+
+func (c *countingForwarder) ForwardInto(seqs [][]int32, out [][]float32) error {
+	c.calls++
+	return c.m.ForwardInto(seqs, out)
+}
+
+// TestOnDevice checks that Build computes with the forward pass OnDevice gives, asks for it only
+// when there is work, and reports its failure.
+func TestOnDevice(t *testing.T) {
+	texts := reviews(t, 12)
+	m := tinyBERT(t)
+	plainDir, err := Build(context.Background(), texts, testOptions(m, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	opt := testOptions(m, root)
+	var fwd *countingForwarder
+	asked := 0
+	opt.OnDevice = func(got *bert.Model) (Forwarder, error) {
+		asked++
+		if got != m {
+			t.Errorf("OnDevice got another model")
+		}
+		fwd = &countingForwarder{m: got}
+		return fwd, nil
+	}
+	dir, err := Build(context.Background(), texts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != 1 || fwd.calls == 0 {
+		t.Fatalf("OnDevice asked %d times, its forward pass ran %d times", asked, fwd.calls)
+	}
+	a, _ := os.ReadFile(filepath.Join(plainDir, DataFile))
+	b, _ := os.ReadFile(filepath.Join(dir, DataFile))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("the device's cache (%d bytes) differs from the CPU's (%d bytes)", len(b), len(a))
+	}
+	if _, err := Build(context.Background(), texts, opt); err != nil || asked != 1 {
+		t.Errorf("a complete cache asked for the device again (%d times; %v)", asked, err)
+	}
+	opt = testOptions(m, t.TempDir())
+	opt.OnDevice = func(*bert.Model) (Forwarder, error) { return nil, errors.New("no such device") }
+	if _, err := Build(context.Background(), texts, opt); err == nil || !strings.Contains(err.Error(), "no such device") {
+		t.Errorf("a failing device: %v", err)
+	}
+}
