@@ -42,6 +42,7 @@ import (
 	"unsafe"
 
 	"github.com/sentibench/sentibench/nn"
+	"github.com/sentibench/sentibench/nn/bert"
 	"github.com/sentibench/sentibench/third_party/cu"
 )
 
@@ -418,4 +419,12 @@ func NewTrainer(d *Device, m nn.Model, cfg nn.AdamConfig) (*Trainer, error) {
 		return nil, errors.New("gpu: no device")
 	}
 	return newTrainer(d, m, cfg)
+}
+
+// NewEncoder copies encoder m's weights to the device (set m.Layers before).
+func NewEncoder(d *Device, m *bert.Model) (*Encoder, error) {
+	if d == nil {
+		return nil, errors.New("gpu: no device")
+	}
+	return newEncoder(d, m)
 }

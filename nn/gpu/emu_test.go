@@ -561,10 +561,88 @@ func (e *emu) launch(name string, gx, gy int, a []uint64) error {
 				}
 			}
 		}
+	case "bert_embed":
+		out, word, pos, typ0, g, b := e.f32(x.p(0)), e.f32(x.p(1)), e.f32(x.p(2)), e.f32(x.p(3)), e.f32(x.p(4)), e.f32(x.p(5))
+		ids, rows, T, H, eps := e.i32(x.p(6)), x.i(7), x.i(8), x.i(9), x.d(10)
+		for r := 0; r < rows; r++ {
+			y := out[r*H : (r+1)*H]
+			for j := range y {
+				y[j] = (word[int(ids[r])*H+j] + typ0[j]) + pos[(r%T)*H+j]
+			}
+			emuLayerNorm(y, g, b, eps)
+		}
+	case "residual_norm":
+		out, a, res, g, b, rows, H, eps := e.f32(x.p(0)), e.f32(x.p(1)), e.f32(x.p(2)), e.f32(x.p(3)), e.f32(x.p(4)), x.i(5), x.i(6), x.d(7)
+		for r := 0; r < rows; r++ {
+			y := out[r*H : (r+1)*H]
+			for j := range y {
+				y[j] = a[r*H+j] + res[r*H+j]
+			}
+			emuLayerNorm(y, g, b, eps)
+		}
+	case "attn_softmax":
+		s, lens, rows, T, B := e.f32(x.p(0)), e.i32(x.p(1)), x.l(2), x.i(3), x.i(4)
+		for r := int64(0); r < rows; r++ {
+			y := s[r*int64(T) : (r+1)*int64(T)]
+			L := int(lens[(r/int64(T))%int64(B)])
+			m := float32(-math.MaxFloat32)
+			for _, v := range y[:L] {
+				m = max(m, v)
+			}
+			var sum float64
+			for j := range y {
+				if j < L {
+					y[j] = float32(math.Exp(float64(y[j] - m)))
+				} else {
+					y[j] = 0
+				}
+				sum += float64(y[j])
+			}
+			inv := float32(1 / sum)
+			for j := range y[:L] {
+				y[j] *= inv
+			}
+		}
+	case "ffn_act":
+		y, n, kind := e.f32(x.p(0)), x.l(1), x.i(2)
+		for i := int64(0); i < n; i++ {
+			v := float64(y[i])
+			switch kind {
+			case 0:
+				y[i] = float32(0.5 * v * (1 + math.Erf(v/math.Sqrt2)))
+			case 1:
+				y[i] = float32(0.5 * v * (1 + math.Tanh(0.7978845608028654*(v+0.044715*v*v*v))))
+			default:
+				y[i] = float32(math.Max(v, 0))
+			}
+		}
+	case "axpby":
+		y, in, n, a, b := e.f32(x.p(0)), e.f32(x.p(1)), x.l(2), x.f(3), x.f(4)
+		for i := int64(0); i < n; i++ {
+			y[i] = a*y[i] + b*in[i]
+		}
 	default:
 		return fmt.Errorf("emu: no emulation of kernel %s", name)
 	}
 	return nil
+}
+
+// emuLayerNorm is kernels.cu's row_layer_norm (sums in double).
+func emuLayerNorm(y, g, b []float32, eps float64) {
+	var s float64
+	for _, v := range y {
+		s += float64(v)
+	}
+	mean := s / float64(len(y))
+	var ss float64
+	for _, v := range y {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	inv := 1 / math.Sqrt(ss/float64(len(y))+eps)
+	for j, v := range y {
+		y[j] = float32((float64(v)-mean)*inv)*g[j] + b[j]
+	}
 }
 
 // TestEmulatorCoversKernels checks that every kernel of kernels.cu has a Go twin and a parsed

@@ -416,3 +416,111 @@ extern "C" __global__ void cnn_input_grad(float *dx, const float *wf, const floa
         }
     }
 }
+
+// ---------------------------------------------------------------------------- frozen encoder
+// nn/bert/forward.go, run on a padded batch: rows = B*T, row b*T+t is position t of sequence b;
+// positions at or past a sequence's length are padding (id 0), computed like the others and
+// never attended to. The row kernels give each row one block of 256 threads (grid-stride over
+// rows); their sums run in double, as the CPU's layer norm's do.
+
+// The sum of v over the block (blockDim.x == 256), returned to every thread.
+__device__ double block_sum(double v, double *sh) {
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (int k = blockDim.x / 2; k > 0; k >>= 1) {
+        if (threadIdx.x < k) sh[threadIdx.x] += sh[threadIdx.x + k];
+        __syncthreads();
+    }
+    double s = sh[0];
+    __syncthreads();
+    return s;
+}
+
+// Layer norm of the row y[0..H) in place (nn/bert layerNorm: biased variance, eps added to it).
+__device__ void row_layer_norm(float *y, const float *g, const float *b, int H, double eps, double *sh) {
+    double s = 0.0;
+    for (int j = threadIdx.x; j < H; j += blockDim.x) s += y[j];
+    double mean = block_sum(s, sh) / H;
+    double ss = 0.0;
+    for (int j = threadIdx.x; j < H; j += blockDim.x) {
+        double d = (double)y[j] - mean;
+        ss += d * d;
+    }
+    double inv = 1.0 / sqrt(block_sum(ss, sh) / H + eps);
+    for (int j = threadIdx.x; j < H; j += blockDim.x) y[j] = (float)(((double)y[j] - mean) * inv) * g[j] + b[j];
+}
+
+// The embeddings: x[r] = LayerNorm((word[ids[r]] + typ0) + pos[r mod T]).
+extern "C" __global__ void bert_embed(float *x, const float *word, const float *pos, const float *typ0, const float *g,
+                                      const float *b, const int *ids, int rows, int T, int H, double eps) {
+    __shared__ double sh[256];
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        float *y = x + (i64)r * H;
+        const float *w = word + (i64)ids[r] * H, *p = pos + (i64)(r % T) * H;
+        for (int j = threadIdx.x; j < H; j += blockDim.x) y[j] = (w[j] + typ0[j]) + p[j];
+        __syncthreads();
+        row_layer_norm(y, g, b, H, eps, sh);
+    }
+}
+
+// out[r] = LayerNorm(a[r] + res[r]): a sub-layer's output added to its input (out may be res).
+extern "C" __global__ void residual_norm(float *out, const float *a, const float *res, const float *g, const float *b,
+                                         int rows, int H, double eps) {
+    __shared__ double sh[256];
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        float *y = out + (i64)r * H;
+        const float *x = a + (i64)r * H, *z = res + (i64)r * H;
+        for (int j = threadIdx.x; j < H; j += blockDim.x) y[j] = x[j] + z[j];
+        __syncthreads();
+        row_layer_norm(y, g, b, H, eps, sh);
+    }
+}
+
+// Softmax of each row of the attention scores s [heads][B][T][T] in place, over the keys of the
+// row's sequence (j < lens[b]); the padding keys get 0, as transformers' additive mask of the
+// float32 minimum gives them.
+extern "C" __global__ void attn_softmax(float *s, const int *lens, i64 rows, int T, int B) {
+    __shared__ double sh[256];
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        float *y = s + r * T;
+        int L = lens[(r / T) % B];
+        float m = -3.402823466e38f;
+        for (int j = threadIdx.x; j < L; j += blockDim.x) m = fmaxf(m, y[j]);
+        sh[threadIdx.x] = m;
+        __syncthreads();
+        for (int k = blockDim.x / 2; k > 0; k >>= 1) {
+            if (threadIdx.x < k) sh[threadIdx.x] = fmax(sh[threadIdx.x], sh[threadIdx.x + k]);
+            __syncthreads();
+        }
+        m = (float)sh[0];
+        __syncthreads();
+        double sum = 0.0;
+        for (int j = threadIdx.x; j < T; j += blockDim.x) {
+            float e = j < L ? expf(y[j] - m) : 0.0f;
+            y[j] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / block_sum(sum, sh));
+        for (int j = threadIdx.x; j < L; j += blockDim.x) y[j] *= inv;
+    }
+}
+
+// The feed-forward's activation in place (nn/bert activation): kind 0 GELU with erf, 1 GELU's
+// tanh approximation (gelu_new), 2 ReLU.
+extern "C" __global__ void ffn_act(float *y, i64 n, int kind) {
+    GRID_STRIDE(i, n) {
+        float x = y[i];
+        if (kind == 0) {
+            y[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+        } else if (kind == 1) {
+            y[i] = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+        } else {
+            y[i] = x > 0.0f ? x : 0.0f;
+        }
+    }
+}
+
+// y = a y + b x (the running sum of the hidden states Model.Layers picks, then its mean).
+extern "C" __global__ void axpby(float *y, const float *x, i64 n, float a, float b) {
+    GRID_STRIDE(i, n) { y[i] = a * y[i] + b * x[i]; }
+}

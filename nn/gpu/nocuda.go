@@ -2,7 +2,10 @@
 
 package gpu
 
-import "github.com/sentibench/sentibench/nn"
+import (
+	"github.com/sentibench/sentibench/nn"
+	"github.com/sentibench/sentibench/nn/bert"
+)
 
 // This file is the package in a build without CUDA: the same API, and Open says why there is
 // no device. cuda.go and trainer.go are the real one.
@@ -30,3 +33,6 @@ func (d *Device) Info() (free, total int64, err error) { return 0, 0, ErrNoCUDA 
 
 // NewTrainer returns ErrNoCUDA.
 func NewTrainer(d *Device, m nn.Model, cfg nn.AdamConfig) (*Trainer, error) { return nil, ErrNoCUDA }
+
+// NewEncoder returns ErrNoCUDA.
+func NewEncoder(d *Device, m *bert.Model) (*Encoder, error) { return nil, ErrNoCUDA }
