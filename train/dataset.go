@@ -7,6 +7,7 @@ import (
 
 	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/nn"
+	"github.com/sentibench/sentibench/nn/gpu"
 )
 
 // dataset is the data of a run as the training loop sees it: the split, each example's length
@@ -35,8 +36,9 @@ type dataset struct {
 }
 
 // loadDataset reads the run's data and prepares its inputs. vocabPath, when not empty, is the
-// vocabulary to use (a resumed run's); otherwise it is built from the train part.
-func loadDataset(ctx context.Context, cfg Config, vocabPath string, hooks Hooks) (*dataset, error) {
+// vocabulary to use (a resumed run's); otherwise it is built from the train part. gdev, when
+// not nil, is the run's GPU (the bigru's encoder runs there).
+func loadDataset(ctx context.Context, cfg Config, vocabPath string, gdev *gpu.Device, hooks Hooks) (*dataset, error) {
 	corpus, err := data.Load(ctx, data.Options{
 		Path:         cfg.Data,
 		Limit:        cfg.Limit,
@@ -66,7 +68,7 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, hooks Hooks)
 		if len(hooks.ExtraTrain) > 0 {
 			return nil, fmt.Errorf("train: extra training texts are not supported for the bigru model")
 		}
-		if err := ds.loadFeatures(ctx, cfg, corpus.Texts(), hooks); err != nil {
+		if err := ds.loadFeatures(ctx, cfg, corpus.Texts(), gdev, hooks); err != nil {
 			return nil, err
 		}
 		return ds, nil

@@ -46,14 +46,18 @@ func gpuOrdinal(device string) (ordinal int, isGPU bool, err error) {
 }
 
 // openGPU opens the run's GPU, or returns nil for a CPU run. A build without CUDA says so.
-func openGPU(cfg Config) (*gpu.Device, error) {
-	n, isGPU, err := gpuOrdinal(cfg.Device)
+func openGPU(cfg Config) (*gpu.Device, error) { return OpenGPU(cfg.Device) }
+
+// OpenGPU opens the GPU a device name names ("cuda", "gpu", "cuda:N"), or returns nil for "cpu"
+// and "". A build without CUDA says so.
+func OpenGPU(device string) (*gpu.Device, error) {
+	n, isGPU, err := gpuOrdinal(device)
 	if err != nil || !isGPU {
 		return nil, err
 	}
 	d, err := gpu.Open(n)
 	if err != nil {
-		return nil, fmt.Errorf("train: device %q: %w", cfg.Device, err)
+		return nil, fmt.Errorf("train: device %q: %w", device, err)
 	}
 	return d, nil
 }

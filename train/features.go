@@ -9,6 +9,7 @@ import (
 	"github.com/sentibench/sentibench/internal/blas"
 	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/nn/bert"
+	"github.com/sentibench/sentibench/nn/gpu"
 )
 
 // NoFeatureCache as Config.FeatureCache makes the bigru recompute the frozen encoder for every
@@ -19,15 +20,59 @@ const NoFeatureCache = "none"
 // read from the feature cache (features.Reader) or computed on the spot.
 type encoderSource struct {
 	cache *features.Reader
-	// recomputing: the encoder and each review's word pieces
+	// recomputing: the encoder, where it runs (the model itself on the CPU, or its copy on the
+	// run's GPU) and each review's word pieces
 	model *bert.Model
+	fwd   features.Forwarder
+	gpu   *gpu.Encoder
 	ids   [][]int32
 	out   [][]float32
 }
 
+// close frees the encoder's copy on the GPU, if any.
+func (src *encoderSource) close() error {
+	if src == nil || src.gpu == nil {
+		return nil
+	}
+	err := src.gpu.Close()
+	src.gpu = nil
+	return err
+}
+
+// gpuBatchTokens is the feature cache's batch size in word pieces when the encoder runs on a GPU:
+// larger batches than the CPU's default keep the device busy.
+const gpuBatchTokens = 65536
+
+// EncoderOn makes a feature cache build (features.Build with opt) run the encoder on gdev, in
+// batches of up to 65,536 word pieces; with a nil gdev it leaves opt as it is (the CPU). Call the
+// returned func after Build: it frees the encoder's copy on the device.
+func EncoderOn(gdev *gpu.Device, opt *features.Options) (release func() error) {
+	if gdev == nil {
+		return func() error { return nil }
+	}
+	if opt.BatchTokens == 0 {
+		opt.BatchTokens = gpuBatchTokens
+	}
+	var enc *gpu.Encoder
+	opt.OnDevice = func(m *bert.Model) (features.Forwarder, error) {
+		var err error
+		if enc, err = gpu.NewEncoder(gdev, m); err != nil {
+			return nil, fmt.Errorf("the encoder on %s: %w", gdev.Name(), err)
+		}
+		return enc, nil
+	}
+	return func() error {
+		if enc == nil {
+			return nil
+		}
+		return enc.Close()
+	}
+}
+
 // loadFeatures prepares the bigru's input: builds (or reuses) the feature cache of every
-// review, or loads the encoder to run it per batch.
-func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string, hooks Hooks) error {
+// review, or loads the encoder to run it per batch. With a GPU (gdev not nil) the encoder runs
+// there, for the cache's build as for the recomputed batches.
+func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string, gdev *gpu.Device, hooks Hooks) error {
 	dir, err := bert.Resolve(ctx, cfg.Encoder, bert.ResolveOptions{Progress: hooks.Progress, ProgressMode: hooks.ProgressMode})
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -50,6 +95,14 @@ func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string,
 			return fmt.Errorf("train: %w", err)
 		}
 		src.model.Layers = cfg.EncoderLayers
+		src.fwd = src.model
+		if gdev != nil {
+			if src.gpu, err = gpu.NewEncoder(gdev, src.model); err != nil {
+				return fmt.Errorf("train: the encoder on %s: %w", gdev.Name(), err)
+			}
+			src.fwd = src.gpu
+			fmt.Fprintf(hooks.Log, "Encoder: recomputed for every batch on %s\n", gdev.Name())
+		}
 		src.ids = make([][]int32, len(texts))
 		ds.lengths = make([]int, len(texts))
 		for i, t := range texts {
@@ -70,9 +123,14 @@ func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string,
 	// nn/bert); OpenBLAS's thread count is process-wide, so it is put back for training.
 	threads := impl.Threads()
 	impl.SetThreads(1)
-	cacheDir, err := features.Build(ctx, texts, features.Options{Encoder: dir, CPU: cpu, CacheDir: root,
-		TruncateHead: cfg.TruncateHead, Layers: cfg.EncoderLayers, Progress: hooks.Progress, ProgressMode: hooks.ProgressMode})
+	opt := features.Options{Encoder: dir, CPU: cpu, CacheDir: root,
+		TruncateHead: cfg.TruncateHead, Layers: cfg.EncoderLayers, Progress: hooks.Progress, ProgressMode: hooks.ProgressMode}
+	release := EncoderOn(gdev, &opt)
+	cacheDir, err := features.Build(ctx, texts, opt)
 	impl.SetThreads(threads)
+	if rerr := release(); err == nil {
+		err = rerr
+	}
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -107,7 +165,7 @@ func (ds *dataset) encoderInput(batch []int) (*nn.Input, []float32, error) {
 		src.out = make([][]float32, len(batch))
 	}
 	out := src.out[:len(batch)]
-	if err := src.model.ForwardInto(seqs, out); err != nil {
+	if err := src.fwd.ForwardInto(seqs, out); err != nil {
 		return nil, nil, err
 	}
 	timeMajor(&ds.feed, out, seqs, src.model.Hidden())

@@ -292,6 +292,25 @@ func TestResumeChecksKind(t *testing.T) {
 	}
 }
 
+// TestResumeDamagedCheckpoint: a checkpoint whose state is not JSON is an error naming it (it
+// used to panic in the cleanup of the failed setup).
+func TestResumeDamagedCheckpoint(t *testing.T) {
+	cfg := smallConfig("cnn")
+	cfg.Epochs = 1
+	cfg.RunDir = filepath.Join(t.TempDir(), "run")
+	if _, err := Run(context.Background(), cfg, quietHooks()); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(cfg.RunDir, LastDir, "state.json")
+	if err := os.WriteFile(state, []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Resume(context.Background(), cfg.RunDir, quietHooks())
+	if err == nil || !strings.Contains(err.Error(), state) {
+		t.Errorf("resuming with a damaged %s: %v", state, err)
+	}
+}
+
 // TestResumeGloVeRun: a run started from pretrained vectors (frozen) resumes from its checkpoint
 // alone, even with the vectors file gone, and ends as the same run left alone.
 func TestResumeGloVeRun(t *testing.T) {

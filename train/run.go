@@ -55,7 +55,7 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
 		}
 		return nil, err
 	}
-	defer t.eng.Close()
+	defer t.close()
 	return t.run(ctx)
 }
 
@@ -81,7 +81,7 @@ func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer t.eng.Close()
+	defer t.close()
 	return t.run(ctx)
 }
 
@@ -99,6 +99,18 @@ type trainer struct {
 	start time.Time
 }
 
+// close frees the run's devices: the encoder's copy on a GPU, then the engine.
+func (t *trainer) close() error {
+	var err error
+	if t.ds != nil {
+		err = t.ds.enc.close()
+	}
+	if err2 := t.eng.Close(); err == nil {
+		err = err2
+	}
+	return err
+}
+
 // newTrainer reads the data, builds the model and optimiser, and, when resuming, restores the
 // last checkpoint.
 func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *trainer, err error) {
@@ -112,9 +124,15 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 	if err != nil {
 		return nil, err
 	}
+	tr := t // the returns below set t to nil
 	defer func() {
-		if err != nil && gdev != nil && t.eng == nil {
-			gdev.Close()
+		if err != nil && tr.eng == nil { // once there is an engine, tr.close frees both
+			if tr.ds != nil {
+				tr.ds.enc.close() // before the device goes
+			}
+			if gdev != nil {
+				gdev.Close()
+			}
 		}
 	}()
 	if dm, ok := hooks.Meter.(DeviceMeter); ok && gdev != nil {
@@ -134,7 +152,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 		vocabPath = filepath.Join(t.dir, VocabFile)
 	}
 	t0 := time.Now()
-	if t.ds, err = loadDataset(ctx, cfg, vocabPath, hooks); err != nil {
+	if t.ds, err = loadDataset(ctx, cfg, vocabPath, gdev, hooks); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(hooks.Log, "Data: %d train | %d valid | %d test (read and tokenized in %.1f s)\n",
@@ -170,7 +188,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 	}
 	defer func() {
 		if err != nil {
-			t.eng.Close()
+			tr.close()
 		}
 	}()
 	params := countParams(t.model)

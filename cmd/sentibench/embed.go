@@ -12,11 +12,13 @@ import (
 	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/nn/bert"
+	"github.com/sentibench/sentibench/train"
 )
 
 func newEmbedCmd() *cobra.Command {
 	var (
 		encoder, dataF, cacheDir, blasF, prog   string
+		device                                  string
 		limit, batchSize, threads, truncateHead int
 		layers                                  []int
 		seed                                    uint64
@@ -39,6 +41,14 @@ space and an estimate of the time are printed before the work starts.`,
 			mode, err := progress.ParseMode(prog)
 			if err != nil {
 				return usageError{err.Error()}
+			}
+			gdev, err := train.OpenGPU(device)
+			if err != nil {
+				return err
+			}
+			if gdev != nil {
+				defer gdev.Close()
+				fmt.Fprintf(cmd.ErrOrStderr(), "Encoder: on %s\n", gdev.Name())
 			}
 			ctx := cmd.Context()
 			path, err := data.Resolve(ctx, data.Locator{Path: dataF, Env: data.EnvFrom(os.Getenv), Progress: cmd.ErrOrStderr(), ProgressMode: mode})
@@ -63,8 +73,13 @@ space and an estimate of the time are printed before the work starts.`,
 					return err
 				}
 			}
-			out, err := features.Build(ctx, corpus.Texts(), features.Options{Encoder: dir, CPU: nn.NewCPU(impl, threads),
-				CacheDir: cacheDir, BatchSize: batchSize, TruncateHead: truncateHead, Layers: layers, Progress: cmd.ErrOrStderr(), ProgressMode: mode})
+			opt := features.Options{Encoder: dir, CPU: nn.NewCPU(impl, threads), CacheDir: cacheDir, BatchSize: batchSize,
+				TruncateHead: truncateHead, Layers: layers, Progress: cmd.ErrOrStderr(), ProgressMode: mode}
+			release := train.EncoderOn(gdev, &opt)
+			out, err := features.Build(ctx, corpus.Texts(), opt)
+			if rerr := release(); err == nil {
+				err = rerr
+			}
 			if err != nil {
 				return err
 			}
@@ -82,6 +97,7 @@ space and an estimate of the time are printed before the work starts.`,
 	f.IntSliceVar(&layers, "encoder-layers", nil, "average these hidden states of the encoder instead of taking its last (as train --encoder-layers)")
 	f.IntVar(&truncateHead, "truncate-head", 0, "truncate a review longer than the encoder's maximum head+tail, keeping its first N word pieces and its last ones (as train --truncate-head; 0: its first ones)")
 	f.IntVar(&threads, "threads", 0, "worker threads (default: all cores)")
+	f.StringVar(&device, "device", "cpu", "where the encoder runs: cpu, cuda or cuda:N (a build with CUDA, make gpu)")
 	f.StringVar(&blasF, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, gonum or a library path")
 	f.StringVar(&prog, "progress", "auto", "progress display: auto, bar, lines or quiet")
 	return cmd
