@@ -13,8 +13,8 @@ out=.gpu
 eval "$(scripts/cuda-toolkit.sh "$kit")"
 rm -rf "$out" && mkdir -p "$out/bin" "$out/data"
 scripts/build-kernels.sh
-go build -tags sentibench_cuda -trimpath -o "$out/bin/sentibench" ./cmd/sentibench
-go test -c -tags sentibench_cuda -trimpath -o "$out/bin/gpu.test" ./nn/gpu
+go build -tags sentibench_cuda -trimpath -ldflags="-s -w" -o "$out/bin/sentibench" ./cmd/sentibench
+go test -c -tags sentibench_cuda -trimpath -ldflags="-s -w" -o "$out/bin/gpu.test" ./nn/gpu
 xz -T2 -6 "$out/bin/sentibench" "$out/bin/gpu.test"
 cp "$shared/data/imdb/aclImdb_v1_labelled.tar.gz" "$out/data/"
 cp "$shared/bench/torch_ref.py" "$out/"

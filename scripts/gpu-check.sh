@@ -7,7 +7,10 @@
 #   2. one epoch of lstm and of cnn on the full IMDB with `sentibench train --device cuda` and
 #      with torch_ref.py --device cuda on the same card;
 #   3. one epoch of the bigru head over cached (random) features, both sides;
-#   4. one table: epoch time, ratio to PyTorch, peak GPU memory per epoch.
+#   4. the frozen encoder on the GPU: an epoch of the head with cached features against the same
+#      epoch recomputing the encoder (bert-base's and MiniLM-L6's shapes), and `sentibench train
+#      --device cuda --model bigru` building its feature cache on the GPU, then recomputing;
+#   5. one table: epoch time, ratio to PyTorch, peak GPU memory per epoch.
 # Logs and JSON go to $OUT (default /tmp/gpu-check). Each stage has a time limit; stages that
 # would overrun the budget (BUDGET seconds, default 450) are skipped and say so.
 set -uo pipefail
@@ -54,9 +57,26 @@ say "== machine: $(nvidia-smi --query-gpu=name,driver_version,memory.total --for
 say "   commit $(cat .gpu/commit 2>/dev/null || echo '?'); $(python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1)"
 ldd "$work/bin/gpu.test" | grep -E 'cublas|cuda|not found' | sed 's/^/   /' | tee -a "$log"
 
-stage tests 150 "$work/bin/gpu.test" -test.v -test.count=1 -test.timeout=140s
+# The tests read their fixtures relative to the package (nn/bert's testdata): run them there.
+stage tests 150 bash -c 'cd nn/gpu && exec "$0" "$@"' "$work/bin/gpu.test" -test.v -test.count=1 -test.timeout=140s
 tests_rc=$?
 grep -E '^(--- |ok|FAIL|PASS)' "$out/tests.log" | grep -v -- '--- PASS: .*/' | sed 's/^/   /' | tee -a "$log"
+
+# What the bigru's feature cache saves on a GPU: one epoch of the head over cached features and
+# the same epoch recomputing the encoder (random encoders of bert-base's and MiniLM-L6's shapes,
+# the first 3,000 of IMDB's word-piece lengths).
+stage sentibench-encoder 150 "$work/bin/gpu.test" -test.run '^$' -test.bench BiGRUEncoderEpoch -test.benchtime 1x
+# The command line's GPU path for the bigru: the feature cache built on the GPU (nn/bert's mini
+# BERT, from the working tree: a tiny vocabulary, 64 positions), then an epoch over it; and an
+# epoch recomputing the encoder on the GPU.
+enc=nn/bert/testdata/mini-bert
+stage sentibench-bigru-cached 90 "$work/bin/sentibench" train --device cuda --model bigru --encoder "$enc" \
+  --data .gpu/data/aclImdb_v1_labelled.tar.gz --limit 300 --epochs 1 --feature-cache "$work/features" \
+  --run "$work/runs/bigru-cached" --progress lines
+stage sentibench-bigru-recomputed 90 "$work/bin/sentibench" train --device cuda --model bigru --encoder "$enc" \
+  --data .gpu/data/aclImdb_v1_labelled.tar.gz --limit 300 --epochs 1 --feature-cache none \
+  --run "$work/runs/bigru-recomputed" --progress lines
+for r in bigru-cached bigru-recomputed; do cp "$work/runs/$r/run.jsonl" "$out/sentibench-$r.jsonl" 2>/dev/null; done
 
 # A training step of the recipe's lstm on 64 reviews of about 230 tokens: ms/step, a diagnostic.
 stage sentibench-lstm-step 40 "$work/bin/gpu.test" -test.run '^$' -test.bench LSTMStep -test.benchtime 20x
@@ -107,6 +127,12 @@ head = ("model", "sentibench s/epoch", "PyTorch s/epoch", "ratio", "sentibench p
 w = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
 for r in [head] + rows:
     print(" | ".join(c.rjust(w[i]) for i, c in enumerate(r)))
+try:  # the feature cache's saving (BenchmarkBiGRUEncoderEpoch)
+    for line in open(os.path.join(out, "sentibench-encoder.log")):
+        if line.startswith("BenchmarkBiGRUEncoderEpoch"):
+            print("encoder:", " ".join(line.split()))
+except OSError:
+    pass
 for model in ("lstm", "cnn"):  # where sentibench's epoch went
     rec = first_json(os.path.join(out, f"sentibench-{model}.jsonl"), "epoch_seconds")
     if rec:

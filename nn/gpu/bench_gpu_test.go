@@ -120,3 +120,144 @@ func readLengths(b *testing.B, path string) []int {
 	}
 	return out
 }
+
+// BenchmarkBiGRUEncoderEpoch measures what the feature cache saves on a GPU: one epoch of the
+// recipe's bigru head (train on 70% of the reviews, evaluate the rest, batches of 128 drawn as the
+// recipe draws them) over cached features, and the same epoch recomputing the frozen encoder for
+// every batch (the seed's way), with random encoders of bert-base's shape (the seed's encoder) and
+// of all-MiniLM-L6-v2's. The reviews are the first SENTIBENCH_ENCODER_REVIEWS (default 3,000)
+// word-piece lengths of SENTIBENCH_BIGRU_LENGTHS (IMDB's, truncated at 512; see
+// BenchmarkBiGRUEpoch), with random ids; cached features are random rows uploaded per batch as a
+// feature cache's are. The encoder's features come back to the host and go up to the head again,
+// as in `sentibench train --device cuda --feature-cache none`. Metrics: cached_s, recomputed_s,
+// their ratio (x), the encoder's word pieces per second (enc_tok/s), peak_MiB of the pool.
+func BenchmarkBiGRUEncoderEpoch(b *testing.B) {
+	path := os.Getenv("SENTIBENCH_BIGRU_LENGTHS")
+	if path == "" {
+		b.Skip("SENTIBENCH_BIGRU_LENGTHS is not set")
+	}
+	lengths := readLengths(b, path)
+	n := len(lengths)
+	if v, err := strconv.Atoi(os.Getenv("SENTIBENCH_ENCODER_REVIEWS")); err == nil && v > 0 {
+		n = min(n, v)
+	} else {
+		n = min(n, 3000)
+	}
+	lengths = lengths[:n]
+	d := device(b)
+	for _, s := range []bertShape{{"bert-base", 12, 768, 12, 3072, 30522}, {"minilm-l6", 6, 384, 12, 1536, 30522}} {
+		b.Run(s.name, func(b *testing.B) {
+			dir := b.TempDir()
+			writeRandomBERT(b, dir, s)
+			m := loadBERT(b, dir)
+			enc, err := NewEncoder(d, m)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer enc.Close()
+			cfg, _ := nn.DefaultConfig(nn.KindBiGRU, 0)
+			cfg.InputDim = s.hidden
+			model, err := nn.NewModel(nn.NewCPU(blasGonum(), 1), cfg, nn.NewRNG(1234))
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr, err := NewTrainer(d, model, nn.AdamConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tr.Close()
+			if err := tr.Push(nil); err != nil {
+				b.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(7, 7))
+			ids := make([][]int32, n)
+			labels := make([]float32, n)
+			tokens := 0
+			for i, L := range lengths {
+				ids[i] = make([]int32, L)
+				for t := range ids[i] {
+					ids[i][t] = int32(1000 + r.IntN(s.V-1000))
+				}
+				ids[i][0], ids[i][L-1] = 101, 102
+				labels[i] = float32(r.IntN(2))
+				tokens += L
+			}
+			const poolRows = 1 << 15
+			pool := make([]float32, poolRows*s.hidden)
+			for i := range pool {
+				pool[i] = float32(r.NormFloat64())
+			}
+			idx := make([]int, n)
+			for i := range idx {
+				idx[i] = i
+			}
+			nTrain := n * 7 / 10
+			var in nn.Input
+			var y []float32
+			var out [][]float32
+			var encTime time.Duration
+			batch := func(ex []int, recompute bool) {
+				B, T, D := len(ex), lengths[ex[0]], s.hidden
+				in = nn.Input{Lengths: in.Lengths[:0], T: T, Dim: D, Feats: resize(in.Feats, T*B*D)}
+				clear(in.Feats)
+				y = y[:0]
+				if recompute {
+					seqs := make([][]int32, B)
+					for k, e := range ex {
+						seqs[k] = ids[e]
+					}
+					out = resize(out, B)
+					t0 := time.Now()
+					if err := enc.ForwardInto(seqs, out); err != nil {
+						b.Fatal(err)
+					}
+					encTime += time.Since(t0)
+				}
+				for bi, e := range ex {
+					in.Lengths = append(in.Lengths, lengths[e])
+					y = append(y, labels[e])
+					for t := 0; t < lengths[e]; t++ {
+						src := pool[((e*512+t)%poolRows)*D:][:D]
+						if recompute {
+							src = out[bi][t*D : (t+1)*D]
+						}
+						copy(in.Feats[(t*B+bi)*D:(t*B+bi+1)*D], src)
+					}
+				}
+			}
+			epoch := func(recompute bool) float64 {
+				rng := data.NewSplitMix64(1234)
+				dropRNG := nn.NewRNG(1)
+				start := time.Now()
+				for _, ex := range data.BucketBatches(idx[:nTrain], lengths, 128, rng) {
+					batch(ex, recompute)
+					if _, err := tr.Step(&in, nn.NewBCEWithLogits(y), nn.Train, dropRNG); err != nil {
+						b.Fatal(err)
+					}
+					if err := tr.Update(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, ex := range data.EvalBatches(idx[nTrain:], lengths, 128) {
+					batch(ex, recompute)
+					if _, err := tr.Step(&in, nn.NewBCEWithLogits(y), nn.Eval, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return time.Since(start).Seconds()
+			}
+			epoch(false) // warm: the pool's blocks, cuBLAS's kernels
+			for i := 0; i < b.N; i++ {
+				d.ResetPeak()
+				encTime = 0
+				cached := epoch(false)
+				recomputed := epoch(true)
+				b.ReportMetric(cached, "cached_s")
+				b.ReportMetric(recomputed, "recomputed_s")
+				b.ReportMetric(recomputed/cached, "x")
+				b.ReportMetric(float64(tokens)/encTime.Seconds(), "enc_tok/s")
+				b.ReportMetric(float64(d.PeakBytes())/(1<<20), "peak_MiB")
+			}
+		})
+	}
+}

@@ -33,6 +33,16 @@
 // not the CPU's. The embedding's gradient is summed per token id in a fixed order (no atomics),
 // so a step gives the same result every time.
 //
+// # The frozen encoder
+//
+// Encoder is the bigru's frozen BERT-family encoder (package nn/bert) on the device, inference
+// only: the weights stay up for its life; a call lays its sequences out as a padded batch
+// [B, T] (callers batch by length), runs every matrix product as one cuBLAS call over the B*T
+// rows, attention as two strided-batched products per head over the B sequences around a softmax
+// kernel that gives padding keys no weight (as transformers' additive mask does), and the layer
+// norms (sums in double, as on the CPU), residuals and activations as kernels; the features come
+// back to the host (the feature cache writes them; the recomputing bigru feeds them to the head).
+//
 // Memory comes from the package's own caching pool (Pool), whose high-water mark is the peak GPU
 // memory the profiler reports per epoch (profile.DeviceMemory).
 //

@@ -3,7 +3,9 @@ package gpu
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/sentibench/sentibench/features"
 	"github.com/sentibench/sentibench/internal/blas"
+	"github.com/sentibench/sentibench/internal/safetensors"
 	"github.com/sentibench/sentibench/internal/testutil"
 	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/nn/bert"
@@ -64,6 +67,84 @@ func withActivation(t testing.TB, dir, act string) string {
 		}
 	}
 	return out
+}
+
+// bertShape is an encoder's architecture, for writeRandomBERT.
+type bertShape struct {
+	name                            string
+	layers, hidden, heads, inter, V int
+}
+
+// writeRandomBERT writes a BERT of the given shape with random weights (BERT's initialisation:
+// normal, standard deviation 0.02; layer norms 1 and 0) in Hugging Face layout into dir, with a
+// vocabulary of made-up words: an encoder for timing (the arithmetic depends on the shape
+// alone) and for parity tests of shapes the fixtures lack.
+func writeRandomBERT(t testing.TB, dir string, s bertShape) {
+	t.Helper()
+	cfg := map[string]any{"model_type": "bert", "architectures": []string{"BertModel"}, "vocab_size": s.V,
+		"hidden_size": s.hidden, "num_hidden_layers": s.layers, "num_attention_heads": s.heads,
+		"intermediate_size": s.inter, "max_position_embeddings": 512, "type_vocab_size": 2,
+		"hidden_act": "gelu", "layer_norm_eps": 1e-12}
+	b, _ := json.Marshal(cfg)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	words := []string{"[PAD]"}
+	for i := 1; i < s.V; i++ {
+		switch i {
+		case 100, 101, 102, 103:
+			words = append(words, [...]string{"[UNK]", "[CLS]", "[SEP]", "[MASK]"}[i-100])
+		default:
+			words = append(words, fmt.Sprintf("w%d", i))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vocab.txt"), []byte(strings.Join(words, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(uint64(s.hidden), uint64(s.layers)))
+	var ts []safetensors.Tensor
+	add := func(name string, shape ...int) {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		switch {
+		case strings.HasSuffix(name, "LayerNorm.weight"):
+			for i := range v {
+				v[i] = 1
+			}
+		case strings.HasSuffix(name, ".weight"):
+			for i := range v {
+				v[i] = float32(0.02 * r.NormFloat64())
+			}
+		}
+		ts = append(ts, safetensors.FromFloat32(name, shape, v))
+	}
+	H, I := s.hidden, s.inter
+	add("embeddings.word_embeddings.weight", s.V, H)
+	add("embeddings.position_embeddings.weight", 512, H)
+	add("embeddings.token_type_embeddings.weight", 2, H)
+	add("embeddings.LayerNorm.weight", H)
+	add("embeddings.LayerNorm.bias", H)
+	for l := 0; l < s.layers; l++ {
+		p := fmt.Sprintf("encoder.layer.%d.", l)
+		for _, n := range []string{"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"} {
+			add(p+n+".weight", H, H)
+			add(p+n+".bias", H)
+		}
+		add(p+"intermediate.dense.weight", I, H)
+		add(p+"intermediate.dense.bias", I)
+		add(p+"output.dense.weight", H, I)
+		add(p+"output.dense.bias", H)
+		for _, n := range []string{"attention.output.LayerNorm", "output.LayerNorm"} {
+			add(p+n+".weight", H)
+			add(p+n+".bias", H)
+		}
+	}
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // encoderDiff runs seqs through the CPU model and the device encoder and returns the largest
@@ -170,6 +251,29 @@ func checkEncoderParity(t *testing.T, newBackend func() backend, tol float64) {
 
 func TestEncoderParityEmulated(t *testing.T) {
 	checkEncoderParity(t, func() backend { return newEmu(t) }, 1e-5)
+}
+
+// TestEncoderShapesEmulated compares the device encoder with the CPU's on random encoders of
+// shapes the fixtures lack (more heads, more layers, head width not a power of two), on
+// sequences of every length from 1 up, in batches padded to their longest.
+func TestEncoderShapesEmulated(t *testing.T) {
+	for _, s := range []bertShape{{"L3-H48-A4", 3, 48, 4, 96, 500}, {"L1-H36-A6", 1, 36, 6, 40, 300}} {
+		dir := t.TempDir()
+		writeRandomBERT(t, dir, s)
+		m := loadBERT(t, dir)
+		r := rand.New(rand.NewPCG(3, 3))
+		var seqs [][]int32
+		for n := 1; n <= 40; n += 3 {
+			seq := make([]int32, n)
+			for i := range seq {
+				seq[i] = int32(r.IntN(s.V))
+			}
+			seqs = append(seqs, seq)
+		}
+		if d := encoderDiff(t, newEmu(t), m, seqs); d > 1e-5 {
+			t.Errorf("%s: differs from the CPU's forward pass by %.3g", s.name, d)
+		}
+	}
 }
 
 // TestEncoderErrors checks the encoder's refusals: bad input is an error, never a kernel reading

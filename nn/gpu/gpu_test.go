@@ -160,3 +160,10 @@ func BenchmarkLSTMStep(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/step")
 }
+
+// TestEncoderParity runs the encoder's parity checks (transformers' outputs, the CPU's forward
+// pass, other activations, means of hidden states) on the device.
+func TestEncoderParity(t *testing.T) {
+	d := device(t)
+	checkEncoderParity(t, func() backend { return d }, 1e-4)
+}
