@@ -3,6 +3,8 @@
 # builds a CUDA 13.0 kit from NVIDIA's PyPI wheels (scripts/cuda-toolkit.sh: nvcc, headers,
 # cuBLAS, a stub libcuda), then
 #   - nvcc compiles every kernel to PTX and cubins for sm_80 and sm_90, warnings as errors;
+#   - g++ compiles kernels.cu itself for the CPU (scripts/kernels_host_check.cc), and the frozen
+#     encoder's kernels and a block reduction run against double-precision references;
 #   - go vet and go build with the sentibench_cuda tag, over the whole module;
 #   - every test binary of the tagged build links and starts (go test -run XXX);
 #   - the GPU package's tests run: the emulator's CPU parity and the host-side logic for real,
@@ -15,6 +17,9 @@ kit=$(mktemp -d /tmp/sentibench-cuda.XXXX)
 trap 'rm -rf "$kit"' EXIT
 eval "$(scripts/cuda-toolkit.sh "$kit")"
 CHECK=1 scripts/build-kernels.sh
+echo "== kernels.cu's own code on the CPU (scripts/kernels_host_check.cc, g++, a thread per CUDA thread)"
+g++ -std=c++20 -O1 -pthread -Wno-sign-compare -o "$kit/kernels_host_check" scripts/kernels_host_check.cc
+"$kit/kernels_host_check"
 export GOFLAGS="${GOFLAGS:-} -tags=sentibench_cuda"
 echo "== go vet -tags sentibench_cuda ./..."
 go vet ./...

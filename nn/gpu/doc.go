@@ -56,7 +56,11 @@
 // build: the CUDA device (cuda.go) is one backend, and the tests' emulator (emu_test.go) another,
 // which runs each kernel of kernels.cu as a Go twin over bounds-checked host memory and each GEMM
 // by cuBLAS's column-major contract. So the parity of every model's step with the CPU ops, the
-// buffer sizes, strides and kernel arguments are tested on every run without a GPU; on a GPU,
+// buffer sizes, strides and kernel arguments are tested on every run without a GPU. CI also
+// compiles kernels.cu's own source for the CPU (scripts/kernels_host_check.cc: one OS thread per
+// CUDA thread, a barrier for __syncthreads) and checks the encoder's kernels against
+// double-precision references, which covers what the twins cannot: the kernels' shared-memory
+// reductions and grid-stride loops as written. On a GPU,
 // gpu_test.go checks the real kernels and cuBLAS the same way (scripts/gpu-check.md). Every
 // launch is checked against the kernel's parameter list parsed from the embedded kernels.cu.
 package gpu
