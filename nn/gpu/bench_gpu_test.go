@@ -29,19 +29,8 @@ func BenchmarkBiGRUEpoch(b *testing.B) {
 	}
 	lengths := readLengths(b, path)
 	d := device(b)
-	cfg, _ := nn.DefaultConfig(nn.KindBiGRU, 0)
-	m, err := nn.NewModel(nn.NewCPU(blasGonum(), 1), cfg, nn.NewRNG(1234))
-	if err != nil {
-		b.Fatal(err)
-	}
-	tr, err := NewTrainer(d, m, nn.AdamConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
-	if err != nil {
-		b.Fatal(err)
-	}
+	tr := newBiGRUHead(b, d, 384)
 	defer tr.Close()
-	if err := tr.Push(nil); err != nil {
-		b.Fatal(err)
-	}
 	nTrain := min(17500, len(lengths)*7/10)
 	idx := make([]int, len(lengths))
 	for i := range idx {
@@ -59,43 +48,81 @@ func BenchmarkBiGRUEpoch(b *testing.B) {
 	}
 	var in nn.Input
 	var y []float32
-	batch := func(ex []int) {
-		B, T := len(ex), lengths[ex[0]]
-		in = nn.Input{Lengths: in.Lengths[:0], T: T, Dim: dim, Feats: resize(in.Feats, T*B*dim)}
-		clear(in.Feats)
-		y = y[:0]
-		for bi, e := range ex {
-			in.Lengths = append(in.Lengths, lengths[e])
-			y = append(y, labels[e])
-			for t := 0; t < lengths[e]; t++ {
-				row := (e*512 + t) % poolRows
-				copy(in.Feats[(t*B+bi)*dim:(t*B+bi+1)*dim], pool[row*dim:(row+1)*dim])
-			}
-		}
+	batch := func(ex []int) (*nn.Input, []float32) {
+		y = fillBatch(&in, y, ex, lengths, labels, dim, func(_, e, t int) []float32 {
+			row := (e*512 + t) % poolRows
+			return pool[row*dim : (row+1)*dim]
+		})
+		return &in, y
 	}
 	rng := data.NewSplitMix64(1234)
 	dropRNG := nn.NewRNG(1)
 	for i := 0; i < b.N; i++ {
 		d.ResetPeak()
 		start := time.Now()
-		for _, ex := range data.BucketBatches(idx[:nTrain], lengths, 128, rng) {
-			batch(ex)
-			if _, err := tr.Step(&in, nn.NewBCEWithLogits(y), nn.Train, dropRNG); err != nil {
-				b.Fatal(err)
-			}
-			if err := tr.Update(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		for _, ex := range data.EvalBatches(idx[nTrain:], lengths, 128) {
-			batch(ex)
-			if _, err := tr.Step(&in, nn.NewBCEWithLogits(y), nn.Eval, nil); err != nil {
-				b.Fatal(err)
-			}
-		}
+		headEpoch(b, tr, idx, nTrain, lengths, rng, dropRNG, batch)
 		b.ReportMetric(time.Since(start).Seconds(), "epoch_s")
 		b.ReportMetric(float64(d.PeakBytes())/(1<<20), "peak_MiB")
 	}
+}
+
+// newBiGRUHead lays the recipe's bigru head over features of width dim out on the device, its
+// weights (seed 1234) copied up.
+func newBiGRUHead(b *testing.B, d *Device, dim int) *Trainer {
+	cfg, _ := nn.DefaultConfig(nn.KindBiGRU, 0)
+	cfg.InputDim = dim
+	m, err := nn.NewModel(nn.NewCPU(blasGonum(), 1), cfg, nn.NewRNG(1234))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := NewTrainer(d, m, nn.AdamConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := tr.Push(nil); err != nil {
+		tr.Close()
+		b.Fatal(err)
+	}
+	return tr
+}
+
+// headEpoch runs one epoch of the head: training on idx[:nTrain] in the recipe's batches of 128
+// (drawn with rng), then evaluating idx[nTrain:]; batch gives each batch's input and labels.
+func headEpoch(b *testing.B, tr *Trainer, idx []int, nTrain int, lengths []int, rng *data.SplitMix64, dropRNG *nn.RNG,
+	batch func(ex []int) (*nn.Input, []float32)) {
+	for _, ex := range data.BucketBatches(idx[:nTrain], lengths, 128, rng) {
+		in, y := batch(ex)
+		if _, err := tr.Step(in, nn.NewBCEWithLogits(y), nn.Train, dropRNG); err != nil {
+			b.Fatal(err)
+		}
+		if err := tr.Update(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, ex := range data.EvalBatches(idx[nTrain:], lengths, 128) {
+		in, y := batch(ex)
+		if _, err := tr.Step(in, nn.NewBCEWithLogits(y), nn.Eval, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// fillBatch lays the features of the examples ex (longest first) out time-major in in, zero past
+// each one's end, row(k, e, t) giving example e's (the k-th of the batch) features at step t;
+// it returns the labels appended to y[:0].
+func fillBatch(in *nn.Input, y []float32, ex, lengths []int, labels []float32, dim int, row func(k, e, t int) []float32) []float32 {
+	B, T := len(ex), lengths[ex[0]]
+	*in = nn.Input{Lengths: in.Lengths[:0], T: T, Dim: dim, Feats: resize(in.Feats, T*B*dim)}
+	clear(in.Feats)
+	y = y[:0]
+	for k, e := range ex {
+		in.Lengths = append(in.Lengths, lengths[e])
+		y = append(y, labels[e])
+		for t := 0; t < lengths[e]; t++ {
+			copy(in.Feats[(t*B+k)*dim:(t*B+k+1)*dim], row(k, e, t))
+		}
+	}
+	return y
 }
 
 func readLengths(b *testing.B, path string) []int {
@@ -155,20 +182,8 @@ func BenchmarkBiGRUEncoderEpoch(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer enc.Close()
-			cfg, _ := nn.DefaultConfig(nn.KindBiGRU, 0)
-			cfg.InputDim = s.hidden
-			model, err := nn.NewModel(nn.NewCPU(blasGonum(), 1), cfg, nn.NewRNG(1234))
-			if err != nil {
-				b.Fatal(err)
-			}
-			tr, err := NewTrainer(d, model, nn.AdamConfig{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
-			if err != nil {
-				b.Fatal(err)
-			}
+			tr := newBiGRUHead(b, d, s.hidden)
 			defer tr.Close()
-			if err := tr.Push(nil); err != nil {
-				b.Fatal(err)
-			}
 			r := rand.New(rand.NewPCG(7, 7))
 			ids := make([][]int32, n)
 			labels := make([]float32, n)
@@ -196,54 +211,32 @@ func BenchmarkBiGRUEncoderEpoch(b *testing.B) {
 			var y []float32
 			var out [][]float32
 			var encTime time.Duration
-			batch := func(ex []int, recompute bool) {
-				B, T, D := len(ex), lengths[ex[0]], s.hidden
-				in = nn.Input{Lengths: in.Lengths[:0], T: T, Dim: D, Feats: resize(in.Feats, T*B*D)}
-				clear(in.Feats)
-				y = y[:0]
+			batch := func(ex []int, recompute bool) (*nn.Input, []float32) {
+				D := s.hidden
 				if recompute {
-					seqs := make([][]int32, B)
+					seqs := make([][]int32, len(ex))
 					for k, e := range ex {
 						seqs[k] = ids[e]
 					}
-					out = resize(out, B)
+					out = resize(out, len(ex))
 					t0 := time.Now()
 					if err := enc.ForwardInto(seqs, out); err != nil {
 						b.Fatal(err)
 					}
 					encTime += time.Since(t0)
 				}
-				for bi, e := range ex {
-					in.Lengths = append(in.Lengths, lengths[e])
-					y = append(y, labels[e])
-					for t := 0; t < lengths[e]; t++ {
-						src := pool[((e*512+t)%poolRows)*D:][:D]
-						if recompute {
-							src = out[bi][t*D : (t+1)*D]
-						}
-						copy(in.Feats[(t*B+bi)*D:(t*B+bi+1)*D], src)
+				y = fillBatch(&in, y, ex, lengths, labels, D, func(k, e, t int) []float32 {
+					if recompute {
+						return out[k][t*D : (t+1)*D]
 					}
-				}
+					return pool[((e*512+t)%poolRows)*D:][:D]
+				})
+				return &in, y
 			}
 			epoch := func(recompute bool) float64 {
-				rng := data.NewSplitMix64(1234)
-				dropRNG := nn.NewRNG(1)
 				start := time.Now()
-				for _, ex := range data.BucketBatches(idx[:nTrain], lengths, 128, rng) {
-					batch(ex, recompute)
-					if _, err := tr.Step(&in, nn.NewBCEWithLogits(y), nn.Train, dropRNG); err != nil {
-						b.Fatal(err)
-					}
-					if err := tr.Update(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				for _, ex := range data.EvalBatches(idx[nTrain:], lengths, 128) {
-					batch(ex, recompute)
-					if _, err := tr.Step(&in, nn.NewBCEWithLogits(y), nn.Eval, nil); err != nil {
-						b.Fatal(err)
-					}
-				}
+				headEpoch(b, tr, idx, nTrain, lengths, data.NewSplitMix64(1234), nn.NewRNG(1),
+					func(ex []int) (*nn.Input, []float32) { return batch(ex, recompute) })
 				return time.Since(start).Seconds()
 			}
 			epoch(false) // warm: the pool's blocks, cuBLAS's kernels
