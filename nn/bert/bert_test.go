@@ -254,13 +254,13 @@ func TestMiniDistilBERT(t *testing.T) {
 			t.Fatalf("position embedding %d: %v, sinusoid %v", i, v, want[i])
 		}
 	}
-	dir := copyDir(t, "testdata/mini-distilbert")
+	dir := testutil.CopyDir(t, "testdata/mini-distilbert")
 	editSafetensors(t, filepath.Join(dir, "model.safetensors"), func(ts []safetensors.Tensor) []safetensors.Tensor {
 		return slices.DeleteFunc(ts, func(x safetensors.Tensor) bool { return x.Name == "embeddings.position_embeddings.weight" })
 	})
 	checkParity(t, load(t, dir, 1), &ref)
 	// DistilBertForMaskedLM-style names: a "distilbert." prefix and head tensors, which are ignored.
-	dir = copyDir(t, "testdata/mini-distilbert")
+	dir = testutil.CopyDir(t, "testdata/mini-distilbert")
 	editSafetensors(t, filepath.Join(dir, "model.safetensors"), func(ts []safetensors.Tensor) []safetensors.Tensor {
 		for i := range ts {
 			ts[i].Name = "distilbert." + ts[i].Name
@@ -268,29 +268,6 @@ func TestMiniDistilBERT(t *testing.T) {
 		return append(ts, safetensors.FromFloat32("vocab_projector.bias", []int{1000}, make([]float32, 1000)))
 	})
 	checkParity(t, load(t, dir, 2), &ref)
-}
-
-// copyDir copies the files of a fixture directory (except those in skip) to a new directory.
-func copyDir(t *testing.T, src string, skip ...string) string {
-	t.Helper()
-	dst := t.TempDir()
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() || slices.Contains(skip, e.Name()) {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
 }
 
 // editSafetensors rewrites a safetensors file through edit.
@@ -330,7 +307,7 @@ func TestPytorchModelBin(t *testing.T) {
 		file string
 		ref  [][]float64
 	}{{"pytorch_model.bin", ref.Texts[0].Hidden}, {"pytorch_model.fp16.bin", ref.FP16.Hidden}, {"pytorch_model.bf16.bin", ref.BF16.Hidden}} {
-		dir := copyDir(t, "testdata/mini-bert", "model.safetensors", "pytorch_model.bin", "pytorch_model.fp16.bin", "pytorch_model.bf16.bin")
+		dir := testutil.CopyDir(t, "testdata/mini-bert", "model.safetensors", "pytorch_model.bin", "pytorch_model.fp16.bin", "pytorch_model.bf16.bin")
 		b, err := os.ReadFile(filepath.Join("testdata/mini-bert", c.file))
 		if err != nil {
 			t.Fatal(err)
@@ -416,7 +393,7 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"neither tokenizer.json nor vocab.txt"}},
 	}
 	for _, c := range cases {
-		dir := copyDir(t, "testdata/mini-bert", "pytorch_model.bin", "pytorch_model.fp16.bin", "pytorch_model.bf16.bin")
+		dir := testutil.CopyDir(t, "testdata/mini-bert", "pytorch_model.bin", "pytorch_model.fp16.bin", "pytorch_model.bf16.bin")
 		c.edit(t, dir)
 		_, err := Load(dir, cpu)
 		for _, w := range c.want {

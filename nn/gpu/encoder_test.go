@@ -44,27 +44,20 @@ func loadBERT(t testing.TB, dir string) *bert.Model {
 // withActivation copies the model directory with config.json's hidden_act replaced.
 func withActivation(t testing.TB, dir, act string) string {
 	t.Helper()
-	out := t.TempDir()
-	ents, err := os.ReadDir(dir)
+	out := testutil.CopyDir(t, dir)
+	path := filepath.Join(out, "config.json")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name() == "config.json" {
-			var c map[string]any
-			if err := json.Unmarshal(b, &c); err != nil {
-				t.Fatal(err)
-			}
-			c["hidden_act"] = act
-			b, _ = json.Marshal(c)
-		}
-		if err := os.WriteFile(filepath.Join(out, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	var c map[string]any
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	c["hidden_act"] = act
+	b, _ = json.Marshal(c)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
