@@ -13,7 +13,8 @@
 - mini-distilbert/: a tiny DistilBertModel (dim 16, 2 layers, 2 heads, 128 sinusoidal positions)
   over the same vocabulary, model.safetensors + reference.json.
 - ../../../internal/torchbin/testdata/torch_views.bin + torch_views.json: a torch.save'd dict of tensors that share storages, with
-  offsets and non-contiguous strides, for the pickle reader, with their values.
+  offsets and non-contiguous strides, for the pickle reader, with their values; torch_broadcast.bin:
+  an expanded view far larger than its storage, which the reader must refuse.
 
 reference.json: per text, the ids from transformers' tokenizer (truncation to the model's
 maximum) and last_hidden_state; a padded batch (right padding, attention mask) with its
@@ -153,12 +154,16 @@ def torch_views():
         "scalar": torch.tensor(2.5),
         "empty": torch.zeros(0, 3),
         "param": torch.nn.Parameter(base[0].clone()),  # pickled with _rebuild_parameter
+        "expanded": base[1].expand(3, 6),  # stride (0, 1): a view larger than its storage
     }
     out = os.path.join(HERE, "..", "internal", "torchbin", "testdata")
     os.makedirs(out, exist_ok=True)
     torch.save(t, os.path.join(out, "torch_views.bin"))
     write_json(os.path.join(out, "torch_views.json"), {
         k: {"shape": list(v.shape), "values": v.double().flatten().tolist()} for k, v in t.items()})
+    # A view of 3e9 elements over a one-element storage: 1.5 KB that must not make a reader
+    # allocate 12 GB.
+    torch.save({"big": torch.zeros(1).expand(3_000_000_000)}, os.path.join(out, "torch_broadcast.bin"))
 
 
 def main():

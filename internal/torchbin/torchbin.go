@@ -50,9 +50,13 @@ func (i Info) Elems() int {
 	return n
 }
 
-// maxElems bounds a tensor's size (an expanded view could claim far more elements than its
-// storage holds).
+// maxElems bounds a tensor's size.
 const maxElems = 1 << 32
+
+// maxBroadcast bounds a view with more elements than its storage holds (strides that revisit
+// elements, as torch's expand makes). Without it a file of a few hundred bytes could claim a view
+// of 2^32 elements of a one-element storage and make a reader allocate 16 GiB.
+const maxBroadcast = 1 << 24
 
 // File is an open torch.save checkpoint.
 type File struct {
@@ -159,20 +163,32 @@ func open(p string, zr *zip.ReadCloser) (*File, error) {
 			return nil, bad("tensor %q: shape %v and stride %v differ in rank", name, t.shape, t.stride)
 		}
 		elems := int64(1)
-		for _, d := range t.shape {
-			if elems *= int64(d); d > maxElems || elems > maxElems {
+		for j, d := range t.shape {
+			if d < 0 || t.stride[j] < 0 {
+				return nil, bad("tensor %q: negative size or stride (shape %v, stride %v)", name, t.shape, t.stride)
+			}
+			if d > maxElems || (d > 0 && elems > maxElems/int64(d)) {
 				return nil, bad("tensor %q: shape %v is too large (over %d elements)", name, t.shape, int64(maxElems))
 			}
+			elems *= int64(d)
 		}
-		if info.Elems() > 0 {
+		if elems > t.storage.numel && elems > maxBroadcast {
+			return nil, bad("tensor %q: a view of %d elements over a storage of %d (shape %v, stride %v): over %d elements repeated is not a weight", name, elems, t.storage.numel, t.shape, t.stride, int64(maxBroadcast))
+		}
+		if elems > 0 {
+			// The last element a view reaches: offset + sum (size-1)*stride, checked term by
+			// term so that no sum can overflow.
+			beyond := t.offset < 0 || t.offset >= t.storage.numel
 			last := t.offset
 			for j, d := range t.shape {
-				if d < 0 || t.stride[j] < 0 {
-					return nil, bad("tensor %q: negative size or stride (shape %v, stride %v)", name, t.shape, t.stride)
+				st := int64(t.stride[j])
+				if beyond || (st > 0 && int64(d-1) > (t.storage.numel-1-last)/st) {
+					beyond = true
+					break
 				}
-				last += int64(d-1) * int64(t.stride[j])
+				last += int64(d-1) * st
 			}
-			if t.offset < 0 || last >= t.storage.numel {
+			if beyond {
 				return nil, bad("tensor %q: shape %v, stride %v at offset %d reach beyond its storage of %d elements", name, t.shape, t.stride, t.offset, t.storage.numel)
 			}
 		}

@@ -178,6 +178,12 @@ func TestRefusesCodeAndBadFiles(t *testing.T) {
 			t.Errorf("%s: error %v, want one naming the file and %q", c.name, err, c.want)
 		}
 	}
+	// A view of 3e9 elements over a one-element storage (torch.zeros(1).expand(3e9)): refused
+	// when opened, before anything is allocated (reading it took 12 GB and 49 s before).
+	big := "testdata/torch_broadcast.bin"
+	if _, err := Open(big); err == nil || !strings.Contains(err.Error(), "a view of 3000000000 elements over a storage of 1") || !strings.Contains(err.Error(), big) {
+		t.Errorf("broadcast view: %v", err)
+	}
 	legacy := filepath.Join(t.TempDir(), "legacy.bin")
 	os.WriteFile(legacy, []byte("\x80\x02\x8a\x0alz\xfc\x9cF\xf9 j\xa8P\x19."), 0o644)
 	if _, err := Open(legacy); err == nil || !strings.Contains(err.Error(), "not a zip archive") {
