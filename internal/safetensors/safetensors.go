@@ -145,12 +145,17 @@ func parse(path string, f *os.File) (*File, error) {
 			return nil, bad("tensor %q: data_offsets %v outside the %d data bytes (truncated file?)", name, e.DataOffsets, dataLen)
 		}
 		info := Info{Name: name, DType: e.DType, Shape: e.Shape, Begin: e.DataOffsets[0], End: e.DataOffsets[1]}
+		want := int64(e.DType.Size()) // bytes the shape needs, checked for overflow
 		for _, d := range e.Shape {
 			if d < 0 {
 				return nil, bad("tensor %q: negative dimension in shape %v", name, e.Shape)
 			}
+			if d > 0 && want > dataLen/int64(d) {
+				return nil, bad("tensor %q: shape %v of %s needs more than the file's %d data bytes", name, e.Shape, e.DType, dataLen)
+			}
+			want *= int64(d)
 		}
-		if want := int64(info.Elems()) * int64(e.DType.Size()); want != info.End-info.Begin {
+		if want != info.End-info.Begin {
 			return nil, bad("tensor %q: shape %v of %s needs %d bytes, its range holds %d", name, e.Shape, e.DType, want, info.End-info.Begin)
 		}
 		sf.Tensors[name] = info

@@ -2,6 +2,7 @@ package safetensors
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
@@ -104,6 +105,8 @@ func TestBadFiles(t *testing.T) {
 		"not-json":     append(append([]byte{}, good[:8]...), bytes.Repeat([]byte{'x'}, len(good)-8)...),
 		"text-file":    []byte("this is not a safetensors file at all, just some text....."),
 		"unknown-type": bytes.Replace(good, []byte(`"F32"`), []byte(`"F99"`), 1),
+		// (2^62+1)*4 elements of 4 bytes wrap around to 16 bytes in int64 arithmetic.
+		"overflowing-shape": withHeader(`{"x":{"dtype":"F32","shape":[4611686018427387905,4],"data_offsets":[0,16]}}`, 16),
 	}
 	dir := t.TempDir()
 	for name, content := range cases {
@@ -122,6 +125,12 @@ func TestBadFiles(t *testing.T) {
 	if _, err := Open(filepath.Join(dir, "nope")); err == nil {
 		t.Error("missing file: no error")
 	}
+}
+
+// withHeader is a file of the given JSON header and n zero data bytes.
+func withHeader(hdr string, n int) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, uint64(len(hdr)))
+	return append(append(b, hdr...), make([]byte, n)...)
 }
 
 // TestF16 checks every half-precision value survives f16 -> f32 -> f16.
