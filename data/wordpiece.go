@@ -307,6 +307,9 @@ func LoadWordPieceJSON(path string) (*WordPiece, error) {
 		n = max(n, int(id)+1)
 	}
 	for _, a := range tj.AddedTokens {
+		if a.ID < 0 {
+			return nil, bad("added token %q has the negative id %d", a.Content, a.ID)
+		}
 		n = max(n, int(a.ID)+1)
 	}
 	if n > 4*len(tj.Model.Vocab)+len(tj.AddedTokens)+1024 {

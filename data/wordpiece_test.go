@@ -21,7 +21,7 @@ import (
 // tokenizer.json of all-MiniLM-L6-v2.
 const bertVocabDir = "models/bert-base-uncased-vocab"
 
-func loadBoth(t *testing.T) map[string]*WordPiece {
+func loadBoth(t testing.TB) map[string]*WordPiece {
 	t.Helper()
 	dir := testutil.Shared(t, bertVocabDir)
 	fromJSON, err := LoadWordPieceJSON(filepath.Join(dir, "tokenizer.json"))
@@ -293,6 +293,7 @@ func TestWordPieceLoadErrors(t *testing.T) {
 		{`{"normalizer":{"type":"NFC"},"model":{"type":"WordPiece","unk_token":"a","vocab":{"a":0}}}`, `normalizer type "NFC"`},
 		{`{"model":{"type":"WordPiece","unk_token":"a","vocab":{"a":0}}}`, `pre_tokenizer "none"`},
 		{`{"model":`, `not a valid tokenizer.json`},
+		{`{"pre_tokenizer":{"type":"BertPreTokenizer"},"added_tokens":[{"id":-1,"content":"x"}],"model":{"type":"WordPiece","unk_token":"a","vocab":{"a":0}}}`, `added token "x" has the negative id -1`},
 	} {
 		p := write("tokenizer.json", c.json)
 		_, err := LoadWordPieceJSON(p)
