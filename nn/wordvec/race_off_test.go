@@ -1,0 +1,5 @@
+//go:build !race
+
+package wordvec_test
+
+const raceDetector = false
