@@ -1,6 +1,11 @@
 package data
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,6 +133,51 @@ func FuzzParseVocab(f *testing.F) {
 		}
 		if got := sb.String(); got != strings.TrimSuffix(string(b), "\n")+"\n" {
 			t.Fatalf("written back as %q, read from %q", got, b)
+		}
+	})
+}
+
+// FuzzLoad reads arbitrary bytes through Load as each kind of data file it accepts (a tar
+// archive, gzip-compressed or not, CSV, TSV, JSONL): an error that names the file, or a corpus.
+// Never a panic.
+func FuzzLoad(f *testing.F) {
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	for i, m := range []string{"train/pos/1_9.txt", "train/neg/2_2.txt", "test/pos/3_8.txt", "test/neg/4_1.txt", "train/pos/5_10.txt", "train/neg/6_3.txt"} {
+		text := fmt.Sprintf("review %d: a fine film<br />with a plot.", i)
+		tw.WriteHeader(&tar.Header{Name: "aclImdb/" + m, Mode: 0o644, Size: int64(len(text)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(text))
+	}
+	tw.Close()
+	f.Add(tarBuf.Bytes())
+	f.Add(tarBuf.Bytes()[:1000])
+	f.Add([]byte("text,label,split\n\"a fine, film\",pos,train\nbad film,neg,test\ngood,pos,valid\nawful,neg,train\n"))
+	f.Add([]byte("text\tlabel\nfine\tpos\nbad\tneg\n"))
+	f.Add([]byte(`{"text":"fine","label":"pos"}` + "\n" + `{"text":"bad","label":1}` + "\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(b)
+		zw.Close()
+		for _, c := range []struct {
+			name string
+			data []byte
+		}{{"reviews.tar", b}, {"reviews.tar.gz", gz.Bytes()}, {"reviews.csv", b}, {"reviews.tsv", b}, {"reviews.jsonl", b}} {
+			p := filepath.Join(dir, c.name)
+			if err := os.WriteFile(p, c.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			corpus, err := Load(context.Background(), Options{Path: p, Seed: DefaultSeed})
+			if err != nil {
+				if !strings.Contains(err.Error(), p) {
+					t.Fatalf("%s: error does not name the file: %v", c.name, err)
+				}
+				continue
+			}
+			if len(corpus.Texts()) != len(corpus.Labels()) {
+				t.Fatalf("%s: %d texts, %d labels", c.name, len(corpus.Texts()), len(corpus.Labels()))
+			}
 		}
 	})
 }
