@@ -80,7 +80,9 @@ func readMeta(dir string) (Meta, error) {
 	if m.Format != Format {
 		return Meta{}, fmt.Errorf("features: %s has format %q, want %q; delete %s to rebuild", p, m.Format, Format, dir)
 	}
-	if len(m.Key) != 64 || m.Reviews < 0 || m.Dim <= 0 || m.WordPieces < 0 || m.Bytes != m.WordPieces*int64(m.Dim)*2 || m.Chunks < 0 {
+	// The sizes are checked with divisions, so that no product can overflow into agreement.
+	if len(m.Key) != 64 || m.Reviews < 0 || m.Dim <= 0 || m.WordPieces < 0 || m.Chunks < 0 ||
+		m.WordPieces > math.MaxInt64/2/int64(m.Dim) || m.Bytes != m.WordPieces*int64(m.Dim)*2 {
 		return Meta{}, fmt.Errorf("features: %s is damaged (inconsistent sizes or key); delete %s to rebuild", p, dir)
 	}
 	return m, nil
@@ -147,8 +149,8 @@ func readIndex(dir string, m Meta) (offsets []int64, lengths []int32, err error)
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("features: %s: %s; delete %s to rebuild", p, fmt.Sprintf(format, a...), dir)
 	}
-	if want := indexHeader + 12*m.Reviews; len(b) != want {
-		return nil, nil, bad("%d bytes, want %d for %d reviews (truncated or damaged)", len(b), want, m.Reviews)
+	if len(b) < indexHeader || (len(b)-indexHeader)%12 != 0 || (len(b)-indexHeader)/12 != m.Reviews {
+		return nil, nil, bad("%d bytes, want %d + 12 per review for %d reviews (truncated or damaged)", len(b), indexHeader, m.Reviews)
 	}
 	if string(b[:len(indexMagic)]) != indexMagic {
 		return nil, nil, bad("not an index file")

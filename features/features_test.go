@@ -24,7 +24,7 @@ import (
 func reviews(t *testing.T, n int) []string { return testutil.IMDBReviews(t, n) }
 
 // tinyBERT loads the shared tiny random BERT (hidden 32) on a one-thread BLAS with 2 workers.
-func tinyBERT(t *testing.T) *bert.Model {
+func tinyBERT(t testing.TB) *bert.Model {
 	t.Helper()
 	impl, err := blas.Load(os.Getenv("SENTIBENCH_BLAS"))
 	if err != nil {
