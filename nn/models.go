@@ -123,7 +123,42 @@ func (c Config) Validate() error {
 	if math.IsNaN(c.Dropout) {
 		return bad("dropout is NaN")
 	}
+	if n := c.weights(); n >= maxModelWeights {
+		return bad("about %.3g weights, over the %d a model may have (a damaged configuration?)", n, maxModelWeights)
+	}
 	return nil
+}
+
+// maxModelWeights bounds a whole model (4 GiB of float32), so that a damaged configuration is an
+// error before anything is allocated, not a process killed for memory.
+const maxModelWeights = 1 << 30
+
+// weights is about how many weights the model has (the large tensors: embedding, recurrent
+// layers, convolutions), in float64 so that no size can overflow.
+func (c Config) weights() float64 {
+	n := 0.0
+	if c.Kind == KindLSTM || c.Kind == KindCNN {
+		n += float64(c.VocabSize) * float64(c.EmbedDim)
+	}
+	switch c.Kind {
+	case KindLSTM, KindBiGRU:
+		gates, in := 4.0, float64(c.EmbedDim)
+		if c.Kind == KindBiGRU {
+			gates, in = 3, float64(c.InputDim)
+		}
+		dirs := 1.0
+		if c.Bidirectional {
+			dirs = 2
+		}
+		h := float64(c.Hidden)
+		perLayer := func(in float64) float64 { return dirs * gates * h * (in + h + 2) }
+		n += perLayer(in) + float64(c.Layers-1)*perLayer(dirs*h)
+	case KindCNN:
+		for _, w := range c.Widths {
+			n += float64(c.Filters) * float64(w) * float64(c.EmbedDim)
+		}
+	}
+	return n
 }
 
 // NewModel builds the model cfg describes, its weights initialised as PyTorch initialises each

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,6 +44,11 @@ func TestDefaultConfigAndValidate(t *testing.T) {
 		"lstm: no hidden": func(c *Config) { c.Kind, c.Hidden, c.Layers = KindLSTM, 0, 1 },
 		"lstm: no layers": func(c *Config) { c.Kind, c.Hidden, c.Layers = KindLSTM, 8, 0 },
 		"bigru: no input": func(c *Config) { c.Kind, c.Hidden, c.Layers, c.InputDim = KindBiGRU, 8, 1, 0 },
+		// Each tensor fits, the model does not: a run.json damaged into a million layers or
+		// filters must be an error, not an allocation that kills the process.
+		"lstm: a million layers": func(c *Config) { c.Kind, c.Hidden, c.Layers = KindLSTM, 256, 1<<20 },
+		"cnn: a billion filters": func(c *Config) { c.Filters = 1 << 30 },
+		"cnn: many widths":       func(c *Config) { c.Widths = slices.Repeat([]int{1000}, 1<<14) },
 	} {
 		c := base
 		c.Widths = append([]int(nil), base.Widths...)
