@@ -141,6 +141,12 @@ func TestLoadGloVe(t *testing.T) {
 	if _, err := e.LoadGloVe(bad, vocab); err == nil || !strings.Contains(err.Error(), "bad.txt:2") {
 		t.Fatalf("short line: err = %v, want one naming bad.txt:2", err)
 	}
+	for _, v := range []string{"NaN", "-Inf", "inf"} {
+		os.WriteFile(bad, []byte("good 1 2 3\nbad 1 "+v+" 3\n"), 0o644)
+		if _, err := e.LoadGloVe(bad, vocab); err == nil || !strings.Contains(err.Error(), "bad.txt:2") || !strings.Contains(err.Error(), "not a finite number") {
+			t.Fatalf("%s: err = %v, want one naming bad.txt:2", v, err)
+		}
+	}
 	if _, err := e.LoadGloVe(filepath.Join(dir, "none.txt"), vocab); err == nil {
 		t.Fatal("missing file: no error")
 	}

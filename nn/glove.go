@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -85,6 +86,9 @@ func (e *Embedding) LoadGloVe(path string, vocab []string) (PretrainedReport, er
 					return rep, fmt.Errorf("nn: %s:%d: %q is not a number (the vectors have %d dimensions?)", path, line, s, len(fields)-1)
 				}
 				return rep, fmt.Errorf("nn: %s:%d: %q is not a number", path, line, s)
+			}
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return rep, fmt.Errorf("nn: %s:%d: %q is not a finite number", path, line, s)
 			}
 			row[j] = float32(v)
 		}
