@@ -81,6 +81,10 @@ type figure struct {
 }
 
 func (f *figure) save(path string) error {
+	for _, p := range f.plots {
+		p.X.Tick.Marker = safeTicks{p.X.Tick.Marker}
+		p.Y.Tick.Marker = safeTicks{p.Y.Tick.Marker}
+	}
 	var sideW vg.Length
 	if f.side != nil {
 		r := f.side.Rectangle(draw.Canvas{})
@@ -210,6 +214,28 @@ func barChart(title, yLabel string, names []string, ss []series, yMin float64) (
 	p.Y.Min, p.Y.Max = 0, top*headroom
 	p.Y.Tick.Marker = numberTicks{offset: yMin}
 	return &figure{plots: []*plot.Plot{p}, w: w, h: h}, nil
+}
+
+// safeTicks guards a tick marker against an axis range it cannot handle: gonum's default
+// ticks loop forever when hi-lo overflows (a run log of losses near ±1e308) and panic for an
+// empty range. Such a range gets a tick at each end, labelled in exponent form.
+type safeTicks struct{ plot.Ticker }
+
+func (s safeTicks) Ticks(lo, hi float64) []plot.Tick {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	if finite(lo) && finite(hi) && finite(hi-lo) && hi > lo {
+		if s.Ticker == nil {
+			return plot.DefaultTicks{}.Ticks(lo, hi)
+		}
+		return s.Ticker.Ticks(lo, hi)
+	}
+	var ticks []plot.Tick
+	for _, v := range []float64{lo, hi} {
+		if finite(v) && (len(ticks) == 0 || ticks[0].Value != v) {
+			ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 3, 64)})
+		}
+	}
+	return ticks
 }
 
 // numberTicks labels the y axis with thousands separators, adding offset to every value (for
