@@ -302,10 +302,40 @@ func TestResumeDamagedCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := filepath.Join(cfg.RunDir, LastDir, "state.json")
+	good, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each edit of the real state.json leaves valid JSON with counts the trainer cannot have
+	// written; a negative batch used to index batches[-1] on resume.
+	edits := map[string]func(st map[string]any){
+		"negative batch": func(st map[string]any) { // and the run not finished: epoch 1 is run again
+			st["batch"], st["epoch"], st["best_epoch"], st["records"], st["done"] = -1, 0, 0, []any{}, false
+		},
+		"negative epoch":  func(st map[string]any) { st["epoch"] = -1 },
+		"best epoch":      func(st map[string]any) { st["best_epoch"] = 7 },
+		"records":         func(st map[string]any) { st["records"] = []any{} },
+		"partial correct": func(st map[string]any) { st["partial"] = map[string]any{"correct": 5, "n": 3} },
+	}
+	for name, edit := range edits {
+		var st map[string]any
+		if err := json.Unmarshal(good, &st); err != nil {
+			t.Fatal(err)
+		}
+		edit(st)
+		b, _ := json.Marshal(st)
+		if err := os.WriteFile(state, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Resume(context.Background(), cfg.RunDir, quietHooks())
+		if err == nil || !strings.Contains(err.Error(), state) || !strings.Contains(err.Error(), "damaged checkpoint") {
+			t.Errorf("%s: resuming: %v", name, err)
+		}
+	}
 	if err := os.WriteFile(state, []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Resume(context.Background(), cfg.RunDir, quietHooks())
+	_, err = Resume(context.Background(), cfg.RunDir, quietHooks())
 	if err == nil || !strings.Contains(err.Error(), state) {
 		t.Errorf("resuming with a damaged %s: %v", state, err)
 	}

@@ -60,6 +60,23 @@ type partialEpoch struct {
 	Seconds float64 `json:"seconds"`
 }
 
+// check tells a state the trainer wrote from a damaged one, whose counts would index batches
+// and epochs that do not exist.
+func (st *state) check() error {
+	p := st.Partial
+	switch {
+	case st.Epoch < 0 || st.Batch < 0 || st.BadEpochs < 0:
+		return fmt.Errorf("negative counts (epoch %d, batch %d, bad epochs %d)", st.Epoch, st.Batch, st.BadEpochs)
+	case st.BestEpoch < 0 || st.BestEpoch > st.Epoch:
+		return fmt.Errorf("best epoch %d outside the %d epochs done", st.BestEpoch, st.Epoch)
+	case len(st.Records) != st.Epoch:
+		return fmt.Errorf("%d epoch records for %d epochs done", len(st.Records), st.Epoch)
+	case p.LossN < 0 || p.N < 0 || p.Correct < 0 || p.Correct > p.N || p.Tokens < 0:
+		return fmt.Errorf("the partial epoch's counts are inconsistent (%d of %d correct, %d losses, %d tokens)", p.Correct, p.N, p.LossN, p.Tokens)
+	}
+	return nil
+}
+
 // saveLast writes the last checkpoint: weights, optimiser state and trainer state.
 func saveLast(dir string, m nn.Model, opt *nn.Adam, st *state) error {
 	var w, o bytes.Buffer
@@ -105,6 +122,9 @@ func loadLast(dir string, m nn.Model, opt *nn.Adam) (*state, error) {
 	}
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("train: %s: %w", p, err)
+	}
+	if err := st.check(); err != nil {
+		return nil, fmt.Errorf("train: %s: %w (damaged checkpoint?)", p, err)
 	}
 	if err := nn.LoadWeights(filepath.Join(ck, WeightsFile), m); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
