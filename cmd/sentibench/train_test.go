@@ -27,3 +27,32 @@ func TestTrainResumeFlags(t *testing.T) {
 		t.Errorf("resume with --dropout: got %v, want a usage error", err)
 	}
 }
+
+// TestGivenValuesChecked: a size, rate or dropout that the program would replace by its default
+// is a usage error when given, in every command that takes it; left out, the default applies.
+func TestGivenValuesChecked(t *testing.T) {
+	for _, c := range []struct {
+		flag string
+		args []string
+	}{
+		{"--lr 0", []string{"train", "--lr", "0"}},
+		{"--threads -1", []string{"train", "--threads", "-1"}},
+		{"--batch-size 0", []string{"train", "--batch-size", "0"}},
+		{"--epochs 0", []string{"train", "--epochs", "0"}},
+		{"--hidden 0", []string{"train", "--hidden", "0"}},
+		{"--layers -2", []string{"train", "--layers", "-2"}},
+		{"--embedding-dim 0", []string{"train", "--embedding-dim", "0"}},
+		{"--filters 0", []string{"train", "--filters", "0"}},
+		{"--dropout -0.1", []string{"train", "--dropout", "-0.1"}},
+		{"--teacher-batch 0", []string{"distill", "--teacher", "x", "--teacher-batch", "0"}},
+		{"--dropout -1", []string{"distill", "--teacher", "x", "--dropout", "-1"}},
+		{"--threads 0", []string{"eval", "--run", "x", "--threads", "0"}},
+		{"--threads -4", []string{"predict", "--run", "x", "--threads", "-4", "good"}},
+		{"--batch-size 0", []string{"embed", "--batch-size", "0"}},
+	} {
+		_, _, err := run(t, c.args...)
+		if err == nil || !isUsage(err) || !strings.HasPrefix(err.Error(), c.flag+":") {
+			t.Errorf("%v: got %v, want a usage error naming %s", c.args, err, c.flag)
+		}
+	}
+}
