@@ -49,6 +49,10 @@ func TestGivenValuesChecked(t *testing.T) {
 		{"--threads 0", []string{"eval", "--run", "x", "--threads", "0"}},
 		{"--threads -4", []string{"predict", "--run", "x", "--threads", "-4", "good"}},
 		{"--batch-size 0", []string{"embed", "--batch-size", "0"}},
+		{"--max-batch 0", []string{"serve", "--run", "x", "--max-batch", "0"}},
+		{"--max-queue -1", []string{"serve", "--run", "x", "--max-queue", "-1"}},
+		{"--window 0", []string{"wordvec", "--out", "x", "--window", "0"}},
+		{"--min-count 0", []string{"wordvec", "--out", "x", "--min-count", "0"}},
 	} {
 		_, _, err := run(t, c.args...)
 		if err == nil || !isUsage(err) || !strings.HasPrefix(err.Error(), c.flag+":") {
