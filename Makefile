@@ -14,7 +14,7 @@ TRAIN_ARGS ?=
 UNSUP    ?= $(firstword $(wildcard ../shared/data/imdb/aclImdb_v1_unsup.tar.gz))
 VECTORS  ?= runs/imdb-100d.txt
 
-.PHONY: all build test bench fuzz lint train wordvec help clean validate-deploy loadtest kernels gpu gpu-compile gpu-bundle
+.PHONY: all build test bench fuzz lint staticcheck train wordvec help clean validate-deploy loadtest kernels gpu gpu-compile gpu-bundle
 
 all: build
 
@@ -27,6 +27,7 @@ help:
 	@echo "make bench   run the Go benchmarks (ops, data pipeline)"
 	@echo "make fuzz    search every fuzz target for FUZZTIME each (default 60s; make test runs their seeds)"
 	@echo "make lint    gofmt check and go vet"
+	@echo "make staticcheck  staticcheck (from the Go module proxy; CI runs it)"
 	@echo "make validate-deploy  check deploy/ (kubeconform, hadolint; tools from the Go proxy and PyPI)"
 	@echo "make loadtest RUNS=\"runs/cnn-1 ...\"  throughput and latency of sentibench serve"
 	@echo "make gpu     build $(BIN) with CUDA (tag sentibench_cuda; needs nvcc, the CUDA headers, cuBLAS:"
@@ -45,6 +46,12 @@ bench:
 
 fuzz:
 	scripts/fuzz.sh
+
+# staticcheck, pinned; fetched from the Go module proxy on first use.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+staticcheck:
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' ':!third_party' 2>/dev/null || find . -name '*.go' -not -path './third_party/*')); \

@@ -61,9 +61,6 @@ type specialToken struct {
 	id   int32
 }
 
-// WordPieceFiles lists the files LoadWordPiece reads, in order of preference.
-var wordPieceFiles = []string{"tokenizer.json", "vocab.txt"}
-
 // LoadWordPiece reads the tokenizer of a Hugging Face model directory: tokenizer.json when it
 // exists (its WordPiece model, BertNormalizer settings, special tokens), otherwise vocab.txt
 // with the settings of tokenizer_config.json (BertTokenizer's defaults when absent: lower-case,

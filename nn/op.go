@@ -123,15 +123,6 @@ func zero[T float](s []T) {
 	clear(s)
 }
 
-// dtypeOf is the tensor element type of T.
-func dtypeOf[T float]() tensor.Dtype {
-	var zero T
-	if _, ok := any(zero).(float32); ok {
-		return tensor.Float32
-	}
-	return tensor.Float64
-}
-
 // axpy computes y += alpha x over len(x) elements (gonum's vectorised kernels).
 func axpy[T float](impl blas.Impl, alpha T, x, y []T) {
 	switch x := any(x).(type) {

@@ -262,14 +262,6 @@ func (r *rnnRun) prevStep(t, d int) (row, m int) {
 	return r.off[t+1], r.nb[t+1]
 }
 
-// stepAt returns the time step processed s-th by direction d.
-func (r *rnnRun) stepAt(s, d int) int {
-	if d == 0 {
-		return s
-	}
-	return r.T - 1 - s
-}
-
 // setBatch validates the lengths and fills the layout.
 func (r *rnnRun) setBatch(lengths []int, T int) error {
 	B := len(lengths)

@@ -30,10 +30,7 @@ type (
 		shape   []int
 		stride  []int
 	}
-	markType struct{}
 )
-
-var mark = &markType{}
 
 func newDict() *pyDict { return &pyDict{index: map[any]int{}} }
 

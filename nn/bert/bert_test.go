@@ -65,16 +65,6 @@ func maxDiff(t testing.TB, got []float32, want [][]float64) float64 {
 	return d
 }
 
-func flat(rows [][]float64) []float32 {
-	var out []float32
-	for _, r := range rows {
-		for _, v := range r {
-			out = append(out, float32(v))
-		}
-	}
-	return out
-}
-
 const tol = 1e-5
 
 // TestSharedRandomBERT checks the shared tiny random BERT (../shared/models/

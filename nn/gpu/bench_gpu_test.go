@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/internal/blas"
 	"github.com/sentibench/sentibench/nn"
 )
 
@@ -71,7 +72,7 @@ func BenchmarkBiGRUEpoch(b *testing.B) {
 func newBiGRUHead(b *testing.B, d *Device, dim int) *Trainer {
 	cfg, _ := nn.DefaultConfig(nn.KindBiGRU, 0)
 	cfg.InputDim = dim
-	m, err := nn.NewModel(nn.NewCPU(blasGonum(), 1), cfg, nn.NewRNG(1234))
+	m, err := nn.NewModel(nn.NewCPU(blas.Gonum{}, 1), cfg, nn.NewRNG(1234))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -393,8 +393,6 @@ func TestTrainerRejectsBadInput(t *testing.T) {
 	}
 }
 
-func blasGonum() blas.Impl { return blas.Gonum{} }
-
 // checkTraining runs 30 training steps of each model (dropout on, clipping on) on one batch and
 // checks that the loss falls, and that Pull brings the trained weights and Adam's state back.
 func checkTraining(t *testing.T, newBackend func() backend) {
