@@ -15,21 +15,15 @@ import (
 // at 2^30, which is too slow to allocate on every input). `go test` runs the seeds; `go test
 // -fuzz FuzzLoadRunConfig ./train` searches.
 func FuzzLoadRunConfig(f *testing.F) {
-	runs := map[string]string{}
-	for _, model := range []string{"cnn", "lstm"} {
-		cfg := smallConfig(model)
-		cfg.Epochs, cfg.Limit = 1, 20
-		cfg.RunDir = filepath.Join(f.TempDir(), model)
-		if _, err := Run(context.Background(), cfg, quietHooks()); err != nil {
-			f.Fatal(err)
-		}
-		b, err := os.ReadFile(filepath.Join(cfg.RunDir, ConfigFile))
+	runs := smallRuns(f)
+	for _, model := range []string{"cnn", "lstm"} { // in order: the seeds' numbers stay put
+		dir := runs[model]
+		b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(model, b)
 		f.Add(model, []byte(strings.Replace(string(b), `"filters": 8`, `"filters": 9`, 1)))
-		runs[model] = cfg.RunDir
 	}
 	f.Fuzz(func(t *testing.T, model string, config []byte) {
 		dir, ok := runs[model]
@@ -55,16 +49,7 @@ func FuzzLoadRunConfig(f *testing.F) {
 		if size > 1e7 || m.Kind == "bigru" {
 			return
 		}
-		pr, err := Load(dir, LoadOptions{Threads: 1})
-		if err != nil {
-			if !strings.Contains(err.Error(), dir) {
-				t.Fatalf("error does not name the run: %v", err)
-			}
-			return
-		}
-		if _, err := pr.Predict([]string{"a fine film , well worth seeing ."}); err != nil {
-			t.Fatalf("config %s loads, but Predict fails: %v", config, err)
-		}
+		loadsOrNames(t, dir)
 	})
 }
 
@@ -72,20 +57,14 @@ func FuzzLoadRunConfig(f *testing.F) {
 // ones (vocabulary, sizes, layers, widths, padding id, outputs, dropout): an error naming the
 // run, or a predictor that classifies a text.
 func FuzzLoadRunModel(f *testing.F) {
-	runs := map[string]string{}
+	runs := smallRuns(f)
 	infos := map[string]RunInfo{}
 	for _, model := range []string{"cnn", "lstm"} {
-		cfg := smallConfig(model)
-		cfg.Epochs, cfg.Limit = 1, 20
-		cfg.RunDir = filepath.Join(f.TempDir(), model)
-		if _, err := Run(context.Background(), cfg, quietHooks()); err != nil {
-			f.Fatal(err)
-		}
-		info, err := ReadRunInfo(cfg.RunDir)
+		info, err := ReadRunInfo(runs[model])
 		if err != nil {
 			f.Fatal(err)
 		}
-		runs[model], infos[model] = cfg.RunDir, info
+		infos[model] = info
 		m := info.Model
 		f.Add(model, m.VocabSize, m.EmbedDim, m.Filters, m.Hidden, m.Layers, 3, m.Outputs, m.PadID, m.Dropout)
 	}
@@ -114,15 +93,38 @@ func FuzzLoadRunModel(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(dir, ConfigFile), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		pr, err := Load(dir, LoadOptions{Threads: 1})
-		if err != nil {
-			if !strings.Contains(err.Error(), dir) {
-				t.Fatalf("error does not name the run: %v", err)
-			}
-			return
-		}
-		if _, err := pr.Predict([]string{"a fine film , well worth seeing ."}); err != nil {
-			t.Fatalf("model %+v loads, but Predict fails: %v", *m, err)
-		}
+		loadsOrNames(t, dir)
 	})
+}
+
+// smallRuns trains a small cnn and lstm run for one epoch on 20 reviews per folder and returns
+// their directories by model.
+func smallRuns(f *testing.F) map[string]string {
+	runs := map[string]string{}
+	for _, model := range []string{"cnn", "lstm"} {
+		cfg := smallConfig(model)
+		cfg.Epochs, cfg.Limit = 1, 20
+		cfg.RunDir = filepath.Join(f.TempDir(), model)
+		if _, err := Run(context.Background(), cfg, quietHooks()); err != nil {
+			f.Fatal(err)
+		}
+		runs[model] = cfg.RunDir
+	}
+	return runs
+}
+
+// loadsOrNames requires Load of dir to fail with an error naming the run, or to give a predictor
+// that classifies a text.
+func loadsOrNames(t *testing.T, dir string) {
+	pr, err := Load(dir, LoadOptions{Threads: 1})
+	if err != nil {
+		if !strings.Contains(err.Error(), dir) {
+			t.Fatalf("error does not name the run: %v", err)
+		}
+		return
+	}
+	if _, err := pr.Predict([]string{"a fine film , well worth seeing ."}); err != nil {
+		b, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+		t.Fatalf("config %s loads, but Predict fails: %v", b, err)
+	}
 }
