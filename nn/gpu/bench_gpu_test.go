@@ -24,11 +24,7 @@ import (
 // word-piece counts (one per line; scripts/gpu-bundle.sh writes IMDB's); without it the
 // benchmark is skipped. Metrics: epoch_s, and peak_MiB of the device pool.
 func BenchmarkBiGRUEpoch(b *testing.B) {
-	path := os.Getenv("SENTIBENCH_BIGRU_LENGTHS")
-	if path == "" {
-		b.Skip("SENTIBENCH_BIGRU_LENGTHS is not set")
-	}
-	lengths := readLengths(b, path)
+	lengths := lengthsFromEnv(b)
 	d := device(b)
 	tr := newBiGRUHead(b, d, 384)
 	defer tr.Close()
@@ -126,6 +122,16 @@ func fillBatch(in *nn.Input, y []float32, ex, lengths []int, labels []float32, d
 	return y
 }
 
+// lengthsFromEnv reads the word-piece lengths of SENTIBENCH_BIGRU_LENGTHS, skipping the
+// benchmark when it is not set.
+func lengthsFromEnv(b *testing.B) []int {
+	path := os.Getenv("SENTIBENCH_BIGRU_LENGTHS")
+	if path == "" {
+		b.Skip("SENTIBENCH_BIGRU_LENGTHS is not set")
+	}
+	return readLengths(b, path)
+}
+
 func readLengths(b *testing.B, path string) []int {
 	f, err := os.Open(path)
 	if err != nil {
@@ -160,11 +166,7 @@ func readLengths(b *testing.B, path string) []int {
 // as in `sentibench train --device cuda --feature-cache none`. Metrics: cached_s, recomputed_s,
 // their ratio (x), the encoder's word pieces per second (enc_tok/s), peak_MiB of the pool.
 func BenchmarkBiGRUEncoderEpoch(b *testing.B) {
-	path := os.Getenv("SENTIBENCH_BIGRU_LENGTHS")
-	if path == "" {
-		b.Skip("SENTIBENCH_BIGRU_LENGTHS is not set")
-	}
-	lengths := readLengths(b, path)
+	lengths := lengthsFromEnv(b)
 	n := len(lengths)
 	if v, err := strconv.Atoi(os.Getenv("SENTIBENCH_ENCODER_REVIEWS")); err == nil && v > 0 {
 		n = min(n, v)
