@@ -43,7 +43,7 @@ import (
 
 	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/nn/bert"
-	"github.com/sentibench/sentibench/third_party/cu"
+	"github.com/sentibench/sentibench/internal/cu"
 )
 
 // kernelImage is kernels.cu compiled by scripts/build-kernels.sh (`make kernels`).

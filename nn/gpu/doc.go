@@ -1,5 +1,5 @@
 // Package gpu trains and evaluates sentibench's models on an NVIDIA GPU, on the CUDA driver API
-// (gorgonia.org/cu, vendored under third_party/cu), cuBLAS, and kernels of its own (kernels.cu,
+// (gorgonia.org/cu, vendored as internal/cu), cuBLAS, and kernels of its own (kernels.cu,
 // compiled ahead of time with nvcc and embedded in the binary).
 //
 // The GPU code is built only with the tag sentibench_cuda (`make gpu`); without it Open returns
