@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime/debug"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -78,11 +79,23 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), "sentibench", version)
+			fmt.Fprintln(cmd.OutOrStdout(), "sentibench", buildVersion())
 			return nil
 		},
 	}
 }
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..." (deploy/Dockerfile does).
 var version = "dev"
+
+// buildVersion is the version this binary reports and records in its runs: the one set with
+// -ldflags, else the module version `go install ...@VERSION` built it at, else "dev".
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}
