@@ -247,7 +247,7 @@ func (ctx *BatchedContext) DoWork() {
 		if ctx.checkResults() {
 			log.Printf("Errors found %v", ctx.checkResults())
 			log.Printf("Errors: \n%v", ctx.errors())
-			log.Printf(ctx.introspect())
+			log.Print(ctx.introspect()) // sentibench: was log.Printf (vet: non-constant format string)
 		}
 
 		if blocking {
@@ -255,14 +255,14 @@ func (ctx *BatchedContext) DoWork() {
 			var retVal *fnargs
 			switch b.fnargs.fn {
 			case C.fn_mallocD:
-				retVal = (*fnargs)(unsafe.Pointer(uintptr(ctx.fns[len(ctx.fns)-1])))
+				retVal = b.fnargs // sentibench: was (*fnargs)(unsafe.Pointer(uintptr(ctx.fns[len(ctx.fns)-1]))), the same pointer
 				ctx.retVal <- DevicePtr(retVal.devptr0)
 			case C.fn_mallocH:
 			case C.fn_mallocManaged:
-				retVal = (*fnargs)(unsafe.Pointer(uintptr(ctx.fns[len(ctx.fns)-1])))
+				retVal = b.fnargs // sentibench: was (*fnargs)(unsafe.Pointer(uintptr(ctx.fns[len(ctx.fns)-1]))), the same pointer
 				ctx.retVal <- DevicePtr(retVal.devptr0)
 			case C.fn_allocAndCopy:
-				retVal = (*fnargs)(unsafe.Pointer(uintptr(ctx.fns[len(ctx.fns)-1])))
+				retVal = b.fnargs // sentibench: was (*fnargs)(unsafe.Pointer(uintptr(ctx.fns[len(ctx.fns)-1]))), the same pointer
 				ctx.retVal <- DevicePtr(retVal.devptr0)
 			}
 			logf("\t[RET] %v", DevicePtr(retVal.devptr0))
