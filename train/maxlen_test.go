@@ -84,8 +84,9 @@ func TestLongReviewTruncated(t *testing.T) {
 		t.Errorf("config.json records max_len %d, want %d", info.Config.MaxLen, DefaultMaxLen)
 	}
 
-	// Evaluation on the file: every row, the same bound, a few tens of MiB allocated in all
-	// (reading and tokenizing the 6 MB line); unbounded, its batch alone took over 1 GiB.
+	// Evaluation on the file: every row, the same bound, and about 120 MiB allocated in all,
+	// nearly all of it reading and tokenizing the 6 MB line; unbounded, the batch of the long
+	// review alone took over 1 GiB (and with a review of 300,000 tokens, 349 MiB in all).
 	var elog bytes.Buffer
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -105,8 +106,8 @@ func TestLongReviewTruncated(t *testing.T) {
 	}
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("the evaluation allocated %d MiB", alloc>>20)
-	if alloc > 128<<20 {
-		t.Errorf("the evaluation allocated %d MiB, want under 128", alloc>>20)
+	if alloc > 256<<20 {
+		t.Errorf("the evaluation allocated %d MiB, want under 256", alloc>>20)
 	}
 }
 
