@@ -127,7 +127,7 @@ func prepareDataset(ctx context.Context, cfg Config, corpus *data.Corpus, vocabP
 		ds.vocab = data.BuildVocab(toks, vocabTrain, cfg.VocabSize)
 	}
 	ds.ids = toks.IDs(ds.vocab)
-	maxLen := cfg.maxTokens()
+	maxLen := cfg.MaxTokens()
 	ds.lengths = make([]int, len(ds.ids))
 	cut, longest := 0, 0
 	for i, s := range ds.ids {

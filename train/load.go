@@ -121,7 +121,7 @@ func Load(dir string, o LoadOptions) (*Predictor, error) {
 	if o.MaxLen > 0 {
 		p.Info.Config.MaxLen = o.MaxLen
 	}
-	p.pad = data.PadOptions{PadID: int32(info.Model.PadID), MinLen: 1, MaxLen: p.Info.Config.maxTokens()}
+	p.pad = data.PadOptions{PadID: int32(info.Model.PadID), MinLen: 1, MaxLen: p.Info.Config.MaxTokens()}
 	if info.Model.Kind == nn.KindCNN {
 		p.pad.MinLen = 5
 	}

@@ -10,9 +10,9 @@ import (
 // whatever the data.
 const DefaultMaxLen = 8192
 
-// maxTokens is the run's bound on a review's tokens: MaxLen, or DefaultMaxLen for a run that
-// recorded none (made before the bound existed).
-func (c Config) maxTokens() int {
+// MaxTokens is the run's bound on a review's tokens (word models): MaxLen, or DefaultMaxLen for
+// a run that recorded none (made before the bound existed).
+func (c Config) MaxTokens() int {
 	if c.MaxLen > 0 {
 		return c.MaxLen
 	}
