@@ -110,4 +110,10 @@ func TestLongReviewsCLI(t *testing.T) {
 		!strings.Contains(errOut, "predict: 1 text(s) longer than 50 tokens truncated to their first 50") {
 		t.Errorf("predict: %v, stderr %q", err, errOut)
 	}
+	// 0 once meant whole reviews; now it would stand for the default, so given it is refused.
+	for _, args := range [][]string{{"train", "--max-len", "0"}, {"eval", "--run", runDir, "--max-len", "-1"}, {"predict", "--run", runDir, "--max-len", "0", "good"}} {
+		if _, _, err := run(t, args...); err == nil || !isUsage(err) || !strings.HasPrefix(err.Error(), "--max-len ") {
+			t.Errorf("%v: got %v, want a usage error naming --max-len", args, err)
+		}
+	}
 }
