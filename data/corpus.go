@@ -97,6 +97,11 @@ type Options struct {
 	Limit int
 	// Seed seeds the recipe's generator (DefaultSeed is the recipe's 1234).
 	Seed uint64
+	// AsGiven takes the parts as the data name them, without the recipe's split: Train, Valid
+	// and Test are the data's own train, valid and test parts (IMDB's folders, or the split
+	// column of own data; rows without one are in the train part), in canonical order, and
+	// any of them may be empty. For evaluating a model on data it was not trained on.
+	AsGiven bool
 	// Fields names the columns (CSV, TSV) or fields (JSONL) of own data; empty names take the
 	// defaults "text", "label" and "split".
 	Fields Fields
@@ -145,7 +150,8 @@ func partRank(part string) int {
 // Own data and directories without the IMDB layout may lack a test or valid part. Without a
 // test part, a seeded 20% of the train part (round(0.2 n), drawn with the same generator before
 // the train/valid split) is held out as test, in canonical order. With a valid part given, the
-// train part is not split. Corpus.Notes says which of these happened.
+// train part is not split. Corpus.Notes says which of these happened. Options.AsGiven skips
+// the split and keeps the parts as the data name them.
 func Load(ctx context.Context, o Options) (*Corpus, error) {
 	if o.Path == "" {
 		return nil, errors.New("no data given: a path to the IMDB archive, an aclImdb directory, a CSV/TSV/JSONL file, a folder-per-label directory, or \"sample\"")
@@ -265,6 +271,13 @@ func assemble(src *source, o Options) (*Corpus, error) {
 				c.Unsup = append(c.Unsup, i)
 			}
 		}
+	}
+	if o.AsGiven {
+		if len(trainPart)+len(validPart)+len(c.Test) == 0 {
+			return nil, fmt.Errorf("%s: no labelled examples", src.name)
+		}
+		c.Train, c.Valid, c.RNG = trainPart, validPart, *rng
+		return c, nil
 	}
 	if len(trainPart) == 0 {
 		return nil, fmt.Errorf("%s: no training examples", src.name)

@@ -368,6 +368,31 @@ func TestLoadCSVTSVJSONL(t *testing.T) {
 	}
 }
 
+// TestLoadAsGiven: for evaluation, the data's own parts, without the recipe's split or holding
+// out; a file whose rows are all test (no train part) loads.
+func TestLoadAsGiven(t *testing.T) {
+	dir := t.TempDir()
+	plain := writeFile(t, dir, "plain.tsv", []byte("label\ttext\n1\tgood\n0\tbad\n1\tnice\n0\tawful\n1\tsuper\n"))
+	c, err := Load(context.Background(), Options{Path: plain, Seed: 1, AsGiven: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Train) != 5 || len(c.Valid) != 0 || len(c.Test) != 0 || len(c.Notes) != 0 {
+		t.Errorf("no split column: %d/%d/%d, notes %q; want every row in the train part, no notes", len(c.Train), len(c.Valid), len(c.Test), c.Notes)
+	}
+	allTest := writeFile(t, dir, "test.tsv", []byte("label\ttext\tsplit\n1\tgood\ttest\n0\tbad\ttest\n1\tnice\ttest\n"))
+	if _, err := Load(context.Background(), Options{Path: allTest, Seed: 1}); err == nil || !strings.Contains(err.Error(), "no training examples") {
+		t.Errorf("all test rows, for training: got %v, want no training examples", err)
+	}
+	c, err = Load(context.Background(), Options{Path: allTest, Seed: 1, AsGiven: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Train) != 0 || len(c.Valid) != 0 || !slices.Equal(c.Test, []int{0, 1, 2}) {
+		t.Errorf("all test rows: %v/%v/%v, want 0/0/[0 1 2]", c.Train, c.Valid, c.Test)
+	}
+}
+
 // TestLoadBadInput checks that each kind of bad input gives an error that names the file (and
 // the member or line) and the problem.
 func TestLoadBadInput(t *testing.T) {

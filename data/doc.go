@@ -27,7 +27,8 @@
 //   - Load reads the official archive as a stream (gzip + tar, nothing unpacked), an aclImdb
 //     directory, the unlabelled reviews on request, or own data (CSV, TSV, JSONL, a
 //     folder-per-label directory), applies --limit, and makes the recipe's train/valid split
-//     with SplitMix64; Corpus holds the examples, the label names, the split and the generator.
+//     with SplitMix64 (or, with Options.AsGiven, keeps the data's own parts, for evaluation);
+//     Corpus holds the examples, the label names, the split and the generator.
 //   - Tokenizer is the interface of tokenizers; BasicEnglish is the recipe's, a hand-written
 //     scanner with Python's semantics (tokenize.go). TokenizeAll runs one over a corpus in
 //     parallel; BuildVocab and Vocab make and store the 25,002-token vocabulary.

@@ -178,7 +178,7 @@ func settingsDiff(student, alone train.RunInfo) string {
 	add("seed", sc.Seed, ac.Seed)
 	add("data", sc.Data, ac.Data)
 	add("limit", sc.Limit, ac.Limit)
-	add("max length", sc.MaxLen, ac.MaxLen)
+	add("max length", sc.MaxTokens(), ac.MaxTokens())
 	add("patience", sc.Patience, ac.Patience)
 	add("clip norm", sc.ClipNorm, ac.ClipNorm)
 	return strings.Join(diffs, ", ")

@@ -35,7 +35,10 @@ type Config struct {
 	LabelColumn string `json:"label_column,omitempty"`
 	// Limit > 0 takes a seeded sample of Limit reviews per IMDB folder (torch_ref.py's --limit).
 	Limit int `json:"limit,omitempty"`
-	// MaxLen > 0 truncates every review to MaxLen tokens (the recipe does not truncate).
+	// MaxLen bounds a review's tokens (word models): a longer one is truncated to its first
+	// MaxLen, with a line saying how many were. 0 means DefaultMaxLen, which keeps every IMDB
+	// review whole (the recipe does not truncate); Run records the bound it used, and a run
+	// that recorded none (made before the bound existed) gets the default.
 	MaxLen int `json:"max_len,omitempty"`
 	// VocabSize is the number of most frequent words in the vocabulary (the recipe's 25,000).
 	VocabSize int `json:"vocab_size"`
@@ -127,6 +130,9 @@ type Hooks struct {
 	// newEngine, when set (by the tests), makes the engine instead of the device's: a stand-in
 	// for a GPU that keeps its own copy of the weights.
 	newEngine func(m nn.Model, opt *nn.Adam) (engine, error)
+	// batchBudget, when > 0 (set by the tests), replaces the machine's memory budget of a
+	// batch (machineBatchBudget).
+	batchBudget int64
 }
 
 func (h *Hooks) fill() {
@@ -177,6 +183,9 @@ func (c Config) resolved() (Config, error) {
 	if c.Device == "" {
 		c.Device = "cpu"
 	}
+	if c.MaxLen == 0 && c.Model != nn.KindBiGRU {
+		c.MaxLen = DefaultMaxLen
+	}
 	switch {
 	case c.Data == "":
 		return c, bad("no data set given")
@@ -200,6 +209,8 @@ func (c Config) resolved() (Config, error) {
 		return c, bad("unknown pooling %q (want %s or %s)", c.Pool, nn.PoolLast, nn.PoolConcat)
 	case c.Pool == nn.PoolConcat && c.Model != nn.KindBiGRU:
 		return c, bad("pooling %q is for the bigru model", c.Pool)
+	case c.MaxLen > 0 && c.Model == nn.KindBiGRU:
+		return c, bad("a token bound (--max-len) is for the word models; the bigru's encoder cuts each review to its 512 word pieces (see --truncate-head)")
 	case c.TruncateHead < 0:
 		return c, bad("head+tail truncation: head %d is negative", c.TruncateHead)
 	case c.TruncateHead > 0 && c.Model != nn.KindBiGRU:

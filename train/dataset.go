@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/nn/gpu"
 )
@@ -39,11 +40,26 @@ type dataset struct {
 // vocabulary to use (a resumed run's); otherwise it is built from the train part. gdev, when
 // not nil, is the run's GPU (the bigru's encoder runs there).
 func loadDataset(ctx context.Context, cfg Config, vocabPath string, gdev *gpu.Device, hooks Hooks) (*dataset, error) {
+	corpus, err := readCorpus(ctx, cfg, false, hooks)
+	if err != nil {
+		return nil, err
+	}
+	if len(corpus.Train) == 0 || len(corpus.Valid) == 0 || len(corpus.Test) == 0 {
+		return nil, fmt.Errorf("train: %s: the split left %d train, %d valid and %d test examples; each needs at least one",
+			corpus.Source, len(corpus.Train), len(corpus.Valid), len(corpus.Test))
+	}
+	return prepareDataset(ctx, cfg, corpus, vocabPath, gdev, hooks)
+}
+
+// readCorpus reads the run's data set: split by the recipe, or, asGiven, in the parts the data
+// name (data.Options.AsGiven, for evaluating on other data).
+func readCorpus(ctx context.Context, cfg Config, asGiven bool, hooks Hooks) (*data.Corpus, error) {
 	corpus, err := data.Load(ctx, data.Options{
 		Path:         cfg.Data,
 		Limit:        cfg.Limit,
 		Seed:         cfg.Seed,
 		Fields:       data.Fields{Text: cfg.TextColumn, Label: cfg.LabelColumn},
+		AsGiven:      asGiven,
 		Workers:      cfg.Threads,
 		Progress:     hooks.Progress,
 		ProgressMode: hooks.ProgressMode,
@@ -54,16 +70,19 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, gdev *gpu.De
 	for _, note := range corpus.Notes {
 		fmt.Fprintln(hooks.Log, "Data:", note)
 	}
+	if len(corpus.Classes) != 2 {
+		return nil, fmt.Errorf("train: %s has %d classes (%v); the models are binary classifiers for now", corpus.Source, len(corpus.Classes), corpus.Classes)
+	}
+	return corpus, nil
+}
+
+// prepareDataset turns a corpus into the model's inputs: the encoder's features (bigru), or
+// the tokens' ids in the vocabulary of vocabPath (or one built from the train part), each
+// review cut to cfg's token bound.
+func prepareDataset(ctx context.Context, cfg Config, corpus *data.Corpus, vocabPath string, gdev *gpu.Device, hooks Hooks) (*dataset, error) {
 	rng := corpus.RNG
 	ds := &dataset{classes: corpus.Classes, train: corpus.Train, valid: corpus.Valid, test: corpus.Test,
 		labels: corpus.Labels(), rng: &rng}
-	if len(ds.classes) != 2 {
-		return nil, fmt.Errorf("train: %s has %d classes (%v); the models are binary classifiers for now", corpus.Source, len(ds.classes), ds.classes)
-	}
-	if len(ds.train) == 0 || len(ds.valid) == 0 || len(ds.test) == 0 {
-		return nil, fmt.Errorf("train: %s: the split left %d train, %d valid and %d test examples; each needs at least one",
-			corpus.Source, len(ds.train), len(ds.valid), len(ds.test))
-	}
 	if cfg.Model == nn.KindBiGRU {
 		if len(hooks.ExtraTrain) > 0 {
 			return nil, fmt.Errorf("train: extra training texts are not supported for the bigru model")
@@ -108,18 +127,50 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, gdev *gpu.De
 		ds.vocab = data.BuildVocab(toks, vocabTrain, cfg.VocabSize)
 	}
 	ds.ids = toks.IDs(ds.vocab)
+	maxLen := cfg.MaxTokens()
 	ds.lengths = make([]int, len(ds.ids))
+	cut, longest := 0, 0
 	for i, s := range ds.ids {
-		ds.lengths[i] = len(s)
-		if cfg.MaxLen > 0 && ds.lengths[i] > cfg.MaxLen {
-			ds.lengths[i] = cfg.MaxLen
+		ds.lengths[i] = min(len(s), maxLen)
+		if len(s) > maxLen {
+			cut++
+			longest = max(longest, len(s))
 		}
 	}
-	ds.pad = data.PadOptions{PadID: data.PAD, MaxLen: cfg.MaxLen, MinLen: 1}
+	if cut > 0 {
+		fmt.Fprintf(hooks.Log, "Data: %s longer than %s tokens truncated to their first %s (the longest had %s; --max-len sets the bound)\n",
+			plural(cut, "review"), progress.FormatCount(int64(maxLen)), progress.FormatCount(int64(maxLen)), progress.FormatCount(int64(longest)))
+	}
+	ds.pad = data.PadOptions{PadID: data.PAD, MaxLen: maxLen, MinLen: 1}
 	if cfg.Model == nn.KindCNN {
 		ds.pad.MinLen = 5 // the widest filter (RECIPE.md: reviews shorter than 5 tokens are padded to 5)
 	}
 	return ds, nil
+}
+
+// checkBatchMemory refuses, before anything is allocated, a batch size whose largest batch
+// would not fit: batchSize examples (or all of them, if fewer) padded to the longest example's
+// length after truncation, estimated by nn.BatchBytes for mc's model in mode. budget <= 0
+// means machineBatchBudget().
+func (ds *dataset) checkBatchMemory(mc nn.Config, batchSize int, mode nn.Mode, budget int64) error {
+	if ds.enc != nil {
+		return nil // the bigru: the encoder has cut every review to its 512 word pieces
+	}
+	if budget <= 0 {
+		if budget = machineBatchBudget(); budget <= 0 {
+			return nil // unknown on this system
+		}
+	}
+	longest := ds.pad.MinLen
+	for _, n := range ds.lengths {
+		longest = max(longest, n)
+	}
+	b := min(batchSize, len(ds.lengths))
+	if need := nn.BatchBytes(mc, b, longest, mode); need > budget {
+		return fmt.Errorf("train: a batch of %d reviews of %s tokens would need about %s, more than the %s a batch may take (half this machine's memory); lower --batch-size or --max-len",
+			b, progress.FormatCount(int64(longest)), progress.FormatBytes(need), progress.FormatBytes(budget))
+	}
+	return nil
 }
 
 // vocabSize is the vocabulary's size (0 without one).

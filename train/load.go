@@ -6,10 +6,13 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/nn/bert"
 )
@@ -21,6 +24,13 @@ type LoadOptions struct {
 	// Threads and BLAS as in Config (0 and "": all cores, OpenBLAS when present).
 	Threads int
 	BLAS    string
+	// MaxLen, when > 0, replaces the run's bound on a review's tokens (Config.MaxLen; word
+	// models).
+	MaxLen int
+
+	// batchBudget, when > 0 (set by the tests), replaces the machine's memory budget of a
+	// batch (machineBatchBudget).
+	batchBudget int64
 }
 
 // Predictor is a trained model loaded from a run directory, ready to classify texts. Its
@@ -41,6 +51,10 @@ type Predictor struct {
 	runner  nn.Runner
 	pad     data.PadOptions
 	batch   data.Batch
+	// budget is the most memory a batch may take (see machineBatchBudget; 0: unchecked).
+	budget int64
+	// truncated counts the texts cut to the token bound so far.
+	truncated atomic.Int64
 }
 
 // Load reads a run's configuration, vocabulary and checkpoint.
@@ -101,12 +115,28 @@ func Load(dir string, o LoadOptions) (*Predictor, error) {
 	if err := nn.LoadWeights(filepath.Join(ck, WeightsFile), p.model); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	p.pad = data.PadOptions{PadID: int32(info.Model.PadID), MinLen: 1, MaxLen: info.Config.MaxLen}
+	if o.MaxLen < 0 {
+		return nil, fmt.Errorf("train: token bound %d is negative", o.MaxLen)
+	}
+	if o.MaxLen > 0 {
+		p.Info.Config.MaxLen = o.MaxLen
+	}
+	p.pad = data.PadOptions{PadID: int32(info.Model.PadID), MinLen: 1, MaxLen: p.Info.Config.MaxTokens()}
 	if info.Model.Kind == nn.KindCNN {
 		p.pad.MinLen = 5
 	}
+	if p.budget = o.batchBudget; p.budget <= 0 {
+		p.budget = machineBatchBudget()
+	}
 	return p, nil
 }
+
+// MaxTokens is the bound on a text's tokens (word models): longer texts are truncated to their
+// first MaxTokens (the run's Config.MaxLen, or LoadOptions.MaxLen).
+func (p *Predictor) MaxTokens() int { return p.pad.MaxLen }
+
+// Truncated counts the texts that Predict and Logits have truncated to MaxTokens so far.
+func (p *Predictor) Truncated() int64 { return p.truncated.Load() }
 
 // Model returns the loaded model.
 func (p *Predictor) Model() nn.Model { return p.model }
@@ -153,6 +183,20 @@ func (p *Predictor) Logits(texts []string) ([]float32, error) {
 	}
 	sort.SliceStable(order, func(a, b int) bool { return len(seqs[order[a]]) > len(seqs[order[b]]) })
 	labels := make([]int, len(texts))
+	if p.encoder == nil {
+		cut := 0
+		for _, s := range seqs {
+			if len(s) > p.pad.MaxLen {
+				cut++
+			}
+		}
+		p.truncated.Add(int64(cut))
+		T := max(min(len(seqs[order[0]]), p.pad.MaxLen), p.pad.MinLen)
+		if need := nn.BatchBytes(p.Info.Model, len(texts), T, nn.Eval); p.budget > 0 && need > p.budget {
+			return nil, fmt.Errorf("a batch of %d texts of %s tokens would need about %s, more than the %s a batch may take (half this machine's memory); give fewer texts at a time or a lower token bound",
+				len(texts), progress.FormatCount(int64(T)), progress.FormatBytes(need), progress.FormatBytes(p.budget))
+		}
+	}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -188,12 +232,19 @@ func (p *Predictor) Logits(texts []string) ([]float32, error) {
 // EvalOptions say what to evaluate a run on.
 type EvalOptions struct {
 	LoadOptions
-	// Data overrides the run's data set (same format rules; the run's split seed applies).
+	// Data, when set, is another data set to evaluate on (the same formats as Config.Data).
+	// It is read as given (data.Options.AsGiven): every labelled example by default, or the
+	// part Split names (its split column, or IMDB's train and test folders); the run's
+	// --limit does not apply.
 	Data string
-	// Split is "test" (default), "valid" or "train".
+	// Split is "test" (the default for the run's own data: the recipe's test split), "valid",
+	// "train" or "all" (the default for Data: every labelled example).
 	Split string
 	// BatchSize overrides the run's batch size.
 	BatchSize int
+	// Log, when not nil, receives a line saying how many examples were read and evaluated,
+	// and one when reviews were truncated to the token bound.
+	Log io.Writer
 }
 
 // Evaluate runs a trained model over a split of its data set (or of another data set) and
@@ -204,28 +255,59 @@ func Evaluate(ctx context.Context, dir string, o EvalOptions) (Metrics, []string
 		return Metrics{}, nil, err
 	}
 	cfg := p.Info.Config
-	if o.Data != "" {
-		cfg.Data = o.Data
-	}
 	cfg.Threads = o.Threads
-	ds, err := loadDataset(ctx, cfg, filepath.Join(dir, VocabFile), nil, Hooks{Log: io.Discard, Progress: io.Discard})
+	split := o.Split
+	hooks := Hooks{Log: o.Log, Progress: io.Discard}
+	if hooks.Log == nil {
+		hooks.Log = io.Discard
+	}
+	var ds *dataset
+	if o.Data == "" {
+		if split == "" {
+			split = "test"
+		}
+		ds, err = loadDataset(ctx, cfg, filepath.Join(dir, VocabFile), nil, hooks)
+	} else {
+		if split == "" {
+			split = "all"
+		}
+		cfg.Data, cfg.Limit = o.Data, 0
+		var corpus *data.Corpus
+		if corpus, err = readCorpus(ctx, cfg, true, hooks); err == nil {
+			ds, err = prepareDataset(ctx, cfg, corpus, filepath.Join(dir, VocabFile), nil, hooks)
+		}
+	}
 	if err != nil {
 		return Metrics{}, nil, err
 	}
 	var idx []int
-	switch o.Split {
-	case "", "test":
+	switch split {
+	case "test":
 		idx = ds.test
 	case "valid":
 		idx = ds.valid
 	case "train":
 		idx = ds.train
+	case "all":
+		idx = slices.Sorted(slices.Values(slices.Concat(ds.train, ds.valid, ds.test)))
 	default:
-		return Metrics{}, nil, fmt.Errorf("train: unknown split %q (want test, valid or train)", o.Split)
+		return Metrics{}, nil, fmt.Errorf("train: unknown split %q (want test, valid, train or all)", split)
+	}
+	read := len(ds.train) + len(ds.valid) + len(ds.test)
+	if len(idx) == 0 {
+		return Metrics{}, nil, fmt.Errorf("train: %s has no %s part (%d labelled examples, none marked %s); leave out --split, or give --split all, to evaluate every one",
+			cfg.Data, split, read, split)
+	}
+	if o.Data != "" {
+		fmt.Fprintf(hooks.Log, "Data: %s labelled examples read from %s; evaluating %s\n", progress.FormatCount(int64(read)), cfg.Data,
+			map[bool]string{true: "all of them", false: fmt.Sprintf("its %s part (%s)", split, progress.FormatCount(int64(len(idx))))}[split == "all"])
 	}
 	bs := o.BatchSize
 	if bs <= 0 {
 		bs = cfg.BatchSize
+	}
+	if err := ds.checkBatchMemory(p.Info.Model, bs, nn.Eval, p.budget); err != nil {
+		return Metrics{}, nil, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -163,6 +163,9 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	if err := t.ds.checkBatchMemory(mc, cfg.BatchSize, nn.Train, hooks.batchBudget); err != nil {
+		return nil, err // before the run directory gets its files
+	}
 	t.rng = nn.NewRNG(cfg.Seed)
 	if t.model, err = nn.NewModel(dev, mc, t.rng); err != nil {
 		return nil, fmt.Errorf("train: %w", err)

@@ -24,7 +24,8 @@ func newEvalCmd() *cobra.Command {
 		Short: "Evaluate a trained run: loss, accuracy, precision, recall, F1, confusion matrix",
 		Example: `  sentibench eval --run runs/lstm-20261125-101500
   sentibench eval --run runs/cnn-1 --split valid
-  sentibench eval --run runs/cnn-1 --data my-reviews.csv`,
+  sentibench eval --run runs/cnn-1 --data my-reviews.csv
+  sentibench eval --run runs/cnn-1 --data my-reviews.csv --split test`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if run == "" {
@@ -35,6 +36,16 @@ func newEvalCmd() *cobra.Command {
 				if o.Data, err = data.Resolve(cmd.Context(), data.Locator{Path: o.Data, NoDownload: true}); err != nil {
 					return err
 				}
+			}
+			if o.Split == "" {
+				o.Split = "test" // the run's own data: the recipe's test split
+				if o.Data != "" {
+					o.Split = "all" // other data: every labelled example
+				}
+			}
+			o.Log = cmd.OutOrStdout()
+			if jsonOut {
+				o.Log = cmd.ErrOrStderr()
 			}
 			m, classes, err := train.Evaluate(cmd.Context(), run, o)
 			if err != nil {
@@ -48,28 +59,29 @@ func newEvalCmd() *cobra.Command {
 					Split   string   `json:"split"`
 					Classes []string `json:"classes"`
 					train.Metrics
-				}{run, splitName(o.Split), classes, m})
+				}{run, o.Split, classes, m})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Run %s, %s split\n%s", run, splitName(o.Split), m.Format(classes))
+			what := o.Split + " split"
+			if o.Split == "all" {
+				what = "all examples"
+			}
+			if o.Data != "" {
+				what += " of " + o.Data
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Run %s, %s\n%s", run, what, m.Format(classes))
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&run, "run", "", "the run directory")
-	f.StringVar(&o.Data, "data", "", "evaluate on this data set instead of the run's own (its split by the run's seed)")
-	f.StringVar(&o.Split, "split", "test", "test, valid or train")
+	f.StringVar(&o.Data, "data", "", "evaluate on this data set instead of the run's own: every labelled example, or the part --split names (its split column)")
+	f.StringVar(&o.Split, "split", "", "test, valid, train or all (default: test for the run's own data, all for --data)")
+	f.IntVar(&o.MaxLen, "max-len", 0, "truncate longer reviews to their first N tokens (default: the run's bound)")
 	f.StringVar(&o.Checkpoint, "checkpoint", "best", "best or last")
 	f.IntVar(&o.BatchSize, "batch-size", 0, "batch size (default: the run's)")
 	f.IntVar(&o.Threads, "threads", 0, "worker threads (default: all cores)")
 	f.BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
-}
-
-func splitName(s string) string {
-	if s == "" {
-		return "test"
-	}
-	return s
 }
 
 func newPredictCmd() *cobra.Command {
@@ -116,6 +128,9 @@ func newPredictCmd() *cobra.Command {
 					fmt.Fprintf(out, "%.4f\t%s\t%s\n", prob, label, ellipsis(chunk[i], 60))
 				}
 			}
+			if n := p.Truncated(); n > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "predict: %d text(s) longer than %d tokens truncated to their first %d (--max-len sets the bound)\n", n, p.MaxTokens(), p.MaxTokens())
+			}
 			return nil
 		},
 	}
@@ -123,6 +138,7 @@ func newPredictCmd() *cobra.Command {
 	f.StringVar(&run, "run", "", "the run directory")
 	f.StringVar(&o.Checkpoint, "checkpoint", "best", "best or last")
 	f.IntVar(&o.Threads, "threads", 0, "worker threads (default: all cores)")
+	f.IntVar(&o.MaxLen, "max-len", 0, "truncate longer texts to their first N tokens (default: the run's bound)")
 	f.BoolVar(&jsonOut, "json", false, "one JSON object per text")
 	return cmd
 }

@@ -48,7 +48,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 // the program: given on the command line, they must be positive, so that `--lr 0` or
 // `--threads -1` is an error rather than a silent default.
 var positiveFlags = []string{"threads", "batch-size", "epochs", "hidden", "layers", "embedding-dim", "filters",
-	"lr", "teacher-batch", // train, distill, eval, predict, embed, bench
+	"lr", "teacher-batch", "max-len", // train, distill, eval, predict, embed, bench
 	"max-batch", "max-queue", "max-body-bytes", "max-texts", "max-text-bytes", // serve
 	"dim", "window", "negative", "min-count"} // wordvec
 

@@ -150,7 +150,7 @@ func addTrainingFlags(f *pflag.FlagSet, cfg *train.Config) {
 	f.Float64Var(&cfg.LR, "lr", cfg.LR, "Adam learning rate")
 	f.IntVar(&cfg.Patience, "patience", 0, "stop after this many epochs without a better valid loss (0: never)")
 	f.Float64Var(&cfg.ClipNorm, "clip-norm", 0, "clip the gradients' global L2 norm to this (0: no clipping)")
-	f.IntVar(&cfg.MaxLen, "max-len", 0, "truncate reviews to this many tokens (0: whole reviews, as the recipe)")
+	f.IntVar(&cfg.MaxLen, "max-len", 0, fmt.Sprintf("truncate longer reviews to their first N tokens (default %d, which keeps every IMDB review whole; word models)", train.DefaultMaxLen))
 	f.StringVar(&cfg.GloVe, "glove", "", "initialise the word embedding from this GloVe- or word2vec-format text file (see 'sentibench wordvec')")
 	f.BoolVar(&cfg.FreezeEmbedding, "freeze-embedding", false, "keep the (GloVe) embedding fixed")
 	f.IntVar(&cfg.Hidden, "hidden", 0, "recurrent hidden size (default: the recipe's 256)")

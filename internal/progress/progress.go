@@ -436,6 +436,9 @@ func formatBytes(n int64) string {
 }
 
 // formatInt prints n with thousands separators: 1234567 -> "1,234,567".
+// FormatBytes writes n bytes with a binary unit: "512 B", "26.9 MiB", "1.02 GiB".
+func FormatBytes(n int64) string { return formatBytes(n) }
+
 // FormatCount writes n with thousands separators: 4,810,857.
 func FormatCount(n int64) string { return formatInt(n) }
 
