@@ -36,14 +36,15 @@ func TestServeCommandErrors(t *testing.T) {
 	}
 }
 
-const serveChildEnv = "SENTIBENCH_SERVE_CHILD"
+const mainChildEnv = "SENTIBENCH_MAIN_CHILD"
 
-// TestServeProcessChild is the `sentibench serve` process of TestServeProcess (the test binary
-// runs main with the arguments in $SENTIBENCH_SERVE_CHILD); it does nothing in a normal run.
-func TestServeProcessChild(t *testing.T) {
-	args := os.Getenv(serveChildEnv)
+// TestMainChild is the `sentibench` process of the tests that run one (the test binary runs
+// main with the arguments in $SENTIBENCH_MAIN_CHILD, one a line); it does nothing in a normal
+// run.
+func TestMainChild(t *testing.T) {
+	args := os.Getenv(mainChildEnv)
 	if args == "" {
-		t.Skip("the child process of TestServeProcess")
+		t.Skip("the child process of TestServeProcess and TestFlagErrorsExit2")
 	}
 	os.Args = append([]string{"sentibench"}, strings.Split(args, "\n")...)
 	main()
@@ -61,8 +62,8 @@ func TestServeProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestServeProcessChild$")
-	cmd.Env = append(os.Environ(), serveChildEnv+"="+strings.Join([]string{"serve", "--run", cfg.RunDir, "--addr", "127.0.0.1:0", "--threads", "1"}, "\n"))
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestMainChild$")
+	cmd.Env = append(os.Environ(), mainChildEnv+"="+strings.Join([]string{"serve", "--run", cfg.RunDir, "--addr", "127.0.0.1:0", "--threads", "1"}, "\n"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
