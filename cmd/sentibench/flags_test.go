@@ -137,3 +137,20 @@ func TestThreadsClamped(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsNameTheCommand: the errors of eval, predict and serve name that command, not the
+// train package that reads the run.
+func TestErrorsNameTheCommand(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"eval", "--run", dir},
+		{"predict", "--run", dir, "good"},
+		{"serve", "--run", dir, "--addr", "127.0.0.1:0"},
+	} {
+		stderr, code := runMain(t, args...)
+		want := "sentibench: " + args[0] + ": " + dir + " is not a run directory"
+		if code != 1 || !strings.HasPrefix(stderr, want) {
+			t.Errorf("%v: exit code %d, stderr %q; want 1 and %q", args, code, stderr, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -39,6 +40,20 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newServeCmd(),
 	)
 	return root
+}
+
+// errorMessage is the line a command's error prints. The train package's errors begin with
+// "train: "; from another command that reads runs with it (eval, predict, serve) that would
+// name the wrong command, so the line names the command that ran instead.
+func errorMessage(cmd *cobra.Command, err error) string {
+	msg := err.Error()
+	if cmd == nil || cmd.Name() == "train" || !cmd.HasParent() {
+		return msg
+	}
+	if rest, ok := strings.CutPrefix(msg, "train: "); ok {
+		return cmd.Name() + ": " + rest
+	}
+	return msg
 }
 
 func newVersionCmd() *cobra.Command {
