@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -51,9 +52,9 @@ func TestMainChild(t *testing.T) {
 	os.Exit(0)
 }
 
-// TestServeProcess runs `sentibench serve` as a process on a trained run, waits for /readyz,
-// classifies a text, sends SIGTERM, and requires a graceful exit with status 0.
-func TestServeProcess(t *testing.T) {
+// trainSmallRun trains a tiny cnn run on the sample and returns its directory.
+func trainSmallRun(t *testing.T) string {
+	t.Helper()
 	cfg := train.DefaultConfig("cnn")
 	cfg.Data, cfg.Limit, cfg.Epochs, cfg.BatchSize = "sample", 30, 1, 16
 	cfg.VocabSize, cfg.EmbedDim, cfg.Filters, cfg.Threads = 1000, 8, 4, 1
@@ -61,6 +62,41 @@ func TestServeProcess(t *testing.T) {
 	if _, err := train.Run(context.Background(), cfg, train.Hooks{Log: io.Discard, Progress: io.Discard}); err != nil {
 		t.Fatal(err)
 	}
+	return cfg.RunDir
+}
+
+// TestServeDamagedRun: `sentibench serve` on a run whose weights are damaged fails with an
+// error naming them, and nothing listened first (no "listening" line before the error).
+func TestServeDamagedRun(t *testing.T) {
+	runDir := trainSmallRun(t)
+	weights := filepath.Join(runDir, train.BestDir, "model.safetensors")
+	b, err := os.ReadFile(weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(weights, b[:len(b)/2], 0o644); err != nil { // a torn copy
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for the server to be given
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	stderr, code := runMain(t, "serve", "--run", runDir, "--addr", addr, "--threads", "1")
+	if code != 1 || !strings.Contains(stderr, "model.safetensors") {
+		t.Errorf("exit code %d, stderr %q; want 1 and an error naming the weights", code, stderr)
+	}
+	if strings.Contains(stderr, "listening") {
+		t.Errorf("the server listened before it failed:\n%s", stderr)
+	}
+}
+
+// TestServeProcess runs `sentibench serve` as a process on a trained run, waits for /readyz,
+// classifies a text, sends SIGTERM, and requires a graceful exit with status 0.
+func TestServeProcess(t *testing.T) {
+	cfg := train.Config{RunDir: trainSmallRun(t)}
 
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestMainChild$")
 	cmd.Env = append(os.Environ(), mainChildEnv+"="+strings.Join([]string{"serve", "--run", cfg.RunDir, "--addr", "127.0.0.1:0", "--threads", "1"}, "\n"))
