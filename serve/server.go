@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sentibench/sentibench/train"
 )
@@ -284,7 +286,9 @@ func (s *Server) serveMetrics(w http.ResponseWriter) {
 	s.metrics.write(w, g) // an error here is the client's connection: nothing to answer
 }
 
-// PredictRequest is the body of POST /v1/predict.
+// PredictRequest is the body of POST /v1/predict. The body must be valid UTF-8, and so must
+// each text of GET /v1/predict?text=...: a text that is not is refused with 400, as the data
+// readers refuse it.
 type PredictRequest struct {
 	Texts []string `json:"texts"`
 }
@@ -395,21 +399,26 @@ func (s *Server) readTexts(w http.ResponseWriter, r *http.Request) ([]string, in
 			return nil, http.StatusBadRequest, errors.New("no text: use GET /v1/predict?text=... or POST /v1/predict with {\"texts\": [...]}")
 		}
 	} else {
-		body := http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-		dec := json.NewDecoder(body)
-		dec.DisallowUnknownFields()
-		var req PredictRequest
-		err := dec.Decode(&req)
-		if err == nil && dec.More() {
-			err = errors.New("data after the JSON object")
-		}
-		if err == nil {
-			_, err = io.Copy(io.Discard, body) // the rest must still fit the limit
-		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over %d bytes", s.opts.MaxBodyBytes)
+		case err != nil:
+			return nil, http.StatusBadRequest, fmt.Errorf("reading the body: %w", err)
+		case !utf8.Valid(body):
+			// JSON is UTF-8 (RFC 8259); the decoder would replace a bad byte by U+FFFD and
+			// classify a text the client did not send. The data readers refuse it too.
+			return nil, http.StatusBadRequest, fmt.Errorf("the body is %v", notUTF8(body))
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		var req PredictRequest
+		err = dec.Decode(&req)
+		if err == nil && dec.More() {
+			err = errors.New("data after the JSON object")
+		}
+		switch {
 		case errors.Is(err, io.EOF):
 			return nil, http.StatusBadRequest, errors.New(`empty body: want {"texts": ["a review", ...]}`)
 		case err != nil:
@@ -428,6 +437,9 @@ func (s *Server) readTexts(w http.ResponseWriter, r *http.Request) ([]string, in
 		if len(t) > s.opts.MaxTextBytes {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("text %d is %d bytes: at most %d", i, len(t), s.opts.MaxTextBytes)
 		}
+		if !utf8.ValidString(t) { // a GET's text: the query's %-escapes can make any bytes
+			return nil, http.StatusBadRequest, fmt.Errorf("text %d is %v", i, notUTF8([]byte(t)))
+		}
 		if strings.TrimSpace(t) == "" {
 			return nil, http.StatusBadRequest, fmt.Errorf("text %d is empty", i)
 		}
@@ -438,6 +450,22 @@ func (s *Server) readTexts(w http.ResponseWriter, r *http.Request) ([]string, in
 		}
 	}
 	return texts, 0, nil
+}
+
+// notUTF8 says where b stops being UTF-8, as the data readers do.
+func notUTF8(b []byte) error {
+	off := 0
+	for off < len(b) {
+		r, size := utf8.DecodeRune(b[off:])
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		off += size
+	}
+	if off == len(b) {
+		return errors.New("valid UTF-8")
+	}
+	return fmt.Errorf("not valid UTF-8 (byte 0x%02x at offset %d)", b[off], off)
 }
 
 // fail answers an error as JSON.

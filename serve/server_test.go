@@ -186,6 +186,8 @@ func TestBadRequests(t *testing.T) {
 		{"huge body after JSON", "POST", "/v1/predict", `{"texts": ["0.5"]}` + strings.Repeat(" ", 4000), 413, "over 2000 bytes"},
 		{"GET without text", "GET", "/v1/predict", ``, 400, "no text"},
 		{"GET empty text", "GET", "/v1/predict?text=", ``, 400, "text 0 is empty"},
+		{"invalid UTF-8 in JSON", "POST", "/v1/predict", "{\"texts\": [\"fine\", \"bad \xff byte\"]}", 400, "the body is not valid UTF-8 (byte 0xff at offset 24)"},
+		{"GET invalid UTF-8", "GET", "/v1/predict?text=fine&text=bad%C3byte", ``, 400, "text 1 is not valid UTF-8 (byte 0xc3 at offset 3)"},
 		{"PUT", "PUT", "/v1/predict", `{"texts": ["0.5"]}`, 405, "method PUT not allowed"},
 		{"DELETE", "DELETE", "/v1/predict", ``, 405, "method DELETE not allowed"},
 		{"POST healthz", "POST", "/healthz", `{}`, 405, "not allowed"},
@@ -214,8 +216,8 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("after the bad requests: %d %s", code, raw)
 	}
 	_, _, b := call(t, "GET", ts.URL+"/metrics", "")
-	if v := metricValue(t, string(b), `sentibench_errors_total{kind="bad_request"}`); v != 16 {
-		t.Errorf("bad_request errors = %v, want 16 (the refused POST and GET /v1/predict requests)", v)
+	if v := metricValue(t, string(b), `sentibench_errors_total{kind="bad_request"}`); v != 18 {
+		t.Errorf("bad_request errors = %v, want 18 (the refused POST and GET /v1/predict requests)", v)
 	}
 }
 
