@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"regexp"
 	"runtime"
 	"slices"
@@ -15,7 +16,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sentibench/sentibench/distill"
+	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
+	"github.com/sentibench/sentibench/profile"
 	"github.com/sentibench/sentibench/train"
 )
 
@@ -71,6 +74,27 @@ func device(v string) (bool, string) {
 	return deviceName.MatchString(v), "want cpu, cuda or cuda:N"
 }
 
+// parsedBy accepts what a parser of the program accepts; its error says what is wanted.
+func parsedBy[T any](parse func(string) (T, error)) flagRule {
+	return func(v string) (bool, string) {
+		_, err := parse(v)
+		if err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	}
+}
+
+// blasChoice is a BLAS by name (see internal/blas.Load) or the path of a library that exists.
+func blasChoice(v string) (bool, string) {
+	switch strings.TrimSpace(v) {
+	case "", "auto", "openblas", "gonum", "go", "purego":
+		return true, ""
+	}
+	_, err := os.Stat(v)
+	return err == nil, "want auto, openblas, gonum or the path of a CBLAS library (no such file)"
+}
+
 // flagRules are the rules by flag name.
 var flagRules = map[string]flagRule{
 	// train, distill, eval, predict, embed, bench, serve
@@ -90,6 +114,9 @@ var flagRules = map[string]flagRule{
 	"checkpoint": oneOf(train.BestDir, train.LastDir),
 	"split":      oneOf("test", "valid", "train"),
 	"device":     device,
+	"blas":       blasChoice,
+	"progress":   parsedBy(progress.ParseMode),
+	"format":     parsedBy(profile.ParseFormat),
 	// bench: the rule applies to each value of the list
 	"models":   oneOf(nn.KindLSTM, nn.KindCNN, nn.KindBiGRU),
 	"devices":  device,

@@ -87,6 +87,10 @@ func TestFlagErrorsExit2(t *testing.T) {
 		{[]string{"bench", "--devices", "cpu,tpu"}, "--devices tpu:"},
 		{[]string{"wordvec", "--out", "x", "--sample", "NaN"}, "--sample NaN:"},
 		{[]string{"wordvec", "--out", "x", "--lr", "-Inf"}, "--lr -Inf:"},
+		{[]string{"train", "--progress", "fancy"}, "--progress fancy:"},
+		{[]string{"train", "--blas", "/nonexistent/libcblas.so"}, "--blas /nonexistent/libcblas.so:"},
+		{[]string{"serve", "--run", dir, "--blas", "mkl"}, "--blas mkl:"},
+		{[]string{"report", "--format", "html", dir}, "--format html:"},
 	} {
 		stderr, code := runMain(t, c.args...)
 		if code != 2 || !strings.HasPrefix(stderr, "sentibench: "+c.want) {
