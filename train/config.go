@@ -243,7 +243,7 @@ func (c Config) resolved() (Config, error) {
 	case c.Pool == nn.PoolConcat && c.Model != nn.KindBiGRU:
 		return c, bad("pool", c.Pool, "is for the bigru model")
 	case c.TruncateHead < 0:
-		return c, bad("truncate_head", c.TruncateHead, "want 0 (the first word pieces) or a positive number")
+		return c, bad("truncate_head", c.TruncateHead, "a negative head: want 0 (the first word pieces) or a positive number")
 	case c.TruncateHead > 0 && c.Model != nn.KindBiGRU:
 		return c, bad("truncate_head", c.TruncateHead, "head+tail truncation is for the bigru model's encoder (the word models do not truncate)")
 	case len(c.EncoderLayers) > 0 && c.Model != nn.KindBiGRU:
