@@ -6,7 +6,7 @@
 // Concurrent requests are micro-batched: one goroutine feeds the model, and a request waits at
 // most Options.BatchWait for others to share its call of the model (up to Options.MaxBatch
 // texts), and only while other requests are on their way. Request bodies, texts and their
-// number are limited; every request has a deadline; Run shuts down gracefully (not ready first,
+// number are limited, and texts must be valid UTF-8 (400 otherwise, as the data readers); every request has a deadline; Run shuts down gracefully (not ready first,
 // then the requests in flight finish).
 //
 // The server works against the small Model interface; FromPredictor adapts a run loaded with

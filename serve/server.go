@@ -1,12 +1,14 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sentibench/sentibench/train"
 )
@@ -114,6 +117,8 @@ type Server struct {
 	inFlight atomic.Int64
 	draining atomic.Bool
 
+	mux *http.ServeMux
+
 	mu      sync.Mutex
 	batcher *batcher // nil until SetModel
 }
@@ -121,7 +126,9 @@ type Server struct {
 // New returns a server without a model: it answers /healthz, and /readyz and the API with 503
 // until SetModel.
 func New(o Options) *Server {
-	return &Server{opts: o.withDefaults(), metrics: newMetrics(), page: newPage()}
+	s := &Server{opts: o.withDefaults(), metrics: newMetrics(), page: newPage()}
+	s.mux = s.routes()
+	return s
 }
 
 // SetModel gives the server its model and starts the batching goroutine; from then on the
@@ -209,56 +216,79 @@ func (s *Server) stopBatcher() {
 	}
 }
 
-// Endpoint names, the label of the request metrics (unknown paths count as "other").
-const (
-	pathPage    = "/"
-	pathPredict = "/v1/predict"
-	pathHealth  = "/healthz"
-	pathReady   = "/readyz"
-	pathMetrics = "/metrics"
-)
+// routes registers the endpoints, each with its methods in the pattern (a GET pattern takes
+// HEAD too): the mux answers a request for a known path with another method 405 and its Allow
+// header, and an unknown path 404; ServeHTTP words both as JSON.
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.page.serve)
+	mux.HandleFunc("POST /v1/predict", s.predict)
+	mux.HandleFunc("GET /v1/predict", s.predict)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { s.ready(w) })
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) { s.serveMetrics(w) })
+	return mux
+}
 
-// ServeHTTP routes a request and counts it.
+// ServeHTTP routes a request and counts it under its endpoint's path ("other" for an unknown
+// path).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusWriter{ResponseWriter: w}
-	endpoint := r.URL.Path
-	switch endpoint {
-	case pathPage:
-		if s.allow(rec, r, http.MethodGet, http.MethodHead) {
-			s.page.serve(rec, r)
-		}
-	case pathPredict:
-		s.predict(rec, r)
-	case pathHealth:
-		if s.allow(rec, r, http.MethodGet, http.MethodHead) {
-			writeJSON(rec, http.StatusOK, map[string]string{"status": "ok"})
-		}
-	case pathReady:
-		if s.allow(rec, r, http.MethodGet, http.MethodHead) {
-			s.ready(rec)
-		}
-	case pathMetrics:
-		if s.allow(rec, r, http.MethodGet, http.MethodHead) {
-			s.serveMetrics(rec)
-		}
-	default:
-		endpoint = "other"
-		s.fail(rec, http.StatusNotFound, "no such page: %s (the API is POST or GET /v1/predict)", r.URL.Path)
+	h, pattern := s.mux.Handler(r)
+	var endpoint string
+	if pattern != "" {
+		_, endpoint, _ = strings.Cut(pattern, " ") // "GET /healthz": "/healthz"
+		endpoint = strings.TrimSuffix(endpoint, "{$}")
+		h.ServeHTTP(rec, r)
+	} else {
+		endpoint = s.refuse(rec, r, h)
 	}
 	s.metrics.observeRequest(endpoint, rec.code(), time.Since(start))
 }
 
-// allow answers 405 unless the request's method is one of methods.
-func (s *Server) allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	for _, m := range methods {
-		if r.Method == m {
-			return true
-		}
+// refuse answers a request that no route takes with the mux's own handler's status in a JSON
+// error: 405 (a known path: the endpoint's name is returned) with the mux's Allow header, or
+// 404. Anything else the mux answers (a redirect to the clean path) goes out as it is.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, muxAnswer http.Handler) (endpoint string) {
+	answer := &recordedAnswer{header: http.Header{}}
+	muxAnswer.ServeHTTP(answer, r)
+	switch answer.code {
+	case http.StatusMethodNotAllowed:
+		allowed := answer.header.Get("Allow")
+		w.Header().Set("Allow", allowed)
+		s.fail(w, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allowed)
+		return r.URL.Path
+	case http.StatusNotFound:
+		s.fail(w, http.StatusNotFound, "no such page: %s (the API is POST or GET /v1/predict)", r.URL.Path)
+	default:
+		maps.Copy(w.Header(), answer.header)
+		w.WriteHeader(answer.code)
+		w.Write(answer.body.Bytes())
 	}
-	w.Header().Set("Allow", strings.Join(methods, ", "))
-	s.fail(w, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(methods, ", "))
-	return false
+	return "other"
+}
+
+// recordedAnswer keeps an answer (of the mux's own handlers) instead of sending it.
+type recordedAnswer struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (a *recordedAnswer) Header() http.Header { return a.header }
+
+func (a *recordedAnswer) WriteHeader(code int) {
+	if a.code == 0 {
+		a.code = code
+	}
+}
+
+func (a *recordedAnswer) Write(b []byte) (int, error) {
+	a.WriteHeader(http.StatusOK)
+	return a.body.Write(b)
 }
 
 func (s *Server) ready(w http.ResponseWriter) {
@@ -284,7 +314,9 @@ func (s *Server) serveMetrics(w http.ResponseWriter) {
 	s.metrics.write(w, g) // an error here is the client's connection: nothing to answer
 }
 
-// PredictRequest is the body of POST /v1/predict.
+// PredictRequest is the body of POST /v1/predict. The body must be valid UTF-8, and so must
+// each text of GET /v1/predict?text=...: a text that is not is refused with 400, as the data
+// readers refuse it.
 type PredictRequest struct {
 	Texts []string `json:"texts"`
 }
@@ -308,11 +340,8 @@ type ErrorResponse struct {
 	Error string `json:"error"`
 }
 
-// predict serves POST /v1/predict ({"texts": [...]}) and GET /v1/predict?text=...
+// predict serves POST /v1/predict ({"texts": [...]}) and GET (or HEAD) /v1/predict?text=...
 func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
-	if !s.allow(w, r, http.MethodPost, http.MethodGet) {
-		return
-	}
 	b := s.currentBatcher()
 	if b == nil {
 		s.metrics.countError(errNotReady)
@@ -389,27 +418,32 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 // readTexts reads and checks a request's texts; on failure it returns the status code to answer.
 func (s *Server) readTexts(w http.ResponseWriter, r *http.Request) ([]string, int, error) {
 	var texts []string
-	if r.Method == http.MethodGet {
+	if r.Method != http.MethodPost { // GET, or HEAD (a GET without the body)
 		texts = r.URL.Query()["text"]
 		if len(texts) == 0 {
 			return nil, http.StatusBadRequest, errors.New("no text: use GET /v1/predict?text=... or POST /v1/predict with {\"texts\": [...]}")
 		}
 	} else {
-		body := http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-		dec := json.NewDecoder(body)
-		dec.DisallowUnknownFields()
-		var req PredictRequest
-		err := dec.Decode(&req)
-		if err == nil && dec.More() {
-			err = errors.New("data after the JSON object")
-		}
-		if err == nil {
-			_, err = io.Copy(io.Discard, body) // the rest must still fit the limit
-		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over %d bytes", s.opts.MaxBodyBytes)
+		case err != nil:
+			return nil, http.StatusBadRequest, fmt.Errorf("reading the body: %w", err)
+		case !utf8.Valid(body):
+			// JSON is UTF-8 (RFC 8259); the decoder would replace a bad byte by U+FFFD and
+			// classify a text the client did not send. The data readers refuse it too.
+			return nil, http.StatusBadRequest, fmt.Errorf("the body is %v", notUTF8(body))
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		var req PredictRequest
+		err = dec.Decode(&req)
+		if err == nil && dec.More() {
+			err = errors.New("data after the JSON object")
+		}
+		switch {
 		case errors.Is(err, io.EOF):
 			return nil, http.StatusBadRequest, errors.New(`empty body: want {"texts": ["a review", ...]}`)
 		case err != nil:
@@ -428,6 +462,9 @@ func (s *Server) readTexts(w http.ResponseWriter, r *http.Request) ([]string, in
 		if len(t) > s.opts.MaxTextBytes {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("text %d is %d bytes: at most %d", i, len(t), s.opts.MaxTextBytes)
 		}
+		if !utf8.ValidString(t) { // a GET's text: the query's %-escapes can make any bytes
+			return nil, http.StatusBadRequest, fmt.Errorf("text %d is %v", i, notUTF8([]byte(t)))
+		}
 		if strings.TrimSpace(t) == "" {
 			return nil, http.StatusBadRequest, fmt.Errorf("text %d is empty", i)
 		}
@@ -438,6 +475,22 @@ func (s *Server) readTexts(w http.ResponseWriter, r *http.Request) ([]string, in
 		}
 	}
 	return texts, 0, nil
+}
+
+// notUTF8 says where b stops being UTF-8, as the data readers do.
+func notUTF8(b []byte) error {
+	off := 0
+	for off < len(b) {
+		r, size := utf8.DecodeRune(b[off:])
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		off += size
+	}
+	if off == len(b) {
+		return errors.New("valid UTF-8")
+	}
+	return fmt.Errorf("not valid UTF-8 (byte 0x%02x at offset %d)", b[off], off)
 }
 
 // fail answers an error as JSON.

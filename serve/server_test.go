@@ -160,6 +160,58 @@ func TestPredictPOSTAndGET(t *testing.T) {
 	}
 }
 
+// TestRoutes: each endpoint answers its methods (GET takes HEAD too); another method gets 405
+// with the endpoint's methods in Allow and a JSON error, an unknown path 404, both counted.
+func TestRoutes(t *testing.T) {
+	_, ts := newTestServer(t, &fakeModel{}, Options{})
+	for _, c := range []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{"GET", "/", 200, ""},
+		{"HEAD", "/", 200, ""},
+		{"GET", "/healthz", 200, ""},
+		{"HEAD", "/healthz", 200, ""},
+		{"GET", "/readyz", 200, ""},
+		{"GET", "/metrics", 200, ""},
+		{"GET", "/v1/predict?text=0.7", 200, ""},
+		{"HEAD", "/v1/predict?text=0.7", 200, ""}, // a GET without the body (405 before the ServeMux)
+		{"POST", "/v1/predict", 400, ""},          // no body
+		{"PUT", "/v1/predict", 405, "GET, HEAD, POST"},
+		{"DELETE", "/healthz", 405, "GET, HEAD"},
+		{"POST", "/readyz", 405, "GET, HEAD"},
+		{"POST", "/metrics", 405, "GET, HEAD"},
+		{"POST", "/", 405, "GET, HEAD"},
+		{"GET", "/index.html", 404, ""},
+		{"GET", "/v1/predict/", 404, ""},
+		{"GET", "/healthz/x", 404, ""},
+	} {
+		code, h, b := call(t, c.method, ts.URL+c.path, "")
+		if code != c.code || h.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d, Allow %q; want %d, Allow %q (%s)", c.method, c.path, code, h.Get("Allow"), c.code, c.allow, b)
+		}
+		if code == 405 || code == 404 {
+			var e ErrorResponse
+			if err := json.Unmarshal(b, &e); err != nil || e.Error == "" || h.Get("Content-Type") != "application/json" {
+				t.Errorf("%s %s: %d answer %q (%s), want a JSON error", c.method, c.path, code, b, h.Get("Content-Type"))
+			}
+		}
+	}
+	_, _, b := call(t, "GET", ts.URL+"/metrics", "")
+	for series, want := range map[string]float64{
+		`sentibench_http_requests_total{endpoint="/v1/predict",code="405"}`: 1,
+		`sentibench_http_requests_total{endpoint="/healthz",code="405"}`:    1,
+		`sentibench_http_requests_total{endpoint="/",code="405"}`:           1,
+		`sentibench_http_requests_total{endpoint="/",code="200"}`:           2,
+		`sentibench_http_requests_total{endpoint="other",code="404"}`:       3,
+	} {
+		if got := metricValue(t, string(b), series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}
+
 // TestBadRequests: every malformed request gets a 4xx with a JSON error, and the server goes
 // on serving.
 func TestBadRequests(t *testing.T) {
@@ -186,6 +238,8 @@ func TestBadRequests(t *testing.T) {
 		{"huge body after JSON", "POST", "/v1/predict", `{"texts": ["0.5"]}` + strings.Repeat(" ", 4000), 413, "over 2000 bytes"},
 		{"GET without text", "GET", "/v1/predict", ``, 400, "no text"},
 		{"GET empty text", "GET", "/v1/predict?text=", ``, 400, "text 0 is empty"},
+		{"invalid UTF-8 in JSON", "POST", "/v1/predict", "{\"texts\": [\"fine\", \"bad \xff byte\"]}", 400, "the body is not valid UTF-8 (byte 0xff at offset 24)"},
+		{"GET invalid UTF-8", "GET", "/v1/predict?text=fine&text=bad%C3byte", ``, 400, "text 1 is not valid UTF-8 (byte 0xc3 at offset 3)"},
 		{"PUT", "PUT", "/v1/predict", `{"texts": ["0.5"]}`, 405, "method PUT not allowed"},
 		{"DELETE", "DELETE", "/v1/predict", ``, 405, "method DELETE not allowed"},
 		{"POST healthz", "POST", "/healthz", `{}`, 405, "not allowed"},
@@ -214,8 +268,8 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("after the bad requests: %d %s", code, raw)
 	}
 	_, _, b := call(t, "GET", ts.URL+"/metrics", "")
-	if v := metricValue(t, string(b), `sentibench_errors_total{kind="bad_request"}`); v != 16 {
-		t.Errorf("bad_request errors = %v, want 16 (the refused POST and GET /v1/predict requests)", v)
+	if v := metricValue(t, string(b), `sentibench_errors_total{kind="bad_request"}`); v != 18 {
+		t.Errorf("bad_request errors = %v, want 18 (the refused POST and GET /v1/predict requests)", v)
 	}
 }
 

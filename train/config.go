@@ -148,19 +148,47 @@ func (h *Hooks) fill() {
 }
 
 // Check reports what Run would refuse in the configuration itself (unknown model, options that
-// do not go together, out-of-range values) without touching any file.
+// do not go together, out-of-range values) without touching any file. The error is a
+// *ConfigError naming the field.
 func (c Config) Check() error {
 	_, err := c.resolved()
 	return err
 }
 
+// ConfigError is a Config value that Run refuses: Field is its name in config.json, Value the
+// value given, and Problem says what is wrong with it (or what it needs).
+type ConfigError struct {
+	Field   string
+	Value   any
+	Problem string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("train: %s: %s", e.Setting(), e.Problem)
+}
+
+// Setting names the field and its value: "dropout 1.5", "encoder" for an empty one.
+func (e *ConfigError) Setting() string {
+	switch v := e.Value.(type) {
+	case nil, bool:
+		return e.Field
+	case string:
+		if v == "" {
+			return e.Field
+		}
+	}
+	return fmt.Sprintf("%s %v", e.Field, e.Value)
+}
+
 // resolved fills the recipe's defaults into the model-dependent fields and checks the rest.
 func (c Config) resolved() (Config, error) {
-	bad := func(format string, a ...any) error { return fmt.Errorf("train: %s", fmt.Sprintf(format, a...)) }
+	bad := func(field string, value any, problem string) error {
+		return &ConfigError{Field: field, Value: value, Problem: problem}
+	}
 	switch c.Model {
 	case nn.KindLSTM, nn.KindCNN, nn.KindBiGRU:
 	default:
-		return c, bad("unknown model %q (want lstm, cnn or bigru)", c.Model)
+		return c, bad("model", c.Model, "want lstm, cnn or bigru")
 	}
 	if c.Dropout < 0 {
 		c.Dropout = 0.5
@@ -186,43 +214,70 @@ func (c Config) resolved() (Config, error) {
 	if c.MaxLen == 0 && c.Model != nn.KindBiGRU {
 		c.MaxLen = DefaultMaxLen
 	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	_, _, deviceErr := gpuOrdinal(c.Device)
 	switch {
 	case c.Data == "":
-		return c, bad("no data set given")
+		return c, bad("data", "", "no data set given")
 	case !(c.Dropout < 1) || math.IsNaN(c.Dropout):
-		return c, bad("dropout %v is not in [0, 1)", c.Dropout)
+		return c, bad("dropout", c.Dropout, "want a probability in [0, 1)")
 	case c.Epochs < 0:
-		return c, bad("%d epochs", c.Epochs)
+		return c, bad("epochs", c.Epochs, "want a positive number")
 	case c.BatchSize < 1:
-		return c, bad("batch size %d", c.BatchSize)
-	case !(c.LR > 0):
-		return c, bad("learning rate %v must be positive", c.LR)
-	case c.Patience < 0 || c.Limit < 0 || c.MaxLen < 0 || c.MaxBatches < 0 || c.VocabSize < 1:
-		return c, bad("patience, limit, max length, max batches and vocabulary size must not be negative")
-	case c.ClipNorm < 0:
-		return c, bad("clip norm %v is negative", c.ClipNorm)
+		return c, bad("batch_size", c.BatchSize, "want a positive number")
+	case !(c.LR > 0) || !finite(c.LR):
+		return c, bad("lr", c.LR, "want a positive, finite learning rate")
+	case c.VocabSize < 1:
+		return c, bad("vocab_size", c.VocabSize, "want a positive number")
+	case c.Patience < 0:
+		return c, bad("patience", c.Patience, "want 0 (never stop early) or a positive number")
+	case c.Limit < 0:
+		return c, bad("limit", c.Limit, "want 0 (all reviews) or a positive number")
+	case c.MaxLen < 0:
+		return c, bad("max_len", c.MaxLen, "want a positive number of tokens per review")
+	case c.MaxBatches < 0:
+		return c, bad("max_batches", c.MaxBatches, "want 0 (all batches) or a positive number")
+	case c.Hidden < 0 || c.Layers < 0 || c.EmbedDim < 0 || c.Filters < 0 || c.Threads < 0:
+		return c, negativeSize(c)
+	case c.ClipNorm < 0 || !finite(c.ClipNorm):
+		return c, bad("clip_norm", c.ClipNorm, "want 0 (no clipping) or a positive, finite norm")
+	case deviceErr != nil:
+		return c, bad("device", c.Device, "want cpu, cuda or cuda:N")
 	case c.Model == nn.KindBiGRU && c.Encoder == "":
-		return c, bad("the bigru model needs an encoder (a Hugging Face model directory or hub id)")
+		return c, bad("encoder", "", "the bigru model needs an encoder (a Hugging Face model directory or hub id)")
 	case c.Model != nn.KindBiGRU && c.Encoder != "":
-		return c, bad("an encoder is only used by the bigru model")
+		return c, bad("encoder", c.Encoder, "an encoder is only used by the bigru model")
 	case c.Pool != "" && c.Pool != nn.PoolLast && c.Pool != nn.PoolConcat:
-		return c, bad("unknown pooling %q (want %s or %s)", c.Pool, nn.PoolLast, nn.PoolConcat)
+		return c, bad("pool", c.Pool, fmt.Sprintf("unknown pooling (want %s or %s)", nn.PoolLast, nn.PoolConcat))
 	case c.Pool == nn.PoolConcat && c.Model != nn.KindBiGRU:
-		return c, bad("pooling %q is for the bigru model", c.Pool)
+		return c, bad("pool", c.Pool, "is for the bigru model")
 	case c.MaxLen > 0 && c.Model == nn.KindBiGRU:
-		return c, bad("a token bound (--max-len) is for the word models; the bigru's encoder cuts each review to its 512 word pieces (see --truncate-head)")
+		return c, bad("max_len", c.MaxLen, "a token bound is for the word models; the bigru's encoder cuts each review to its 512 word pieces (see --truncate-head)")
 	case c.TruncateHead < 0:
-		return c, bad("head+tail truncation: head %d is negative", c.TruncateHead)
+		return c, bad("truncate_head", c.TruncateHead, "a negative head: want 0 (the first word pieces) or a positive number")
 	case c.TruncateHead > 0 && c.Model != nn.KindBiGRU:
-		return c, bad("head+tail truncation is for the bigru model's encoder (the word models do not truncate)")
+		return c, bad("truncate_head", c.TruncateHead, "head+tail truncation is for the bigru model's encoder (the word models do not truncate)")
 	case len(c.EncoderLayers) > 0 && c.Model != nn.KindBiGRU:
-		return c, bad("--encoder-layers is for the bigru model's encoder")
+		return c, bad("encoder_layers", c.EncoderLayers, "is for the bigru model's encoder")
 	case c.GloVe != "" && c.Model == nn.KindBiGRU:
-		return c, bad("GloVe vectors are for the word models (lstm, cnn)")
+		return c, bad("glove", c.GloVe, "GloVe vectors are for the word models (lstm, cnn)")
 	case c.FreezeEmbedding && c.GloVe == "":
-		return c, bad("freezing the embedding only makes sense with pretrained vectors (GloVe)")
+		return c, bad("freeze_embedding", true, "freezing the embedding only makes sense with pretrained vectors (GloVe)")
 	}
 	return c, nil
+}
+
+// negativeSize names the first negative model size or thread count of c.
+func negativeSize(c Config) error {
+	for _, f := range []struct {
+		field string
+		value int
+	}{{"hidden", c.Hidden}, {"layers", c.Layers}, {"embedding_dim", c.EmbedDim}, {"filters", c.Filters}, {"threads", c.Threads}} {
+		if f.value < 0 {
+			return &ConfigError{Field: f.field, Value: f.value, Problem: "want 0 (the default) or a positive number"}
+		}
+	}
+	return nil
 }
 
 // modelConfig is the nn configuration of the run's model for a vocabulary (or feature width).

@@ -89,6 +89,13 @@ small hidden sizes, dropout 0.5, 0.2, 0.1 (the seed's sweep).`,
 			if len(cells) == 0 {
 				return usageError{"the matrix is empty: give --models, --dropouts and --devices"}
 			}
+			for _, c := range cells { // every cell's settings, before the first run
+				cfg := base
+				cfg.Model, cfg.Device, cfg.Dropout = c.model, c.device, c.dropout
+				if err := cfg.Check(); err != nil {
+					return configError(cmd, err)
+				}
+			}
 			var dirs []string
 			for i, c := range cells {
 				runDir := filepath.Join(dir, c.dirName())

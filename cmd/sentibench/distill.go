@@ -70,6 +70,11 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 				if err := studentDefaults(cmd, &cfg, dataF, th); err != nil {
 					return err
 				}
+				if st.Data != "" { // the teacher was read: check the student's settings before its logits
+					if err := st.Check(); err != nil {
+						return configError(cmd, err)
+					}
+				}
 				cfg.RunDir = runDir
 				if cfg.RunDir == "" {
 					cfg.RunDir = defaultRunDir("distill-" + st.Model)

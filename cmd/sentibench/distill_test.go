@@ -51,7 +51,7 @@ func TestDistillCommand(t *testing.T) {
 		{[]string{"distill", "--student", "cnn"}, true, "--teacher RUN_DIR is required"},
 		{[]string{"distill", "--resume", student, "--alpha", "0.3"}, true, "give no other flags"},
 		{[]string{"distill", "--teacher", filepath.Join(dir, "nope"), "--run", filepath.Join(dir, "x")}, false, "does not exist"},
-		{[]string{"distill", "--teacher", teacher, "--student", "gru", "--run", filepath.Join(dir, "y")}, false, `unknown student model "gru"`},
+		{[]string{"distill", "--teacher", teacher, "--student", "gru", "--run", filepath.Join(dir, "y")}, true, "--student gru: want cnn or lstm"},
 		{[]string{"train", "--resume", student}, false, "sentibench distill --resume"},
 		{[]string{"distill", "--teacher", teacher, "--glove", filepath.Join(dir, "missing-vectors.txt"), "--run", filepath.Join(dir, "z")}, false, "missing-vectors.txt"},
 	} {

@@ -27,20 +27,18 @@ func main() {
 	}
 	train.Version = buildVersion() // recorded in every run directory
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
+	cmd, err := newRootCmd().ExecuteContextC(ctx)
 	stop()
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "sentibench:", errorMessage(cmd, err))
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintln(os.Stderr, "sentibench:", err)
 			os.Exit(2)
 		}
 		var ee exitError
 		if errors.As(err, &ee) {
-			fmt.Fprintln(os.Stderr, "sentibench:", err)
 			os.Exit(ee.code)
 		}
-		fmt.Fprintln(os.Stderr, "sentibench:", err)
 		os.Exit(1)
 	}
 }

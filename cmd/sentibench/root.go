@@ -3,10 +3,9 @@ package main
 import (
 	"fmt"
 	"runtime/debug"
-	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 // usageError marks an error in the command line itself (exit code 2).
@@ -44,33 +43,18 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 	return root
 }
 
-// positiveFlags are the flags whose zero (or negative) value stands for "the default" inside
-// the program: given on the command line, they must be positive, so that `--lr 0` or
-// `--threads -1` is an error rather than a silent default.
-var positiveFlags = []string{"threads", "batch-size", "epochs", "hidden", "layers", "embedding-dim", "filters",
-	"lr", "teacher-batch", "max-len", // train, distill, eval, predict, embed, bench
-	"max-batch", "max-queue", "max-body-bytes", "max-texts", "max-text-bytes", // serve
-	"dim", "window", "negative", "min-count"} // wordvec
-
-// checkGivenValues refuses a value the user gave that the program would otherwise replace by
-// its default without a word: a non-positive size or rate, a negative dropout.
-func checkGivenValues(c *cobra.Command) error {
-	var err error
-	c.Flags().Visit(func(f *pflag.Flag) {
-		v, perr := strconv.ParseFloat(f.Value.String(), 64)
-		if err != nil || perr != nil {
-			return
-		}
-		for _, name := range positiveFlags {
-			if f.Name == name && !(v > 0) {
-				err = usageError{fmt.Sprintf("--%s %s: want a positive number (leave the flag out for the default)", name, f.Value)}
-			}
-		}
-		if f.Name == "dropout" && v < 0 {
-			err = usageError{fmt.Sprintf("--dropout %s: want a probability in [0, 1)", f.Value)}
-		}
-	})
-	return err
+// errorMessage is the line a command's error prints. The train package's errors begin with
+// "train: "; from another command that reads runs with it (eval, predict, serve) that would
+// name the wrong command, so the line names the command that ran instead.
+func errorMessage(cmd *cobra.Command, err error) string {
+	msg := err.Error()
+	if cmd == nil || cmd.Name() == "train" || !cmd.HasParent() {
+		return msg
+	}
+	if rest, ok := strings.CutPrefix(msg, "train: "); ok {
+		return cmd.Name() + ": " + rest
+	}
+	return msg
 }
 
 func newVersionCmd() *cobra.Command {

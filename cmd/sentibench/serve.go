@@ -33,10 +33,12 @@ func newServeCmd() *cobra.Command {
   /readyz       200 once the model is loaded, 503 while loading and when shutting down
   /metrics      Prometheus text format: requests, latency and batch-size histograms, errors
 
-Concurrent requests are micro-batched into one call of the model (up to --max-batch texts,
-waiting at most --batch-wait). SIGTERM or SIGINT shuts down gracefully: /readyz turns not
-ready, the server keeps serving for --shutdown-delay, then stops accepting connections and
-lets the requests in flight finish.`,
+The run is loaded and checked before the server listens, so a damaged run fails before
+anything listens; only a load that takes more than 2 s (a bigru's encoder) goes on while the
+server listens, /readyz answering 503. Concurrent requests are micro-batched into one call of
+the model (up to --max-batch texts, waiting at most --batch-wait). SIGTERM or SIGINT shuts
+down gracefully: /readyz turns not ready, the server keeps serving for --shutdown-delay, then
+stops accepting connections and lets the requests in flight finish.`,
 		Example: `  sentibench serve --run runs/cnn-1
   sentibench serve --run runs/lstm-1 --addr 127.0.0.1:9000
   curl -s localhost:8080/v1/predict -d '{"texts": ["A wonderful, moving film."]}'`,
@@ -45,28 +47,51 @@ lets the requests in flight finish.`,
 			if run == "" {
 				return usageError{"--run RUN_DIR is required"}
 			}
-			// Check the run before listening, so a wrong directory fails at once.
-			if _, err := train.ReadRunInfo(run); err != nil {
-				return err
+			// Load the run (configuration, vocabulary, weights) before opening the socket, so
+			// that a damaged or wrong run fails before anything listens. Only a load that
+			// takes long (a bigru's encoder, perhaps downloaded) goes on while the server
+			// listens: /healthz answers and /readyz says 503 until the model is ready.
+			o.Log = cmd.ErrOrStderr()
+			loaded := make(chan loadResult, 1)
+			go func() {
+				p, err := train.Load(run, lo)
+				loaded <- loadResult{p, err}
+			}()
+			var model *train.Predictor
+			select {
+			case r := <-loaded:
+				if r.err != nil {
+					return r.err
+				}
+				model = r.p
+			case <-time.After(loadBeforeListen):
+				fmt.Fprintf(o.Log, "serve: the model takes long to load: listening meanwhile (/readyz answers 503 until it is loaded)\n")
+			case <-cmd.Context().Done():
+				return nil
 			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("serve: %w", err)
 			}
-			o.Log = cmd.ErrOrStderr()
 			s := serve.New(o)
-			// Load the model while already listening: /healthz answers, /readyz says "loading".
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
-			go func() {
-				p, err := train.Load(run, lo)
-				if err == nil {
-					err = s.SetModel(serve.FromPredictor(p))
+			if model != nil {
+				if err := s.SetModel(serve.FromPredictor(model)); err != nil {
+					ln.Close()
+					return err
 				}
-				if err != nil {
-					cancel(err)
-				}
-			}()
+			} else {
+				go func() {
+					r := <-loaded
+					if r.err == nil {
+						r.err = s.SetModel(serve.FromPredictor(r.p))
+					}
+					if r.err != nil {
+						cancel(r.err)
+					}
+				}()
+			}
 			err = s.Run(ctx, ln)
 			if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 				return cause // the model failed to load
@@ -90,6 +115,16 @@ lets the requests in flight finish.`,
 	f.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "keep serving this long, not ready, after SIGTERM (let the load balancer notice)")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 25*time.Second, "longest wait for the requests in flight at shutdown")
 	return cmd
+}
+
+// loadBeforeListen is how long serve waits for the model to load before it listens anyway (the
+// word models load in well under a second; a slow load must not leave /healthz unanswered).
+const loadBeforeListen = 2 * time.Second
+
+// loadResult is a run's predictor, or the error of loading it.
+type loadResult struct {
+	p   *train.Predictor
+	err error
 }
 
 func envOr(name, def string) string {

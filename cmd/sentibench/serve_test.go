@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,23 +37,24 @@ func TestServeCommandErrors(t *testing.T) {
 	}
 }
 
-const serveChildEnv = "SENTIBENCH_SERVE_CHILD"
+const mainChildEnv = "SENTIBENCH_MAIN_CHILD"
 
-// TestServeProcessChild is the `sentibench serve` process of TestServeProcess (the test binary
-// runs main with the arguments in $SENTIBENCH_SERVE_CHILD); it does nothing in a normal run.
-func TestServeProcessChild(t *testing.T) {
-	args := os.Getenv(serveChildEnv)
+// TestMainChild is the `sentibench` process of the tests that run one (the test binary runs
+// main with the arguments in $SENTIBENCH_MAIN_CHILD, one a line); it does nothing in a normal
+// run.
+func TestMainChild(t *testing.T) {
+	args := os.Getenv(mainChildEnv)
 	if args == "" {
-		t.Skip("the child process of TestServeProcess")
+		t.Skip("the child process of TestServeProcess and TestFlagErrorsExit2")
 	}
 	os.Args = append([]string{"sentibench"}, strings.Split(args, "\n")...)
 	main()
 	os.Exit(0)
 }
 
-// TestServeProcess runs `sentibench serve` as a process on a trained run, waits for /readyz,
-// classifies a text, sends SIGTERM, and requires a graceful exit with status 0.
-func TestServeProcess(t *testing.T) {
+// trainSmallRun trains a tiny cnn run on the sample and returns its directory.
+func trainSmallRun(t *testing.T) string {
+	t.Helper()
 	cfg := train.DefaultConfig("cnn")
 	cfg.Data, cfg.Limit, cfg.Epochs, cfg.BatchSize = "sample", 30, 1, 16
 	cfg.VocabSize, cfg.EmbedDim, cfg.Filters, cfg.Threads = 1000, 8, 4, 1
@@ -60,9 +62,44 @@ func TestServeProcess(t *testing.T) {
 	if _, err := train.Run(context.Background(), cfg, train.Hooks{Log: io.Discard, Progress: io.Discard}); err != nil {
 		t.Fatal(err)
 	}
+	return cfg.RunDir
+}
 
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestServeProcessChild$")
-	cmd.Env = append(os.Environ(), serveChildEnv+"="+strings.Join([]string{"serve", "--run", cfg.RunDir, "--addr", "127.0.0.1:0", "--threads", "1"}, "\n"))
+// TestServeDamagedRun: `sentibench serve` on a run whose weights are damaged fails with an
+// error naming them, and nothing listened first (no "listening" line before the error).
+func TestServeDamagedRun(t *testing.T) {
+	runDir := trainSmallRun(t)
+	weights := filepath.Join(runDir, train.BestDir, "model.safetensors")
+	b, err := os.ReadFile(weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(weights, b[:len(b)/2], 0o644); err != nil { // a torn copy
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port for the server to be given
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	stderr, code := runMain(t, "serve", "--run", runDir, "--addr", addr, "--threads", "1")
+	if code != 1 || !strings.Contains(stderr, "model.safetensors") {
+		t.Errorf("exit code %d, stderr %q; want 1 and an error naming the weights", code, stderr)
+	}
+	if strings.Contains(stderr, "listening") {
+		t.Errorf("the server listened before it failed:\n%s", stderr)
+	}
+}
+
+// TestServeProcess runs `sentibench serve` as a process on a trained run, waits for /readyz,
+// classifies a text, sends SIGTERM, and requires a graceful exit with status 0.
+func TestServeProcess(t *testing.T) {
+	cfg := train.Config{RunDir: trainSmallRun(t)}
+
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestMainChild$")
+	cmd.Env = append(os.Environ(), mainChildEnv+"="+strings.Join([]string{"serve", "--run", cfg.RunDir, "--addr", "127.0.0.1:0", "--threads", "1"}, "\n"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

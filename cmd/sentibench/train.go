@@ -106,7 +106,7 @@ generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactl
 					cfg.RunDir = defaultRunDir(cfg.Model)
 				}
 				if err := cfg.Check(); err != nil { // before naming a run directory that will not exist
-					return runError(err)
+					return configError(cmd, err)
 				}
 				fmt.Fprintf(hooks.Log, "Run directory: %s\n", cfg.RunDir)
 				res, err = train.Run(ctx, cfg, hooks)
