@@ -232,16 +232,17 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
 	if cfg.RunDir, err = filepath.Abs(cfg.RunDir); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(cfg.RunDir, train.ConfigFile)); err == nil {
-		return nil, fmt.Errorf("distill: %s already holds a run (resume it, or choose another directory)", cfg.RunDir)
-	}
-	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
+	// The student's run directory, locked for the whole distillation (train.Run then uses the
+	// lock rather than taking its own).
+	lock, err := train.CreateRun(cfg.RunDir)
+	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
+	defer lock.Unlock()
 	if err := writeSettings(cfg); err != nil {
 		return nil, err
 	}
-	return run(ctx, cfg, teacher, hooks)
+	return run(ctx, cfg, teacher, hooks, lock)
 }
 
 // Resume continues the distillation in dir where it stopped: the teacher's logits from the
@@ -271,7 +272,12 @@ func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (settings of %s)", err, p)
 	}
-	return run(ctx, cfg, teacher, hooks)
+	lock, err := train.LockRun(cfg.RunDir)
+	if err != nil {
+		return nil, fmt.Errorf("distill: %w", err)
+	}
+	defer lock.Unlock()
+	return run(ctx, cfg, teacher, hooks, lock)
 }
 
 // settings is distill.json.
@@ -289,7 +295,8 @@ func writeSettings(cfg Config) error {
 }
 
 // run does the work of Run and Resume, skipping what is done.
-func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks) (*Result, error) {
+// lock is the student's run directory's lock, held by the caller.
+func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lock *train.RunLock) (*Result, error) {
 	fill(&hooks)
 	dir := cfg.RunDir
 	res := &Result{RunDir: dir}
@@ -326,7 +333,7 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks) (*
 		th.ExtraTrain = ts.extra
 		th.TrainLoss = lossHook(cfg, ts, logits)
 		fmt.Fprintf(log, "Student: %s, %s\n", cfg.Student.Model, describeLoss(cfg))
-		if res.Train, err = trainStudent(ctx, cfg.Student, dir, th); err != nil {
+		if res.Train, err = trainStudent(ctx, cfg.Student, dir, th, lock); err != nil {
 			return nil, err
 		}
 		res.Student = res.Train.Final
@@ -420,7 +427,7 @@ func trainBaseline(ctx context.Context, cfg Config, dir string, hooks train.Hook
 		return fr, nil
 	}
 	fmt.Fprintf(hooks.Log, "Baseline: the same %s trained alone, in %s\n", cfg.Student.Model, dir)
-	res, err := trainStudent(ctx, cfg.Student, dir, hooks)
+	res, err := trainStudent(ctx, cfg.Student, dir, hooks, nil)
 	if err != nil {
 		return fr, err
 	}
@@ -428,12 +435,14 @@ func trainBaseline(ctx context.Context, cfg Config, dir string, hooks train.Hook
 }
 
 // trainStudent trains a student in dir: a new run, or the rest of one (after its config.json).
-func trainStudent(ctx context.Context, st train.Config, dir string, hooks train.Hooks) (*train.Result, error) {
+// lock is dir's lock when the caller holds it; nil: train takes it.
+func trainStudent(ctx context.Context, st train.Config, dir string, hooks train.Hooks, lock *train.RunLock) (*train.Result, error) {
+	opts := train.Options{Lock: lock}
 	if _, err := os.Stat(filepath.Join(dir, train.ConfigFile)); err == nil {
-		return train.Resume(ctx, dir, hooks)
+		return train.ResumeWith(ctx, dir, hooks, opts)
 	}
 	st.RunDir = dir
-	return train.Run(ctx, st, hooks)
+	return train.RunWith(ctx, st, hooks, opts)
 }
 
 func describeLoss(cfg Config) string {

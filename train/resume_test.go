@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(runChild(spec))
 	}
+	if dir := os.Getenv(lockChildEnv); dir != "" {
+		os.Exit(holdLock(dir))
+	}
 	os.Exit(m.Run())
 }
 

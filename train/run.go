@@ -32,26 +32,41 @@ type Result struct {
 
 // Run trains a new model as cfg says, in cfg.RunDir (which must not hold a run already), and
 // tests the best checkpoint at the end. Cancelling ctx stops training after a checkpoint; the
-// error then wraps ErrInterrupted and Resume continues the run.
+// error then wraps ErrInterrupted and Resume continues the run. The run directory is locked
+// (LockRun) while Run works in it.
 func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
+	return RunWith(ctx, cfg, hooks, Options{})
+}
+
+// Options are what RunWith and ResumeWith take beyond the observers.
+type Options struct {
+	// Lock, when set, is the run directory's lock, which the caller took (CreateRun, LockRun)
+	// and keeps for longer than the training (distill, bench); otherwise Run and Resume take
+	// the lock themselves and release it when they return.
+	Lock *RunLock
+}
+
+// RunWith is Run with options.
+func RunWith(ctx context.Context, cfg Config, hooks Hooks, opts Options) (*Result, error) {
 	cfg, err := cfg.resolved()
 	if err != nil {
 		return nil, err
 	}
-	if cfg.RunDir == "" {
-		return nil, fmt.Errorf("train: no run directory given")
-	}
-	if _, err := os.Stat(filepath.Join(cfg.RunDir, ConfigFile)); err == nil {
-		return nil, fmt.Errorf("train: %s already holds a run (resume it, or choose another directory)", cfg.RunDir)
-	}
-	_, statErr := os.Stat(cfg.RunDir)
-	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+	lock := opts.Lock
+	if lock == nil {
+		if lock, err = CreateRun(cfg.RunDir); err != nil {
+			return nil, err
+		}
+		defer lock.Unlock()
+	} else if err := lock.holds(cfg.RunDir); err != nil {
+		return nil, err
+	} else if err := checkNewRun(cfg.RunDir); err != nil {
+		return nil, err
 	}
 	t, err := newTrainer(ctx, cfg, hooks, false)
 	if err != nil {
-		if statErr != nil {
-			os.Remove(cfg.RunDir) // the directory this call made, if the setup left it empty
+		if opts.Lock == nil {
+			lock.abandon() // removes the directory CreateRun made, when the setup left it empty
 		}
 		return nil, err
 	}
@@ -61,7 +76,26 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
 
 // Resume continues the run in dir after its last checkpoint. A run killed at any point and
 // resumed ends with the same figures, bit for bit, as the same run left alone (on the CPU).
+// The run directory is locked (LockRun) while Resume works in it.
 func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
+	return ResumeWith(ctx, dir, hooks, Options{})
+}
+
+// ResumeWith is Resume with options.
+func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Result, error) {
+	if _, err := ReadRunInfo(dir); err != nil { // before locking: a clear error for what is no run
+		return nil, err
+	}
+	lock := opts.Lock
+	if lock == nil {
+		var err error
+		if lock, err = LockRun(dir); err != nil {
+			return nil, err
+		}
+		defer lock.Unlock()
+	} else if err := lock.holds(dir); err != nil {
+		return nil, err
+	}
 	info, err := ReadRunInfo(dir)
 	if err != nil {
 		return nil, err
