@@ -130,6 +130,7 @@ type trainer struct {
 	eng   engine  // runs the steps: on the CPU, or on a GPU (Pull before reading the weights)
 	rng   *nn.RNG // dropout masks
 	st    *state
+	saved *checkpointAt // the last checkpoint on disk; nil before the first
 	start time.Time
 }
 
@@ -237,6 +238,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 			return nil, fmt.Errorf("train: %s: %w", t.dir, err)
 		}
 		t.ds.rng.State = t.st.DataRNG
+		t.saved = &checkpointAt{epoch: t.st.Epoch, batch: t.st.Batch}
 		if err := t.rewriteRunLog(); err != nil {
 			return nil, err
 		}
@@ -353,8 +355,8 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		meter.Add(PhaseBackward, seconds(res.BackwardSeconds))
 		if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
 			bar.Done()
-			return EpochRecord{}, fmt.Errorf("train: the loss became %v in epoch %d, batch %d; stopping (the last good checkpoint stays in %s; try a lower --lr or --clip-norm)",
-				res.Loss, epoch, i+1, filepath.Join(t.dir, LastDir))
+			return EpochRecord{}, fmt.Errorf("train: the loss became %v in epoch %d, batch %d; stopping (%s; try a lower --lr or --clip-norm)",
+				res.Loss, epoch, i+1, t.checkpointNote())
 		}
 
 		meter.Begin(PhaseOptimizer)
@@ -400,8 +402,8 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 	st.Epoch, st.DataRNG = epoch, t.ds.rng.State
 	st.Records = append(st.Records, rec)
 	if math.IsNaN(valid.Loss) || math.IsInf(valid.Loss, 0) {
-		return rec, fmt.Errorf("train: the validation loss became %v after epoch %d; stopping (the last good checkpoint stays in %s)",
-			valid.Loss, epoch, filepath.Join(t.dir, LastDir))
+		return rec, fmt.Errorf("train: the validation loss became %v after epoch %d; stopping (%s)",
+			valid.Loss, epoch, t.checkpointNote())
 	}
 	if st.BestEpoch == 0 || valid.Loss < st.BestValidLoss {
 		st.BestEpoch, st.BestValidLoss, st.BestValidAcc, st.BadEpochs = epoch, valid.Loss, valid.Acc, 0
@@ -498,7 +500,28 @@ func (t *trainer) saveLast() error {
 	if err := t.eng.Pull(); err != nil {
 		return err
 	}
-	return saveLast(t.dir, t.model, t.opt, t.st)
+	if err := saveLast(t.dir, t.model, t.opt, t.st); err != nil {
+		return err
+	}
+	t.saved = &checkpointAt{epoch: t.st.Epoch, batch: t.st.Batch}
+	return nil
+}
+
+// checkpointAt is where the last checkpoint on disk stands: after epoch epoch and batch
+// batches of the next one.
+type checkpointAt struct{ epoch, batch int }
+
+// checkpointNote says what a run that stops on an error leaves to go on from: the last
+// checkpoint, or none yet.
+func (t *trainer) checkpointNote() string {
+	if t.saved == nil {
+		return fmt.Sprintf("no checkpoint was written yet: %s holds the configuration only; start the run again in a new directory", t.dir)
+	}
+	at := fmt.Sprintf("after epoch %d", t.saved.epoch)
+	if t.saved.batch > 0 {
+		at += fmt.Sprintf(" and %d batches of epoch %d", t.saved.batch, t.saved.epoch+1)
+	}
+	return fmt.Sprintf("the last good checkpoint, %s, stays in %s", at, filepath.Join(t.dir, LastDir))
 }
 
 // rewriteRunLog writes the run log from the checkpoint's records (atomically), so that it
