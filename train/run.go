@@ -2,17 +2,14 @@ package train
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/sentibench/sentibench/data"
-	"github.com/sentibench/sentibench/internal/atomicfile"
 	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
 )
@@ -40,6 +37,10 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
 
 // Options are what RunWith and ResumeWith take beyond the observers.
 type Options struct {
+	// Retest makes Resume of a finished run test its best checkpoint again and replace the
+	// final record (only once the new one is complete). Without it, Resume of a finished run
+	// changes nothing and returns what its run log records.
+	Retest bool
 	// Lock, when set, is the run directory's lock, which the caller took (CreateRun, LockRun)
 	// and keeps for longer than the training (distill, bench); otherwise Run and Resume take
 	// the lock themselves and release it when they return.
@@ -106,6 +107,27 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 		}
 		return nil, fmt.Errorf("train: %s is a %s run: resume it with `sentibench %s --resume %s`", dir, info.Kind, info.Kind, dir)
 	}
+	// A finished run is left as it is, unless asked to test it again. (A log that cannot be
+	// read is no finished run: the resume rewrites it from the checkpoint.)
+	hooks.fill()
+	var prior *FinalRecord
+	if rl, err := ReadRunLog(dir); err == nil && rl.Finished {
+		// Its checkpoint is checked all the same: a damaged one is reported, not passed over.
+		if ck, err := openCheckpointDir(dir, LastDir); err == nil {
+			if _, err := readState(ck); err != nil {
+				return nil, err
+			}
+		}
+		if !opts.Retest {
+			fmt.Fprintf(hooks.Log, "%s has finished (best epoch %d, test accuracy %.2f%%); nothing to resume (--retest tests it again)\n",
+				dir, rl.Final.BestEpoch, 100*rl.Final.TestAcc)
+			return &Result{RunDir: dir, Epochs: rl.Epochs, Final: rl.Final}, nil
+		}
+		if _, err := openCheckpointDir(dir, LastDir); err != nil { // a new start would rewrite the log
+			return nil, fmt.Errorf("train: %s cannot be tested again: %w", dir, err)
+		}
+		prior = &rl.Final
+	}
 	cfg := info.Config
 	cfg.RunDir = dir
 	if hooks.Threads > 0 {
@@ -116,6 +138,12 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 		return nil, err
 	}
 	defer t.close()
+	if prior != nil {
+		if !t.trained() {
+			return nil, fmt.Errorf("train: %s: the run log records a test but the checkpoint's training has not finished (damaged checkpoint?)", dir)
+		}
+		t.priorSeconds = prior.TotalSeconds // the time of the processes up to the recorded test
+	}
 	return t.run(ctx)
 }
 
@@ -131,7 +159,10 @@ type trainer struct {
 	rng   *nn.RNG // dropout masks
 	st    *state
 	saved *checkpointAt // the last checkpoint on disk; nil before the first
-	start time.Time
+	// start is when this process began the run; priorSeconds the time that the earlier
+	// processes of a resumed run spent on it (the checkpoint records it).
+	start        time.Time
+	priorSeconds float64
 }
 
 // close frees the run's devices: the encoder's copy on a GPU, then the engine.
@@ -239,8 +270,11 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 		}
 		t.ds.rng.State = t.st.DataRNG
 		t.saved = &checkpointAt{epoch: t.st.Epoch, batch: t.st.Batch}
-		if err := t.rewriteRunLog(); err != nil {
-			return nil, err
+		t.priorSeconds = t.st.Seconds
+		if !t.trained() { // a finished training's log may hold the test, which a retest replaces
+			if err := t.rewriteRunLog(); err != nil {
+				return nil, err
+			}
 		}
 		if err := t.eng.Push(); err != nil {
 			return nil, err
@@ -281,7 +315,7 @@ var Version = "dev"
 
 // run trains the remaining epochs, then tests the best checkpoint.
 func (t *trainer) run(ctx context.Context) (*Result, error) {
-	for !t.st.Done && t.st.Epoch < t.cfg.Epochs {
+	for !t.trained() {
 		rec, err := t.epoch(ctx)
 		if err != nil {
 			return nil, err
@@ -476,14 +510,15 @@ func (t *trainer) test() (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: test: %w", err)
 	}
-	total := time.Since(t.start).Seconds()
+	total := t.seconds()
 	final := FinalRecord{
 		TestLoss: m.Loss, TestAcc: m.Acc, BestEpoch: st.BestEpoch, BestValidLoss: st.BestValidLoss, BestValidAcc: st.BestValidAcc,
 		TotalSeconds: total, TestSeconds: time.Since(t0).Seconds(), PeakRSSMiB: processPeakRSSMiB(),
 		Model: t.cfg.Model, Dropout: t.cfg.Dropout, Params: countParams(t.model), Epochs: st.Epoch, BatchSize: t.cfg.BatchSize,
 		Seed: t.cfg.Seed, Device: t.cfg.Device, Threads: t.cfg.Threads, Sizes: t.ds.sizes(), Version: Version,
 	}
-	if err := t.appendRunLog(final); err != nil {
+	// The whole log at once: a retest replaces the recorded test only when the new one is there.
+	if err := writeRunLog(t.dir, st.Records, &final); err != nil {
 		return nil, err
 	}
 	mins, secs := int(total)/60, int(total)%60
@@ -500,12 +535,19 @@ func (t *trainer) saveLast() error {
 	if err := t.eng.Pull(); err != nil {
 		return err
 	}
+	t.st.Seconds = t.seconds()
 	if err := saveLast(t.dir, t.model, t.opt, t.st); err != nil {
 		return err
 	}
 	t.saved = &checkpointAt{epoch: t.st.Epoch, batch: t.st.Batch}
 	return nil
 }
+
+// trained says that the training is over (all epochs, or stopped early): what is left is the test.
+func (t *trainer) trained() bool { return t.st.Done || t.st.Epoch >= t.cfg.Epochs }
+
+// seconds is the run's time so far, over all the processes that worked on it.
+func (t *trainer) seconds() float64 { return t.priorSeconds + time.Since(t.start).Seconds() }
 
 // checkpointAt is where the last checkpoint on disk stands: after epoch epoch and batch
 // batches of the next one.
@@ -526,34 +568,9 @@ func (t *trainer) checkpointNote() string {
 
 // rewriteRunLog writes the run log from the checkpoint's records (atomically), so that it
 // never holds an epoch that the checkpoint does not.
-func (t *trainer) rewriteRunLog() error {
-	var b []byte
-	for _, r := range t.st.Records {
-		line, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-		b = append(append(b, line...), '\n')
-	}
-	return atomicfile.WriteFile(filepath.Join(t.dir, RunLogFile), b)
-}
+func (t *trainer) rewriteRunLog() error { return writeRunLog(t.dir, t.st.Records, nil) }
 
-func (t *trainer) appendRunLog(rec any) error {
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	p := filepath.Join(t.dir, RunLogFile)
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("train: %s: %w", p, err)
-	}
-	return f.Close()
-}
+func (t *trainer) appendRunLog(rec any) error { return appendRunLog(t.dir, rec) }
 
 // EpochLine formats an epoch as torch_ref.py prints it.
 func EpochLine(r EpochRecord) string {
