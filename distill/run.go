@@ -9,7 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 
 	"github.com/sentibench/sentibench/internal/atomicfile"
 	"github.com/sentibench/sentibench/internal/progress"
@@ -190,28 +190,17 @@ func finishedRun(dir, role string) (train.RunInfo, error) {
 	return info, nil
 }
 
-// finalRecord returns the test line of a run log, and whether there is one.
+// finalRecord returns the test line of a run log, and whether there is one (a run without a
+// run log has none).
 func finalRecord(dir string) (train.FinalRecord, bool, error) {
-	var fr train.FinalRecord
-	p := filepath.Join(dir, train.RunLogFile)
-	b, err := os.ReadFile(p)
+	rl, err := train.ReadRunLog(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fr, false, nil
+		return train.FinalRecord{}, false, nil
 	}
 	if err != nil {
-		return fr, false, err
+		return train.FinalRecord{}, false, err
 	}
-	found := false
-	for n, line := range strings.Split(string(b), "\n") {
-		if !strings.Contains(line, `"test_loss"`) {
-			continue
-		}
-		if err := json.Unmarshal([]byte(line), &fr); err != nil {
-			return fr, false, fmt.Errorf("%s, line %d: %w", p, n+1, err)
-		}
-		found = true
-	}
-	return fr, found, nil
+	return rl.Final, rl.Finished, nil
 }
 
 // Run distils the teacher into a new student in cfg.RunDir (which must not hold a run
@@ -308,7 +297,7 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lo
 	if err != nil {
 		return nil, err
 	}
-	if !equalStrings(teacher.Labels, ts.corpus.Classes) {
+	if !slices.Equal(teacher.Labels, ts.corpus.Classes) {
 		return nil, fmt.Errorf("distill: the teacher's classes %q are not the student's data's %q", teacher.Labels, ts.corpus.Classes)
 	}
 	fmt.Fprintf(log, "Transfer set: %s train + %s unlabelled + %s augmented = %s reviews\n",
@@ -321,10 +310,9 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lo
 	}
 
 	// The student.
-	final, done, err := finalRecord(dir)
-	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
-	}
+	// A run log that cannot be read (cut short by a kill) is no finished run: the resume
+	// rewrites it from the checkpoint.
+	final, done, _ := finalRecord(dir)
 	if done {
 		fmt.Fprintf(log, "Student: %s has finished (test accuracy %.2f%%)\n", dir, 100*final.TestAcc)
 	} else {
@@ -378,14 +366,9 @@ func (h *Hooks) check() error {
 	return nil
 }
 
-// fill sets the default hooks.
+// fill sets the default hooks (train's, and the teacher's loader).
 func fill(h *Hooks) {
-	if h.Log == nil {
-		h.Log = os.Stdout
-	}
-	if h.Progress == nil {
-		h.Progress = os.Stderr
-	}
+	h.Hooks = h.Hooks.WithDefaults()
 	if h.OpenTeacher == nil {
 		h.OpenTeacher = LoadTeacher
 	}
@@ -458,18 +441,6 @@ func teacherAcc(dir string) string {
 		return "unknown"
 	}
 	return fmt.Sprintf("%.2f%%", 100*fr.TestAcc)
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // group writes n with thousands separators.

@@ -129,6 +129,13 @@ type Hooks struct {
 	newEngine func(m nn.Model, opt *nn.Adam) (engine, error)
 }
 
+// WithDefaults returns the hooks with the defaults filled in where they are unset: the
+// WallClock meter, the log on os.Stdout, the progress on os.Stderr.
+func (h Hooks) WithDefaults() Hooks {
+	h.fill()
+	return h
+}
+
 func (h *Hooks) fill() {
 	if h.Meter == nil {
 		h.Meter = &WallClock{}

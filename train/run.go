@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/internal/memstat"
 	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
 )
@@ -605,11 +605,9 @@ func countParams(m nn.Model) int {
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
-// processPeakRSSMiB is the process's peak resident memory since it started (getrusage).
+// processPeakRSSMiB is the process's peak resident memory since it started (0 where the
+// system does not say).
 func processPeakRSSMiB() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Maxrss) / 1024 // KiB on Linux
+	b, _ := memstat.PeakRSS()
+	return float64(b) / (1 << 20)
 }

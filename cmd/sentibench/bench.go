@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -175,16 +174,6 @@ func runState(dir string) (finished, started bool) {
 	if _, err := os.Stat(filepath.Join(dir, train.ConfigFile)); err != nil {
 		return false, false
 	}
-	b, err := os.ReadFile(filepath.Join(dir, train.RunLogFile))
-	if err != nil {
-		return false, true
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	var last map[string]json.RawMessage
-	if json.Unmarshal([]byte(lines[len(lines)-1]), &last) == nil {
-		if _, ok := last["test_acc"]; ok {
-			return true, true
-		}
-	}
-	return false, true
+	rl, err := train.ReadRunLog(dir)
+	return err == nil && rl.Finished, true
 }
