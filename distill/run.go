@@ -71,11 +71,11 @@ const (
 	BaselineDir  = "baseline"
 )
 
-// Kind is the train.Hooks.Kind of a distillation run.
+// Kind is the train.Objective.Kind of a distillation run.
 const Kind = "distill"
 
-// Hooks are train's hooks (where the run reports and how it measures; ExtraTrain and
-// TrainLoss must be left empty: distillation sets them) and how the teacher is opened.
+// Hooks are train's hooks (where the run reports and how it measures) and how the teacher is
+// opened.
 type Hooks struct {
 	train.Hooks
 	// OpenTeacher loads the teacher when its logits are not cached (default: LoadTeacher).
@@ -208,9 +208,6 @@ func finalRecord(dir string) (train.FinalRecord, bool, error) {
 // the student with train.Run, trains or reads the baseline, and writes the report. Cancelling
 // ctx stops after a checkpoint (the error wraps train.ErrInterrupted); Resume goes on.
 func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
-	if err := hooks.check(); err != nil {
-		return nil, err
-	}
 	cfg, teacher, err := cfg.resolved()
 	if err != nil {
 		return nil, err
@@ -238,9 +235,6 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
 // cache (or the rest of them), the student's training after its last checkpoint, then the
 // baseline and the report.
 func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
-	if err := hooks.check(); err != nil {
-		return nil, err
-	}
 	p := filepath.Join(dir, SettingsFile)
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -316,12 +310,9 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lo
 	if done {
 		fmt.Fprintf(log, "Student: %s has finished (test accuracy %.2f%%)\n", dir, 100*final.TestAcc)
 	} else {
-		th := hooks.Hooks
-		th.Kind = Kind
-		th.ExtraTrain = ts.extra
-		th.TrainLoss = lossHook(cfg, ts, logits)
+		obj := train.Objective{Kind: Kind, ExtraTrain: ts.extra, TrainLoss: lossHook(cfg, ts, logits)}
 		fmt.Fprintf(log, "Student: %s, %s\n", cfg.Student.Model, describeLoss(cfg))
-		if res.Train, err = trainStudent(ctx, cfg.Student, dir, th, lock); err != nil {
+		if res.Train, err = trainStudent(ctx, cfg.Student, dir, hooks.Hooks, train.Options{Objective: obj, Lock: lock}); err != nil {
 			return nil, err
 		}
 		res.Student = res.Train.Final
@@ -356,14 +347,6 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lo
 	}
 	fmt.Fprintf(log, "\n%s\nReport written to %s\n", rep.Text(), filepath.Join(dir, ReportFile))
 	return res, nil
-}
-
-// check refuses hooks that set what distillation sets.
-func (h *Hooks) check() error {
-	if len(h.ExtraTrain) > 0 || h.TrainLoss != nil || h.Kind != "" {
-		return fmt.Errorf("distill: the hooks' ExtraTrain, TrainLoss and Kind are distillation's own; leave them empty")
-	}
-	return nil
 }
 
 // fill sets the default hooks (train's, and the teacher's loader).
@@ -410,7 +393,7 @@ func trainBaseline(ctx context.Context, cfg Config, dir string, hooks train.Hook
 		return fr, nil
 	}
 	fmt.Fprintf(hooks.Log, "Baseline: the same %s trained alone, in %s\n", cfg.Student.Model, dir)
-	res, err := trainStudent(ctx, cfg.Student, dir, hooks, nil)
+	res, err := trainStudent(ctx, cfg.Student, dir, hooks, train.Options{})
 	if err != nil {
 		return fr, err
 	}
@@ -418,9 +401,8 @@ func trainBaseline(ctx context.Context, cfg Config, dir string, hooks train.Hook
 }
 
 // trainStudent trains a student in dir: a new run, or the rest of one (after its config.json).
-// lock is dir's lock when the caller holds it; nil: train takes it.
-func trainStudent(ctx context.Context, st train.Config, dir string, hooks train.Hooks, lock *train.RunLock) (*train.Result, error) {
-	opts := train.Options{Lock: lock}
+// opts carry the objective, and dir's lock when the caller holds it.
+func trainStudent(ctx context.Context, st train.Config, dir string, hooks train.Hooks, opts train.Options) (*train.Result, error) {
 	if _, err := os.Stat(filepath.Join(dir, train.ConfigFile)); err == nil {
 		return train.ResumeWith(ctx, dir, hooks, opts)
 	}

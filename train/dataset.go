@@ -38,7 +38,7 @@ type dataset struct {
 // loadDataset reads the run's data and prepares its inputs. vocabPath, when not empty, is the
 // vocabulary to use (a resumed run's); otherwise it is built from the train part. gdev, when
 // not nil, is the run's GPU (the bigru's encoder runs there).
-func loadDataset(ctx context.Context, cfg Config, vocabPath string, gdev *gpu.Device, hooks Hooks) (*dataset, error) {
+func loadDataset(ctx context.Context, cfg Config, vocabPath string, extraTrain []string, gdev *gpu.Device, hooks Hooks) (*dataset, error) {
 	corpus, err := data.Load(ctx, data.Options{
 		Path:         cfg.Data,
 		Limit:        cfg.Limit,
@@ -65,7 +65,7 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, gdev *gpu.De
 			corpus.Source, len(ds.train), len(ds.valid), len(ds.test))
 	}
 	if cfg.Model == nn.KindBiGRU {
-		if len(hooks.ExtraTrain) > 0 {
+		if len(extraTrain) > 0 {
 			return nil, fmt.Errorf("train: extra training texts are not supported for the bigru model")
 		}
 		if err := ds.loadFeatures(ctx, cfg, corpus.Texts(), gdev, hooks); err != nil {
@@ -77,12 +77,12 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, gdev *gpu.De
 	// Extra unlabelled training texts (distillation's transfer set) follow the data set's own.
 	texts := corpus.Texts()
 	vocabTrain := ds.train
-	if len(hooks.ExtraTrain) > 0 {
+	if len(extraTrain) > 0 {
 		n := len(texts)
-		texts = append(texts, hooks.ExtraTrain...)
-		ds.train = append(append([]int(nil), ds.train...), make([]int, len(hooks.ExtraTrain))...)
-		for i := range hooks.ExtraTrain {
-			ds.train[len(ds.train)-len(hooks.ExtraTrain)+i] = n + i
+		texts = append(texts, extraTrain...)
+		ds.train = append(append([]int(nil), ds.train...), make([]int, len(extraTrain))...)
+		for i := range extraTrain {
+			ds.train[len(ds.train)-len(extraTrain)+i] = n + i
 			ds.labels = append(ds.labels, data.NoLabel)
 		}
 	}

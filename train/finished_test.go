@@ -51,7 +51,7 @@ func TestResumeFinishedRun(t *testing.T) {
 	if err := os.WriteFile(weights, []byte("damaged"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ResumeWith(context.Background(), cfg.RunDir, quietHooks(), Options{Retest: true}); err == nil {
+	if _, err := ResumeWith(context.Background(), cfg.RunDir, quietHooks(), Options{Resume: ResumeOptions{Retest: true}}); err == nil {
 		t.Fatal("a retest over a damaged best checkpoint succeeded")
 	}
 	unchanged("a failed retest")
@@ -60,7 +60,7 @@ func TestResumeFinishedRun(t *testing.T) {
 	if err := os.WriteFile(weights, good, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	again, err := ResumeWith(context.Background(), cfg.RunDir, quietHooks(), Options{Retest: true})
+	again, err := ResumeWith(context.Background(), cfg.RunDir, quietHooks(), Options{Resume: ResumeOptions{Retest: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -208,7 +208,7 @@ func Evaluate(ctx context.Context, dir string, o EvalOptions) (Metrics, []string
 		cfg.Data = o.Data
 	}
 	cfg.Threads = o.Threads
-	ds, err := loadDataset(ctx, cfg, filepath.Join(dir, VocabFile), nil, Hooks{Log: io.Discard, Progress: io.Discard})
+	ds, err := loadDataset(ctx, cfg, filepath.Join(dir, VocabFile), nil, nil, Hooks{Log: io.Discard, Progress: io.Discard})
 	if err != nil {
 		return Metrics{}, nil, err
 	}

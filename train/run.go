@@ -37,14 +37,18 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
 
 // Options are what RunWith and ResumeWith take beyond the observers.
 type Options struct {
-	// Retest makes Resume of a finished run test its best checkpoint again and replace the
-	// final record (only once the new one is complete). Without it, Resume of a finished run
-	// changes nothing and returns what its run log records.
-	Retest bool
+	// Objective replaces the recipe's loss (distillation); the zero value is the recipe.
+	Objective Objective
+	// Resume applies to ResumeWith only.
+	Resume ResumeOptions
 	// Lock, when set, is the run directory's lock, which the caller took (CreateRun, LockRun)
 	// and keeps for longer than the training (distill, bench); otherwise Run and Resume take
 	// the lock themselves and release it when they return.
 	Lock *RunLock
+
+	// newEngine, when set (by the tests), makes the engine instead of the device's: a stand-in
+	// for a GPU that keeps its own copy of the weights.
+	newEngine func(m nn.Model, opt *nn.Adam) (engine, error)
 }
 
 // RunWith is Run with options.
@@ -64,7 +68,7 @@ func RunWith(ctx context.Context, cfg Config, hooks Hooks, opts Options) (*Resul
 	} else if err := checkNewRun(cfg.RunDir); err != nil {
 		return nil, err
 	}
-	t, err := newTrainer(ctx, cfg, hooks, false)
+	t, err := newTrainer(ctx, cfg, hooks, opts, false)
 	if err != nil {
 		if opts.Lock == nil {
 			lock.abandon() // removes the directory CreateRun made, when the setup left it empty
@@ -101,9 +105,9 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 	if err != nil {
 		return nil, err
 	}
-	if info.Kind != hooks.Kind {
+	if kind := opts.Objective.Kind; info.Kind != kind {
 		if info.Kind == "" {
-			return nil, fmt.Errorf("train: %s is a plain training run, not a %s run", dir, hooks.Kind)
+			return nil, fmt.Errorf("train: %s is a plain training run, not a %s run", dir, kind)
 		}
 		return nil, fmt.Errorf("train: %s is a %s run: resume it with `sentibench %s --resume %s`", dir, info.Kind, info.Kind, dir)
 	}
@@ -118,7 +122,7 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 				return nil, err
 			}
 		}
-		if !opts.Retest {
+		if !opts.Resume.Retest {
 			fmt.Fprintf(hooks.Log, "%s has finished (best epoch %d, test accuracy %.2f%%); nothing to resume (--retest tests it again)\n",
 				dir, rl.Final.BestEpoch, 100*rl.Final.TestAcc)
 			return &Result{RunDir: dir, Epochs: rl.Epochs, Final: rl.Final}, nil
@@ -130,10 +134,10 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 	}
 	cfg := info.Config
 	cfg.RunDir = dir
-	if hooks.Threads > 0 {
-		cfg.Threads = hooks.Threads
+	if opts.Resume.Threads > 0 {
+		cfg.Threads = opts.Resume.Threads
 	}
-	t, err := newTrainer(ctx, cfg, hooks, true)
+	t, err := newTrainer(ctx, cfg, hooks, opts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +155,7 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 type trainer struct {
 	cfg   Config
 	hooks Hooks
+	obj   Objective
 	dir   string
 	ds    *dataset
 	model nn.Model
@@ -179,9 +184,9 @@ func (t *trainer) close() error {
 
 // newTrainer reads the data, builds the model and optimiser, and, when resuming, restores the
 // last checkpoint.
-func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *trainer, err error) {
+func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resume bool) (t *trainer, err error) {
 	hooks.fill()
-	t = &trainer{cfg: cfg, hooks: hooks, dir: cfg.RunDir, start: time.Now()}
+	t = &trainer{cfg: cfg, hooks: hooks, obj: opts.Objective, dir: cfg.RunDir, start: time.Now()}
 	dev, err := newDevice(cfg)
 	if err != nil {
 		return nil, err
@@ -218,7 +223,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 		vocabPath = filepath.Join(t.dir, VocabFile)
 	}
 	t0 := time.Now()
-	if t.ds, err = loadDataset(ctx, cfg, vocabPath, gdev, hooks); err != nil {
+	if t.ds, err = loadDataset(ctx, cfg, vocabPath, opts.Objective.ExtraTrain, gdev, hooks); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(hooks.Log, "Data: %d train | %d valid | %d test (read and tokenized in %.1f s)\n",
@@ -242,8 +247,8 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	switch {
-	case hooks.newEngine != nil: // the tests' device stand-in
-		t.eng, err = hooks.newEngine(t.model, t.opt)
+	case opts.newEngine != nil: // the tests' device stand-in
+		t.eng, err = opts.newEngine(t.model, t.opt)
 	case gdev != nil:
 		t.eng, err = newGPUEngine(gdev, t.model, t.opt)
 	default:
@@ -294,7 +299,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	info := RunInfo{Config: cfg, Model: mc, Labels: t.ds.classes, Sizes: t.ds.sizes(), Params: params, Version: Version, Kind: hooks.Kind}
+	info := RunInfo{Config: cfg, Model: mc, Labels: t.ds.classes, Sizes: t.ds.sizes(), Params: params, Version: Version, Kind: opts.Objective.Kind}
 	if err := writeRunInfo(t.dir, info); err != nil {
 		return nil, err
 	}
@@ -366,36 +371,12 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 			return EpochRecord{}, fmt.Errorf("%w in epoch %d after %d of %d batches; checkpoint saved, resume with --resume %s",
 				ErrInterrupted, epoch, i, len(batches), t.dir)
 		}
-		meter.Begin(PhaseData)
-		in, labels, err := t.ds.input(batches[i])
-		meter.End(PhaseData)
-		if err != nil {
-			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
-		}
-
-		var stepLoss nn.Loss = loss
-		if t.hooks.TrainLoss != nil {
-			if stepLoss, err = t.hooks.TrainLoss(batches[i], labels); err != nil {
-				return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
-			}
-		} else {
-			loss.Targets = labels
-		}
-		res, err := t.eng.Step(in, stepLoss, nn.Train, t.rng)
-		if err != nil {
-			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
-		}
-		meter.Add(PhaseForward, seconds(res.BuildSeconds+res.ForwardSeconds))
-		meter.Add(PhaseBackward, seconds(res.BackwardSeconds))
-		if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
+		in, labels, res, err := t.step(batches[i], loss)
+		if errors.Is(err, errNotFinite) {
 			bar.Done()
 			return EpochRecord{}, fmt.Errorf("train: the loss became %v in epoch %d, batch %d; stopping (%s; try a lower --lr or --clip-norm)",
 				res.Loss, epoch, i+1, t.checkpointNote())
 		}
-
-		meter.Begin(PhaseOptimizer)
-		err = t.eng.Update()
-		meter.End(PhaseOptimizer)
 		if err != nil {
 			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
 		}
@@ -458,6 +439,49 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 	}
 	fmt.Fprintln(t.hooks.Log, EpochLine(rec))
 	return rec, nil
+}
+
+// errNotFinite is step's error for a loss that is NaN or infinite (the weights are not updated).
+var errNotFinite = errors.New("the loss is not finite")
+
+// step trains the model on one batch, as five calls: the batch's input, its loss (the
+// objective), the forward and backward passes, a check that the loss is finite, and the
+// optimiser's update. bce is the recipe's loss, reused from batch to batch.
+func (t *trainer) step(batch []int, bce *nn.BCEWithLogits) (*nn.Input, []float32, nn.StepResult, error) {
+	meter := t.hooks.Meter
+	var res nn.StepResult
+	meter.Begin(PhaseData)
+	in, labels, err := t.ds.input(batch)
+	meter.End(PhaseData)
+	if err != nil {
+		return nil, nil, res, err
+	}
+	loss, err := t.loss(batch, labels, bce)
+	if err != nil {
+		return nil, nil, res, err
+	}
+	if res, err = t.eng.Step(in, loss, nn.Train, t.rng); err != nil {
+		return nil, nil, res, err
+	}
+	meter.Add(PhaseForward, seconds(res.BuildSeconds+res.ForwardSeconds))
+	meter.Add(PhaseBackward, seconds(res.BackwardSeconds))
+	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
+		return nil, nil, res, errNotFinite
+	}
+	meter.Begin(PhaseOptimizer)
+	err = t.eng.Update()
+	meter.End(PhaseOptimizer)
+	return in, labels, res, err
+}
+
+// loss is a training batch's loss: the objective's, or the recipe's binary cross-entropy on
+// the labels.
+func (t *trainer) loss(batch []int, labels []float32, bce *nn.BCEWithLogits) (nn.Loss, error) {
+	if t.obj.TrainLoss != nil {
+		return t.obj.TrainLoss(batch, labels)
+	}
+	bce.Targets = labels
+	return bce, nil
 }
 
 // evaluate runs the model over a split in evaluation mode (dropout off).
@@ -557,7 +581,7 @@ type checkpointAt struct{ epoch, batch int }
 // checkpoint, or none yet.
 func (t *trainer) checkpointNote() string {
 	if t.saved == nil {
-		return fmt.Sprintf("no checkpoint was written yet: %s holds the configuration only; start the run again in a new directory", t.dir)
+		return fmt.Sprintf("no checkpoint was written yet (%s holds no weights): start the run again in a new directory", t.dir)
 	}
 	at := fmt.Sprintf("after epoch %d", t.saved.epoch)
 	if t.saved.batch > 0 {

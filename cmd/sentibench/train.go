@@ -90,10 +90,11 @@ generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactl
 				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress", "threads", "retest") {
 					return usageError{"--resume continues a run with its own settings: give no other training flags (but --threads and --retest)"}
 				}
+				ro := train.ResumeOptions{Retest: retest}
 				if cmd.Flags().Changed("threads") {
-					hooks.Threads = cfg.Threads
+					ro.Threads = cfg.Threads
 				}
-				res, err = train.ResumeWith(ctx, resume, hooks, train.Options{Retest: retest})
+				res, err = train.ResumeWith(ctx, resume, hooks, train.Options{Resume: ro})
 			} else {
 				if retest {
 					return usageError{"--retest: it tests a finished run again; give it with --resume RUN"}
@@ -102,8 +103,8 @@ generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactl
 					Progress: cmd.ErrOrStderr(), ProgressMode: hooks.ProgressMode}); err != nil {
 					return err
 				}
-				if !cmd.Flags().Changed("dropout") {
-					cfg.Dropout = -1
+				if !cmd.Flags().Changed("dropout") { // the model is known now
+					cfg.Dropout = train.DefaultDropout(cfg.Model)
 				}
 				cfg.RunDir = runDir
 				if cfg.RunDir == "" {
