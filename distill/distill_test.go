@@ -520,11 +520,6 @@ func TestBadInput(t *testing.T) {
 	if _, err := Resume(context.Background(), teacherDir, quietHooks()); err == nil || !strings.Contains(err.Error(), "not a distillation run") {
 		t.Errorf("resuming a plain run: got %v", err)
 	}
-	h := quietHooks()
-	h.ExtraTrain = []string{"x"}
-	if _, err := Run(context.Background(), smallDistill(t, dir()), h); err == nil || !strings.Contains(err.Error(), "distillation's own") {
-		t.Errorf("hooks with ExtraTrain: got %v", err)
-	}
 }
 
 // TestLSTMStudent distils the cnn teacher into a tiny lstm (one short epoch): any word model

@@ -3,8 +3,8 @@
 // hard labels and the teacher's temperature-softened outputs (Hinton et al. 2015) or from the
 // teacher's logits directly (Tang et al. 2019).
 //
-// A distillation is a training run of the student (package train) with two of train's hooks
-// set: ExtraTrain adds the transfer set's unlabelled texts to the training part, and TrainLoss
+// A distillation is a training run of the student (package train) with its own objective
+// (train.Objective): ExtraTrain adds the transfer set's unlabelled texts to the training part, and TrainLoss
 // gives each batch the loss KD or MSE with the cached teacher logits of its examples, looked up
 // by dataset index. The student thus gets train's checkpoints, resume, progress and profiler.
 //

@@ -9,7 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 
 	"github.com/sentibench/sentibench/internal/atomicfile"
 	"github.com/sentibench/sentibench/internal/progress"
@@ -71,11 +71,11 @@ const (
 	BaselineDir  = "baseline"
 )
 
-// Kind is the train.Hooks.Kind of a distillation run.
+// Kind is the train.Objective.Kind of a distillation run.
 const Kind = "distill"
 
-// Hooks are train's hooks (where the run reports and how it measures; ExtraTrain and
-// TrainLoss must be left empty: distillation sets them) and how the teacher is opened.
+// Hooks are train's hooks (where the run reports and how it measures) and how the teacher is
+// opened.
 type Hooks struct {
 	train.Hooks
 	// OpenTeacher loads the teacher when its logits are not cached (default: LoadTeacher).
@@ -190,28 +190,17 @@ func finishedRun(dir, role string) (train.RunInfo, error) {
 	return info, nil
 }
 
-// finalRecord returns the test line of a run log, and whether there is one.
+// finalRecord returns the test line of a run log, and whether there is one (a run without a
+// run log has none).
 func finalRecord(dir string) (train.FinalRecord, bool, error) {
-	var fr train.FinalRecord
-	p := filepath.Join(dir, train.RunLogFile)
-	b, err := os.ReadFile(p)
+	rl, err := train.ReadRunLog(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fr, false, nil
+		return train.FinalRecord{}, false, nil
 	}
 	if err != nil {
-		return fr, false, err
+		return train.FinalRecord{}, false, err
 	}
-	found := false
-	for n, line := range strings.Split(string(b), "\n") {
-		if !strings.Contains(line, `"test_loss"`) {
-			continue
-		}
-		if err := json.Unmarshal([]byte(line), &fr); err != nil {
-			return fr, false, fmt.Errorf("%s, line %d: %w", p, n+1, err)
-		}
-		found = true
-	}
-	return fr, found, nil
+	return rl.Final, rl.Finished, nil
 }
 
 // Run distils the teacher into a new student in cfg.RunDir (which must not hold a run
@@ -219,9 +208,6 @@ func finalRecord(dir string) (train.FinalRecord, bool, error) {
 // the student with train.Run, trains or reads the baseline, and writes the report. Cancelling
 // ctx stops after a checkpoint (the error wraps train.ErrInterrupted); Resume goes on.
 func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
-	if err := hooks.check(); err != nil {
-		return nil, err
-	}
 	cfg, teacher, err := cfg.resolved()
 	if err != nil {
 		return nil, err
@@ -232,25 +218,23 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
 	if cfg.RunDir, err = filepath.Abs(cfg.RunDir); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(cfg.RunDir, train.ConfigFile)); err == nil {
-		return nil, fmt.Errorf("distill: %s already holds a run (resume it, or choose another directory)", cfg.RunDir)
-	}
-	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
+	// The student's run directory, locked for the whole distillation (train.Run then uses the
+	// lock rather than taking its own).
+	lock, err := train.CreateRun(cfg.RunDir)
+	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
+	defer lock.Unlock()
 	if err := writeSettings(cfg); err != nil {
 		return nil, err
 	}
-	return run(ctx, cfg, teacher, hooks)
+	return run(ctx, cfg, teacher, hooks, lock)
 }
 
 // Resume continues the distillation in dir where it stopped: the teacher's logits from the
 // cache (or the rest of them), the student's training after its last checkpoint, then the
 // baseline and the report.
 func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
-	if err := hooks.check(); err != nil {
-		return nil, err
-	}
 	p := filepath.Join(dir, SettingsFile)
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -271,7 +255,12 @@ func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (settings of %s)", err, p)
 	}
-	return run(ctx, cfg, teacher, hooks)
+	lock, err := train.LockRun(cfg.RunDir)
+	if err != nil {
+		return nil, fmt.Errorf("distill: %w", err)
+	}
+	defer lock.Unlock()
+	return run(ctx, cfg, teacher, hooks, lock)
 }
 
 // settings is distill.json.
@@ -289,7 +278,8 @@ func writeSettings(cfg Config) error {
 }
 
 // run does the work of Run and Resume, skipping what is done.
-func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks) (*Result, error) {
+// lock is the student's run directory's lock, held by the caller.
+func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lock *train.RunLock) (*Result, error) {
 	fill(&hooks)
 	dir := cfg.RunDir
 	res := &Result{RunDir: dir}
@@ -301,7 +291,7 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks) (*
 	if err != nil {
 		return nil, err
 	}
-	if !equalStrings(teacher.Labels, ts.corpus.Classes) {
+	if !slices.Equal(teacher.Labels, ts.corpus.Classes) {
 		return nil, fmt.Errorf("distill: the teacher's classes %q are not the student's data's %q", teacher.Labels, ts.corpus.Classes)
 	}
 	fmt.Fprintf(log, "Transfer set: %s train + %s unlabelled + %s augmented = %s reviews\n",
@@ -314,19 +304,15 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks) (*
 	}
 
 	// The student.
-	final, done, err := finalRecord(dir)
-	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
-	}
+	// A run log that cannot be read (cut short by a kill) is no finished run: the resume
+	// rewrites it from the checkpoint.
+	final, done, _ := finalRecord(dir)
 	if done {
 		fmt.Fprintf(log, "Student: %s has finished (test accuracy %.2f%%)\n", dir, 100*final.TestAcc)
 	} else {
-		th := hooks.Hooks
-		th.Kind = Kind
-		th.ExtraTrain = ts.extra
-		th.TrainLoss = lossHook(cfg, ts, logits)
+		obj := train.Objective{Kind: Kind, ExtraTrain: ts.extra, TrainLoss: lossHook(cfg, ts, logits)}
 		fmt.Fprintf(log, "Student: %s, %s\n", cfg.Student.Model, describeLoss(cfg))
-		if res.Train, err = trainStudent(ctx, cfg.Student, dir, th); err != nil {
+		if res.Train, err = trainStudent(ctx, cfg.Student, dir, hooks.Hooks, train.Options{Objective: obj, Lock: lock}); err != nil {
 			return nil, err
 		}
 		res.Student = res.Train.Final
@@ -363,22 +349,9 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks) (*
 	return res, nil
 }
 
-// check refuses hooks that set what distillation sets.
-func (h *Hooks) check() error {
-	if len(h.ExtraTrain) > 0 || h.TrainLoss != nil || h.Kind != "" {
-		return fmt.Errorf("distill: the hooks' ExtraTrain, TrainLoss and Kind are distillation's own; leave them empty")
-	}
-	return nil
-}
-
-// fill sets the default hooks.
+// fill sets the default hooks (train's, and the teacher's loader).
 func fill(h *Hooks) {
-	if h.Log == nil {
-		h.Log = os.Stdout
-	}
-	if h.Progress == nil {
-		h.Progress = os.Stderr
-	}
+	h.Hooks = h.Hooks.WithDefaults()
 	if h.OpenTeacher == nil {
 		h.OpenTeacher = LoadTeacher
 	}
@@ -420,7 +393,7 @@ func trainBaseline(ctx context.Context, cfg Config, dir string, hooks train.Hook
 		return fr, nil
 	}
 	fmt.Fprintf(hooks.Log, "Baseline: the same %s trained alone, in %s\n", cfg.Student.Model, dir)
-	res, err := trainStudent(ctx, cfg.Student, dir, hooks)
+	res, err := trainStudent(ctx, cfg.Student, dir, hooks, train.Options{})
 	if err != nil {
 		return fr, err
 	}
@@ -428,12 +401,13 @@ func trainBaseline(ctx context.Context, cfg Config, dir string, hooks train.Hook
 }
 
 // trainStudent trains a student in dir: a new run, or the rest of one (after its config.json).
-func trainStudent(ctx context.Context, st train.Config, dir string, hooks train.Hooks) (*train.Result, error) {
+// opts carry the objective, and dir's lock when the caller holds it.
+func trainStudent(ctx context.Context, st train.Config, dir string, hooks train.Hooks, opts train.Options) (*train.Result, error) {
 	if _, err := os.Stat(filepath.Join(dir, train.ConfigFile)); err == nil {
-		return train.Resume(ctx, dir, hooks)
+		return train.ResumeWith(ctx, dir, hooks, opts)
 	}
 	st.RunDir = dir
-	return train.Run(ctx, st, hooks)
+	return train.RunWith(ctx, st, hooks, opts)
 }
 
 func describeLoss(cfg Config) string {
@@ -449,18 +423,6 @@ func teacherAcc(dir string) string {
 		return "unknown"
 	}
 	return fmt.Sprintf("%.2f%%", 100*fr.TestAcc)
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // group writes n with thousands separators.

@@ -69,7 +69,7 @@ type transferSet struct {
 	// index and texts: the train part (in the corpus's order), then the extras.
 	index []int
 	texts []string
-	// extra are the unlabelled texts added to the trainer's training part (Hooks.ExtraTrain):
+	// extra are the unlabelled texts added to the trainer's training part (train.Objective.ExtraTrain):
 	// the unlabelled reviews, then the augmented copies.
 	extra []string
 	// counts of each kind

@@ -7,7 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
+
+	"github.com/sentibench/sentibench/internal/memstat"
 )
 
 // rssProbe measures peak resident memory: the kernel's VmHWM reset through clear_refs where it
@@ -64,12 +65,12 @@ func (p *rssProbe) peak() (int64, bool) {
 			return b, true
 		}
 	}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	b, ok := memstat.PeakRSS()
+	if !ok {
 		return 0, false
 	}
 	p.hwm = false
-	return ru.Maxrss << 10, true // KiB on Linux
+	return b, true
 }
 
 // readVmHWM reads the "VmHWM:   1234 kB" line of a /proc/PID/status file.

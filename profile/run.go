@@ -1,7 +1,6 @@
 package profile
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,58 +122,34 @@ type extraRecord struct {
 	TorchVersion string  `json:"torch_version"`
 }
 
-// readLog reads the run log: epoch records, then at most one final record.
+// readLog reads the run log (train.ReadRunLogFile), and the keys of torch_ref.py's records
+// that train's lack.
 func (r *Run) readLog(path string) error {
-	data, err := os.ReadFile(path)
+	rl, err := train.ReadRunLogFile(path)
 	if err != nil {
-		return fmt.Errorf("run log: %w", err)
+		return err
 	}
-	for n, line := range bytes.Split(data, []byte("\n")) {
-		lineNo := n + 1
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		bad := func(format string, a ...any) error {
-			return fmt.Errorf("%s:%d: %s", path, lineNo, fmt.Sprintf(format, a...))
-		}
-		var keys map[string]json.RawMessage
-		if err := json.Unmarshal(line, &keys); err != nil {
-			return bad("not a JSON object: %v", jsonError(err))
-		}
-		if r.Final != nil {
-			return bad("a record after the final record (line with \"test_acc\")")
-		}
+	r.Epochs = rl.Epochs
+	for i, line := range rl.EpochLines {
 		var extra extraRecord
 		if err := json.Unmarshal(line, &extra); err != nil {
-			return bad("%v", jsonError(err))
+			return fmt.Errorf("%s: epoch %d: %v", path, rl.Epochs[i].Epoch, jsonError(err))
 		}
-		switch {
-		case keys["test_acc"] != nil:
-			var f train.FinalRecord
-			if err := json.Unmarshal(line, &f); err != nil {
-				return bad("final record: %v", jsonError(err))
-			}
-			r.Final = &f
-			r.FinalCUDAMiB = extra.PeakCUDAMiB
-			if extra.TorchVersion != "" {
-				v, _, _ := strings.Cut(extra.TorchVersion, "+") // "2.15.0+cu132": the build tag is noise here
-				r.Framework = "torch " + v
-			} else if f.Version != "" {
-				r.Framework = "sentibench " + f.Version
-			}
-		case keys["epoch"] != nil:
-			var e train.EpochRecord
-			if err := json.Unmarshal(line, &e); err != nil {
-				return bad("epoch record: %v", jsonError(err))
-			}
-			if e.Epoch < 1 {
-				return bad("epoch %d: epochs count from 1", e.Epoch)
-			}
-			r.Epochs = append(r.Epochs, e)
-			r.PeakCUDAMiB = append(r.PeakCUDAMiB, extra.PeakCUDAMiB)
-		default:
-			return bad("neither an epoch record (no \"epoch\") nor the final record (no \"test_acc\")")
+		r.PeakCUDAMiB = append(r.PeakCUDAMiB, extra.PeakCUDAMiB)
+	}
+	if rl.Finished {
+		var extra extraRecord
+		if err := json.Unmarshal(rl.FinalLine, &extra); err != nil {
+			return fmt.Errorf("%s: final record: %v", path, jsonError(err))
+		}
+		f := rl.Final
+		r.Final = &f
+		r.FinalCUDAMiB = extra.PeakCUDAMiB
+		if extra.TorchVersion != "" {
+			v, _, _ := strings.Cut(extra.TorchVersion, "+") // "2.15.0+cu132": the build tag is noise here
+			r.Framework = "torch " + v
+		} else if f.Version != "" {
+			r.Framework = "sentibench " + f.Version
 		}
 	}
 	if r.Framework == "" {

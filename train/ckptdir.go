@@ -15,6 +15,8 @@ import (
 // moment leaves either NAME or NAME.old complete, and openCheckpointDir finds it.
 
 // writeCheckpointDir writes files (name -> contents) as the checkpoint directory dir/name.
+// When a file cannot be written (a full disk), it removes the NAME.new it began and leaves the
+// checkpoint as it was.
 func writeCheckpointDir(dir, name string, files map[string][]byte) error {
 	final := filepath.Join(dir, name)
 	tmp, old := final+".new", final+".old"
@@ -22,10 +24,12 @@ func writeCheckpointDir(dir, name string, files map[string][]byte) error {
 		return fmt.Errorf("checkpoint %s: %w", final, err)
 	}
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
 		return fmt.Errorf("checkpoint %s: %w", final, err)
 	}
 	for fname, data := range files {
 		if err := atomicfile.WriteFile(filepath.Join(tmp, fname), data); err != nil {
+			os.RemoveAll(tmp)
 			return fmt.Errorf("checkpoint %s: %w", final, err)
 		}
 	}
@@ -40,6 +44,7 @@ func writeCheckpointDir(dir, name string, files map[string][]byte) error {
 		}
 	}
 	if err := os.Rename(tmp, final); err != nil {
+		os.RemoveAll(tmp) // NAME.old, if there is one, is still the checkpoint
 		return fmt.Errorf("checkpoint %s: %w", final, err)
 	}
 	syncDir(dir)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +47,30 @@ func TestCheckpointDirSwap(t *testing.T) {
 	entries, _ = os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Fatalf("left behind: %v", entries)
+	}
+}
+
+// TestCheckpointDirFailedWrite: a checkpoint whose files cannot be written (here a name the
+// file system refuses, as a full disk refuses the data) is an error, leaves the previous
+// checkpoint as it was, and leaves no NAME.new behind (it used to leave it, empty or half).
+func TestCheckpointDirFailedWrite(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeCheckpointDir(dir, "last", map[string][]byte{"a": []byte("one")}); err != nil {
+		t.Fatal(err)
+	}
+	tooLong := strings.Repeat("x", 300) // over NAME_MAX: the write fails
+	err := writeCheckpointDir(dir, "last", map[string][]byte{"a": []byte("two"), tooLong: []byte("two")})
+	if err == nil {
+		t.Fatal("writing a file the file system refuses succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "last.new")); !os.IsNotExist(err) {
+		t.Errorf("last.new is left behind (stat: %v)", err)
+	}
+	p, err := openCheckpointDir(dir, "last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(p, "a")); string(b) != "one" {
+		t.Errorf("the previous checkpoint reads %q, want one", b)
 	}
 }

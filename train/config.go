@@ -18,8 +18,8 @@ import (
 type Config struct {
 	// Model is the model kind: "lstm", "cnn" or "bigru".
 	Model string `json:"model"`
-	// Dropout sets every dropout of the model; a negative value means the recipe's default
-	// (0.5 for lstm and cnn, 0.25 for bigru).
+	// Dropout sets every dropout of the model, in [0, 1). DefaultConfig sets the recipe's for
+	// the model kind (DefaultDropout: 0.5 for lstm and cnn, 0.25 for bigru).
 	Dropout float64 `json:"dropout"`
 	// Hidden, Layers, EmbedDim and Filters change the model's size; 0 keeps the recipe's.
 	Hidden   int `json:"hidden,omitempty"`
@@ -86,11 +86,19 @@ type Config struct {
 
 // DefaultConfig returns the recipe's configuration for a model kind.
 func DefaultConfig(model string) Config {
-	return Config{Model: model, Dropout: -1, VocabSize: 25000, Epochs: 5, LR: 1e-3, Seed: 1234, Device: "cpu"}
+	return Config{Model: model, Dropout: DefaultDropout(model), VocabSize: 25000, Epochs: 5, LR: 1e-3, Seed: 1234, Device: "cpu"}
 }
 
-// Hooks are the parts of a run that do not change what it computes: where it reports, and how
-// it measures.
+// DefaultDropout is the recipe's dropout for a model kind (0.5 for one it does not know).
+func DefaultDropout(model string) float64 {
+	if mc, err := nn.DefaultConfig(model, 1); err == nil {
+		return mc.Dropout
+	}
+	return 0.5
+}
+
+// Hooks observe a run: where it reports, and how it measures. They never change what it
+// computes.
 type Hooks struct {
 	// Meter measures each epoch (default: WallClock). The CLI plugs in package profile's.
 	Meter Meter
@@ -102,22 +110,16 @@ type Hooks struct {
 	ProgressMode progress.Mode
 	// OnEpoch, when set, is called after each epoch's checkpoint; an error stops the run.
 	OnEpoch func(EpochRecord) error
+}
 
-	// The two extension points that distillation uses. They change what a run computes, so a
-	// resumed run must be given the same ones (package distill records what it needs to
-	// rebuild them).
-
-	// Kind names the extension that sets ExtraTrain and TrainLoss ("distill"); "" for a plain
-	// run. config.json records it, and Resume refuses a run whose recorded kind is not the
-	// hooks' Kind, so that a plain resume cannot continue, say, a distilled run without its
-	// teacher.
+// Objective replaces what a run minimises: the recipe's binary cross-entropy over the labelled
+// training examples. Distillation sets one. It changes what a run computes, so a resumed run
+// must be given the same one (package distill records what it needs to rebuild it).
+type Objective struct {
+	// Kind names the objective ("distill"); "" for the recipe's. config.json records it, and
+	// Resume refuses a run whose recorded kind is not the objective's, so that a plain resume
+	// cannot continue, say, a distilled run without its teacher.
 	Kind string
-
-	// Threads, when > 0, sets the worker threads of a resumed run (Resume), which otherwise
-	// keeps the run's own. It changes the speed only: on the CPU the figures are the same, bit
-	// for bit, whatever the threads.
-	Threads int
-
 	// ExtraTrain adds unlabelled texts to the training part, after the data set's own
 	// examples: their dataset indices are N, N+1, ... for a data set of N examples, and their
 	// label is data.NoLabel. They do not enter the vocabulary.
@@ -126,13 +128,25 @@ type Hooks struct {
 	// on the labels. batch holds the dataset indices of the batch's examples in batch order;
 	// labels their labels (NaN for data.NoLabel).
 	TrainLoss func(batch []int, labels []float32) (nn.Loss, error)
+}
 
-	// newEngine, when set (by the tests), makes the engine instead of the device's: a stand-in
-	// for a GPU that keeps its own copy of the weights.
-	newEngine func(m nn.Model, opt *nn.Adam) (engine, error)
-	// batchBudget, when > 0 (set by the tests), replaces the machine's memory budget of a
-	// batch (machineBatchBudget).
-	batchBudget int64
+// ResumeOptions are what Resume may change in a run it continues.
+type ResumeOptions struct {
+	// Threads, when > 0, sets the worker threads of the resumed run, which otherwise keeps the
+	// run's own. It changes the speed only: on the CPU the figures are the same, bit for bit,
+	// whatever the threads.
+	Threads int
+	// Retest makes Resume of a finished run test its best checkpoint again and replace the
+	// final record (only once the new one is complete). Without it, Resume of a finished run
+	// changes nothing and returns what its run log records.
+	Retest bool
+}
+
+// WithDefaults returns the hooks with the defaults filled in where they are unset: the
+// WallClock meter, the log on os.Stdout, the progress on os.Stderr.
+func (h Hooks) WithDefaults() Hooks {
+	h.fill()
+	return h
 }
 
 func (h *Hooks) fill() {
@@ -190,12 +204,6 @@ func (c Config) resolved() (Config, error) {
 	default:
 		return c, bad("model", c.Model, "want lstm, cnn or bigru")
 	}
-	if c.Dropout < 0 {
-		c.Dropout = 0.5
-		if c.Model == nn.KindBiGRU {
-			c.Dropout = 0.25
-		}
-	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 64
 		if c.Model == nn.KindBiGRU {
@@ -219,7 +227,7 @@ func (c Config) resolved() (Config, error) {
 	switch {
 	case c.Data == "":
 		return c, bad("data", "", "no data set given")
-	case !(c.Dropout < 1) || math.IsNaN(c.Dropout):
+	case !(c.Dropout >= 0 && c.Dropout < 1): // NaN too
 		return c, bad("dropout", c.Dropout, "want a probability in [0, 1)")
 	case c.Epochs < 0:
 		return c, bad("epochs", c.Epochs, "want a positive number")

@@ -39,7 +39,7 @@ type dataset struct {
 // loadDataset reads the run's data and prepares its inputs. vocabPath, when not empty, is the
 // vocabulary to use (a resumed run's); otherwise it is built from the train part. gdev, when
 // not nil, is the run's GPU (the bigru's encoder runs there).
-func loadDataset(ctx context.Context, cfg Config, vocabPath string, gdev *gpu.Device, hooks Hooks) (*dataset, error) {
+func loadDataset(ctx context.Context, cfg Config, vocabPath string, extraTrain []string, gdev *gpu.Device, hooks Hooks) (*dataset, error) {
 	corpus, err := readCorpus(ctx, cfg, false, hooks)
 	if err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, gdev *gpu.De
 		return nil, fmt.Errorf("train: %s: the split left %d train, %d valid and %d test examples; each needs at least one",
 			corpus.Source, len(corpus.Train), len(corpus.Valid), len(corpus.Test))
 	}
-	return prepareDataset(ctx, cfg, corpus, vocabPath, gdev, hooks)
+	return prepareDataset(ctx, cfg, corpus, vocabPath, extraTrain, gdev, hooks)
 }
 
 // readCorpus reads the run's data set: split by the recipe, or, asGiven, in the parts the data
@@ -79,12 +79,12 @@ func readCorpus(ctx context.Context, cfg Config, asGiven bool, hooks Hooks) (*da
 // prepareDataset turns a corpus into the model's inputs: the encoder's features (bigru), or
 // the tokens' ids in the vocabulary of vocabPath (or one built from the train part), each
 // review cut to cfg's token bound.
-func prepareDataset(ctx context.Context, cfg Config, corpus *data.Corpus, vocabPath string, gdev *gpu.Device, hooks Hooks) (*dataset, error) {
+func prepareDataset(ctx context.Context, cfg Config, corpus *data.Corpus, vocabPath string, extraTrain []string, gdev *gpu.Device, hooks Hooks) (*dataset, error) {
 	rng := corpus.RNG
 	ds := &dataset{classes: corpus.Classes, train: corpus.Train, valid: corpus.Valid, test: corpus.Test,
 		labels: corpus.Labels(), rng: &rng}
 	if cfg.Model == nn.KindBiGRU {
-		if len(hooks.ExtraTrain) > 0 {
+		if len(extraTrain) > 0 {
 			return nil, fmt.Errorf("train: extra training texts are not supported for the bigru model")
 		}
 		if err := ds.loadFeatures(ctx, cfg, corpus.Texts(), gdev, hooks); err != nil {
@@ -96,12 +96,12 @@ func prepareDataset(ctx context.Context, cfg Config, corpus *data.Corpus, vocabP
 	// Extra unlabelled training texts (distillation's transfer set) follow the data set's own.
 	texts := corpus.Texts()
 	vocabTrain := ds.train
-	if len(hooks.ExtraTrain) > 0 {
+	if len(extraTrain) > 0 {
 		n := len(texts)
-		texts = append(texts, hooks.ExtraTrain...)
-		ds.train = append(append([]int(nil), ds.train...), make([]int, len(hooks.ExtraTrain))...)
-		for i := range hooks.ExtraTrain {
-			ds.train[len(ds.train)-len(hooks.ExtraTrain)+i] = n + i
+		texts = append(texts, extraTrain...)
+		ds.train = append(append([]int(nil), ds.train...), make([]int, len(extraTrain))...)
+		for i := range extraTrain {
+			ds.train[len(ds.train)-len(extraTrain)+i] = n + i
 			ds.labels = append(ds.labels, data.NoLabel)
 		}
 	}

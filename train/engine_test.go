@@ -87,10 +87,9 @@ func TestDeviceEngine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			shadow := quietHooks()
-			shadow.newEngine = newShadowEngine
+			shadow := Options{newEngine: newShadowEngine}
 			cfg.RunDir = filepath.Join(t.TempDir(), "device")
-			got, err := Run(context.Background(), cfg, shadow)
+			got, err := RunWith(context.Background(), cfg, quietHooks(), shadow)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,14 +100,14 @@ func TestDeviceEngine(t *testing.T) {
 
 			cfg.RunDir = filepath.Join(t.TempDir(), "device-resumed")
 			ctx, cancel := context.WithCancel(context.Background())
-			stopped := shadow
+			stopped := quietHooks()
 			stopped.Meter = &cancelAfter{n: 11, cancel: cancel}
-			_, err = Run(ctx, cfg, stopped)
+			_, err = RunWith(ctx, cfg, stopped, shadow)
 			cancel()
 			if !errors.Is(err, ErrInterrupted) {
 				t.Fatalf("got %v, want ErrInterrupted", err)
 			}
-			got, err = Resume(context.Background(), cfg.RunDir, shadow)
+			got, err = ResumeWith(context.Background(), cfg.RunDir, quietHooks(), shadow)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -266,7 +266,7 @@ func Evaluate(ctx context.Context, dir string, o EvalOptions) (Metrics, []string
 		if split == "" {
 			split = "test"
 		}
-		ds, err = loadDataset(ctx, cfg, filepath.Join(dir, VocabFile), nil, hooks)
+		ds, err = loadDataset(ctx, cfg, filepath.Join(dir, VocabFile), nil, nil, hooks)
 	} else {
 		if split == "" {
 			split = "all"
@@ -274,7 +274,7 @@ func Evaluate(ctx context.Context, dir string, o EvalOptions) (Metrics, []string
 		cfg.Data, cfg.Limit = o.Data, 0
 		var corpus *data.Corpus
 		if corpus, err = readCorpus(ctx, cfg, true, hooks); err == nil {
-			ds, err = prepareDataset(ctx, cfg, corpus, filepath.Join(dir, VocabFile), nil, hooks)
+			ds, err = prepareDataset(ctx, cfg, corpus, filepath.Join(dir, VocabFile), nil, nil, hooks)
 		}
 	}
 	if err != nil {

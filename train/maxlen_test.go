@@ -62,11 +62,11 @@ func TestLongReviewTruncated(t *testing.T) {
 	var log bytes.Buffer
 	hooks := Hooks{Log: &log, Progress: io.Discard}
 	guard := &widthGuard{limit: DefaultMaxLen}
-	hooks.newEngine = func(m nn.Model, opt *nn.Adam) (engine, error) {
+	newEngine := func(m nn.Model, opt *nn.Adam) (engine, error) {
 		guard.cpuEngine = cpuEngine{m: m, opt: opt, runner: &nn.Runner{}}
 		return guard, nil
 	}
-	if _, err := Run(context.Background(), cfg, hooks); err != nil {
+	if _, err := RunWith(context.Background(), cfg, hooks, Options{newEngine: newEngine}); err != nil {
 		t.Fatal(err)
 	}
 	line := fmt.Sprintf("Data: 1 review longer than 8,192 tokens truncated to their first 8,192 (the longest had %s;", "1,048,576")
@@ -117,9 +117,8 @@ func TestBatchMemoryRefused(t *testing.T) {
 	cfg := smallConfig("cnn")
 	cfg.Epochs = 1
 	cfg.RunDir = filepath.Join(t.TempDir(), "run")
-	hooks := quietHooks()
-	hooks.batchBudget = 1 << 20 // a batch of 16 sample reviews (over 1,000 tokens) needs more
-	_, err := Run(context.Background(), cfg, hooks)
+	// A batch of 16 sample reviews (over 1,000 tokens) needs more than 1 MiB.
+	_, err := RunWith(context.Background(), cfg, quietHooks(), Options{batchBudget: 1 << 20})
 	if err == nil || !strings.Contains(err.Error(), "lower --batch-size or --max-len") {
 		t.Fatalf("got %v, want the batch refused, naming --batch-size and --max-len", err)
 	}

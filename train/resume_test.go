@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(runChild(spec))
 	}
+	if dir := os.Getenv(lockChildEnv); dir != "" {
+		os.Exit(holdLock(dir))
+	}
 	os.Exit(m.Run())
 }
 
@@ -266,17 +269,16 @@ func (c *cancelAfter) AddWork(tokens int, flops float64) {
 	}
 }
 
-// TestResumeChecksKind: a run made with extension hooks (Hooks.Kind) records its kind, and a
+// TestResumeChecksKind: a run made with another objective (Objective.Kind) records its kind, and a
 // resume with other hooks is refused with a message naming the command to use.
 func TestResumeChecksKind(t *testing.T) {
 	cfg := smallConfig("cnn")
 	cfg.RunDir = filepath.Join(t.TempDir(), "run")
 	hooks := quietHooks()
-	hooks.Kind = "distill"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hooks.Meter = &cancelAfter{n: 1, cancel: cancel} // stops after a batch, with a checkpoint
-	if _, err := Run(ctx, cfg, hooks); !errors.Is(err, ErrInterrupted) {
+	if _, err := RunWith(ctx, cfg, hooks, Options{Objective: Objective{Kind: "distill"}}); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("got %v, want ErrInterrupted", err)
 	}
 	info, err := ReadRunInfo(cfg.RunDir)

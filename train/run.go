@@ -2,17 +2,14 @@ package train
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/sentibench/sentibench/data"
-	"github.com/sentibench/sentibench/internal/atomicfile"
+	"github.com/sentibench/sentibench/internal/memstat"
 	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
 )
@@ -32,26 +29,52 @@ type Result struct {
 
 // Run trains a new model as cfg says, in cfg.RunDir (which must not hold a run already), and
 // tests the best checkpoint at the end. Cancelling ctx stops training after a checkpoint; the
-// error then wraps ErrInterrupted and Resume continues the run.
+// error then wraps ErrInterrupted and Resume continues the run. The run directory is locked
+// (LockRun) while Run works in it.
 func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
+	return RunWith(ctx, cfg, hooks, Options{})
+}
+
+// Options are what RunWith and ResumeWith take beyond the observers.
+type Options struct {
+	// Objective replaces the recipe's loss (distillation); the zero value is the recipe.
+	Objective Objective
+	// Resume applies to ResumeWith only.
+	Resume ResumeOptions
+	// Lock, when set, is the run directory's lock, which the caller took (CreateRun, LockRun)
+	// and keeps for longer than the training (distill, bench); otherwise Run and Resume take
+	// the lock themselves and release it when they return.
+	Lock *RunLock
+
+	// newEngine, when set (by the tests), makes the engine instead of the device's: a stand-in
+	// for a GPU that keeps its own copy of the weights.
+	newEngine func(m nn.Model, opt *nn.Adam) (engine, error)
+	// batchBudget, when > 0 (set by the tests), replaces the machine's memory budget of a
+	// batch (machineBatchBudget).
+	batchBudget int64
+}
+
+// RunWith is Run with options.
+func RunWith(ctx context.Context, cfg Config, hooks Hooks, opts Options) (*Result, error) {
 	cfg, err := cfg.resolved()
 	if err != nil {
 		return nil, err
 	}
-	if cfg.RunDir == "" {
-		return nil, fmt.Errorf("train: no run directory given")
+	lock := opts.Lock
+	if lock == nil {
+		if lock, err = CreateRun(cfg.RunDir); err != nil {
+			return nil, err
+		}
+		defer lock.Unlock()
+	} else if err := lock.holds(cfg.RunDir); err != nil {
+		return nil, err
+	} else if err := checkNewRun(cfg.RunDir); err != nil {
+		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(cfg.RunDir, ConfigFile)); err == nil {
-		return nil, fmt.Errorf("train: %s already holds a run (resume it, or choose another directory)", cfg.RunDir)
-	}
-	_, statErr := os.Stat(cfg.RunDir)
-	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	t, err := newTrainer(ctx, cfg, hooks, false)
+	t, err := newTrainer(ctx, cfg, hooks, opts, false)
 	if err != nil {
-		if statErr != nil {
-			os.Remove(cfg.RunDir) // the directory this call made, if the setup left it empty
+		if opts.Lock == nil {
+			lock.abandon() // removes the directory CreateRun made, when the setup left it empty
 		}
 		return nil, err
 	}
@@ -61,27 +84,73 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
 
 // Resume continues the run in dir after its last checkpoint. A run killed at any point and
 // resumed ends with the same figures, bit for bit, as the same run left alone (on the CPU).
+// The run directory is locked (LockRun) while Resume works in it.
 func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
+	return ResumeWith(ctx, dir, hooks, Options{})
+}
+
+// ResumeWith is Resume with options.
+func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Result, error) {
+	if _, err := ReadRunInfo(dir); err != nil { // before locking: a clear error for what is no run
+		return nil, err
+	}
+	lock := opts.Lock
+	if lock == nil {
+		var err error
+		if lock, err = LockRun(dir); err != nil {
+			return nil, err
+		}
+		defer lock.Unlock()
+	} else if err := lock.holds(dir); err != nil {
+		return nil, err
+	}
 	info, err := ReadRunInfo(dir)
 	if err != nil {
 		return nil, err
 	}
-	if info.Kind != hooks.Kind {
+	if kind := opts.Objective.Kind; info.Kind != kind {
 		if info.Kind == "" {
-			return nil, fmt.Errorf("train: %s is a plain training run, not a %s run", dir, hooks.Kind)
+			return nil, fmt.Errorf("train: %s is a plain training run, not a %s run", dir, kind)
 		}
 		return nil, fmt.Errorf("train: %s is a %s run: resume it with `sentibench %s --resume %s`", dir, info.Kind, info.Kind, dir)
 	}
+	// A finished run is left as it is, unless asked to test it again. (A log that cannot be
+	// read is no finished run: the resume rewrites it from the checkpoint.)
+	hooks.fill()
+	var prior *FinalRecord
+	if rl, err := ReadRunLog(dir); err == nil && rl.Finished {
+		// Its checkpoint is checked all the same: a damaged one is reported, not passed over.
+		if ck, err := openCheckpointDir(dir, LastDir); err == nil {
+			if _, err := readState(ck); err != nil {
+				return nil, err
+			}
+		}
+		if !opts.Resume.Retest {
+			fmt.Fprintf(hooks.Log, "%s has finished (best epoch %d, test accuracy %.2f%%); nothing to resume (--retest tests it again)\n",
+				dir, rl.Final.BestEpoch, 100*rl.Final.TestAcc)
+			return &Result{RunDir: dir, Epochs: rl.Epochs, Final: rl.Final}, nil
+		}
+		if _, err := openCheckpointDir(dir, LastDir); err != nil { // a new start would rewrite the log
+			return nil, fmt.Errorf("train: %s cannot be tested again: %w", dir, err)
+		}
+		prior = &rl.Final
+	}
 	cfg := info.Config
 	cfg.RunDir = dir
-	if hooks.Threads > 0 {
-		cfg.Threads = hooks.Threads
+	if opts.Resume.Threads > 0 {
+		cfg.Threads = opts.Resume.Threads
 	}
-	t, err := newTrainer(ctx, cfg, hooks, true)
+	t, err := newTrainer(ctx, cfg, hooks, opts, true)
 	if err != nil {
 		return nil, err
 	}
 	defer t.close()
+	if prior != nil {
+		if !t.trained() {
+			return nil, fmt.Errorf("train: %s: the run log records a test but the checkpoint's training has not finished (damaged checkpoint?)", dir)
+		}
+		t.priorSeconds = prior.TotalSeconds // the time of the processes up to the recorded test
+	}
 	return t.run(ctx)
 }
 
@@ -89,6 +158,7 @@ func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
 type trainer struct {
 	cfg   Config
 	hooks Hooks
+	obj   Objective
 	dir   string
 	ds    *dataset
 	model nn.Model
@@ -96,7 +166,11 @@ type trainer struct {
 	eng   engine  // runs the steps: on the CPU, or on a GPU (Pull before reading the weights)
 	rng   *nn.RNG // dropout masks
 	st    *state
-	start time.Time
+	saved *checkpointAt // the last checkpoint on disk; nil before the first
+	// start is when this process began the run; priorSeconds the time that the earlier
+	// processes of a resumed run spent on it (the checkpoint records it).
+	start        time.Time
+	priorSeconds float64
 }
 
 // close frees the run's devices: the encoder's copy on a GPU, then the engine.
@@ -113,9 +187,9 @@ func (t *trainer) close() error {
 
 // newTrainer reads the data, builds the model and optimiser, and, when resuming, restores the
 // last checkpoint.
-func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *trainer, err error) {
+func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resume bool) (t *trainer, err error) {
 	hooks.fill()
-	t = &trainer{cfg: cfg, hooks: hooks, dir: cfg.RunDir, start: time.Now()}
+	t = &trainer{cfg: cfg, hooks: hooks, obj: opts.Objective, dir: cfg.RunDir, start: time.Now()}
 	dev, err := newDevice(cfg)
 	if err != nil {
 		return nil, err
@@ -152,7 +226,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 		vocabPath = filepath.Join(t.dir, VocabFile)
 	}
 	t0 := time.Now()
-	if t.ds, err = loadDataset(ctx, cfg, vocabPath, gdev, hooks); err != nil {
+	if t.ds, err = loadDataset(ctx, cfg, vocabPath, opts.Objective.ExtraTrain, gdev, hooks); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(hooks.Log, "Data: %d train | %d valid | %d test (read and tokenized in %.1f s)\n",
@@ -163,7 +237,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if err := t.ds.checkBatchMemory(mc, cfg.BatchSize, nn.Train, hooks.batchBudget); err != nil {
+	if err := t.ds.checkBatchMemory(mc, cfg.BatchSize, nn.Train, opts.batchBudget); err != nil {
 		return nil, err // before the run directory gets its files
 	}
 	t.rng = nn.NewRNG(cfg.Seed)
@@ -179,8 +253,8 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	switch {
-	case hooks.newEngine != nil: // the tests' device stand-in
-		t.eng, err = hooks.newEngine(t.model, t.opt)
+	case opts.newEngine != nil: // the tests' device stand-in
+		t.eng, err = opts.newEngine(t.model, t.opt)
 	case gdev != nil:
 		t.eng, err = newGPUEngine(gdev, t.model, t.opt)
 	default:
@@ -206,8 +280,12 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 			return nil, fmt.Errorf("train: %s: %w", t.dir, err)
 		}
 		t.ds.rng.State = t.st.DataRNG
-		if err := t.rewriteRunLog(); err != nil {
-			return nil, err
+		t.saved = &checkpointAt{epoch: t.st.Epoch, batch: t.st.Batch}
+		t.priorSeconds = t.st.Seconds
+		if !t.trained() { // a finished training's log may hold the test, which a retest replaces
+			if err := t.rewriteRunLog(); err != nil {
+				return nil, err
+			}
 		}
 		if err := t.eng.Push(); err != nil {
 			return nil, err
@@ -227,7 +305,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, resume bool) (t *t
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	info := RunInfo{Config: cfg, Model: mc, Labels: t.ds.classes, Sizes: t.ds.sizes(), Params: params, Version: Version, Kind: hooks.Kind}
+	info := RunInfo{Config: cfg, Model: mc, Labels: t.ds.classes, Sizes: t.ds.sizes(), Params: params, Version: Version, Kind: opts.Objective.Kind}
 	if err := writeRunInfo(t.dir, info); err != nil {
 		return nil, err
 	}
@@ -248,7 +326,7 @@ var Version = "dev"
 
 // run trains the remaining epochs, then tests the best checkpoint.
 func (t *trainer) run(ctx context.Context) (*Result, error) {
-	for !t.st.Done && t.st.Epoch < t.cfg.Epochs {
+	for !t.trained() {
 		rec, err := t.epoch(ctx)
 		if err != nil {
 			return nil, err
@@ -299,36 +377,12 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 			return EpochRecord{}, fmt.Errorf("%w in epoch %d after %d of %d batches; checkpoint saved, resume with --resume %s",
 				ErrInterrupted, epoch, i, len(batches), t.dir)
 		}
-		meter.Begin(PhaseData)
-		in, labels, err := t.ds.input(batches[i])
-		meter.End(PhaseData)
-		if err != nil {
-			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
-		}
-
-		var stepLoss nn.Loss = loss
-		if t.hooks.TrainLoss != nil {
-			if stepLoss, err = t.hooks.TrainLoss(batches[i], labels); err != nil {
-				return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
-			}
-		} else {
-			loss.Targets = labels
-		}
-		res, err := t.eng.Step(in, stepLoss, nn.Train, t.rng)
-		if err != nil {
-			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
-		}
-		meter.Add(PhaseForward, seconds(res.BuildSeconds+res.ForwardSeconds))
-		meter.Add(PhaseBackward, seconds(res.BackwardSeconds))
-		if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
+		in, labels, res, err := t.step(batches[i], loss)
+		if errors.Is(err, errNotFinite) {
 			bar.Done()
-			return EpochRecord{}, fmt.Errorf("train: the loss became %v in epoch %d, batch %d; stopping (the last good checkpoint stays in %s; try a lower --lr or --clip-norm)",
-				res.Loss, epoch, i+1, filepath.Join(t.dir, LastDir))
+			return EpochRecord{}, fmt.Errorf("train: the loss became %v in epoch %d, batch %d; stopping (%s; try a lower --lr or --clip-norm)",
+				res.Loss, epoch, i+1, t.checkpointNote())
 		}
-
-		meter.Begin(PhaseOptimizer)
-		err = t.eng.Update()
-		meter.End(PhaseOptimizer)
 		if err != nil {
 			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
 		}
@@ -369,8 +423,8 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 	st.Epoch, st.DataRNG = epoch, t.ds.rng.State
 	st.Records = append(st.Records, rec)
 	if math.IsNaN(valid.Loss) || math.IsInf(valid.Loss, 0) {
-		return rec, fmt.Errorf("train: the validation loss became %v after epoch %d; stopping (the last good checkpoint stays in %s)",
-			valid.Loss, epoch, filepath.Join(t.dir, LastDir))
+		return rec, fmt.Errorf("train: the validation loss became %v after epoch %d; stopping (%s)",
+			valid.Loss, epoch, t.checkpointNote())
 	}
 	if st.BestEpoch == 0 || valid.Loss < st.BestValidLoss {
 		st.BestEpoch, st.BestValidLoss, st.BestValidAcc, st.BadEpochs = epoch, valid.Loss, valid.Acc, 0
@@ -391,6 +445,49 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 	}
 	fmt.Fprintln(t.hooks.Log, EpochLine(rec))
 	return rec, nil
+}
+
+// errNotFinite is step's error for a loss that is NaN or infinite (the weights are not updated).
+var errNotFinite = errors.New("the loss is not finite")
+
+// step trains the model on one batch, as five calls: the batch's input, its loss (the
+// objective), the forward and backward passes, a check that the loss is finite, and the
+// optimiser's update. bce is the recipe's loss, reused from batch to batch.
+func (t *trainer) step(batch []int, bce *nn.BCEWithLogits) (*nn.Input, []float32, nn.StepResult, error) {
+	meter := t.hooks.Meter
+	var res nn.StepResult
+	meter.Begin(PhaseData)
+	in, labels, err := t.ds.input(batch)
+	meter.End(PhaseData)
+	if err != nil {
+		return nil, nil, res, err
+	}
+	loss, err := t.loss(batch, labels, bce)
+	if err != nil {
+		return nil, nil, res, err
+	}
+	if res, err = t.eng.Step(in, loss, nn.Train, t.rng); err != nil {
+		return nil, nil, res, err
+	}
+	meter.Add(PhaseForward, seconds(res.BuildSeconds+res.ForwardSeconds))
+	meter.Add(PhaseBackward, seconds(res.BackwardSeconds))
+	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
+		return nil, nil, res, errNotFinite
+	}
+	meter.Begin(PhaseOptimizer)
+	err = t.eng.Update()
+	meter.End(PhaseOptimizer)
+	return in, labels, res, err
+}
+
+// loss is a training batch's loss: the objective's, or the recipe's binary cross-entropy on
+// the labels.
+func (t *trainer) loss(batch []int, labels []float32, bce *nn.BCEWithLogits) (nn.Loss, error) {
+	if t.obj.TrainLoss != nil {
+		return t.obj.TrainLoss(batch, labels)
+	}
+	bce.Targets = labels
+	return bce, nil
 }
 
 // evaluate runs the model over a split in evaluation mode (dropout off).
@@ -443,14 +540,15 @@ func (t *trainer) test() (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: test: %w", err)
 	}
-	total := time.Since(t.start).Seconds()
+	total := t.seconds()
 	final := FinalRecord{
 		TestLoss: m.Loss, TestAcc: m.Acc, BestEpoch: st.BestEpoch, BestValidLoss: st.BestValidLoss, BestValidAcc: st.BestValidAcc,
 		TotalSeconds: total, TestSeconds: time.Since(t0).Seconds(), PeakRSSMiB: processPeakRSSMiB(),
 		Model: t.cfg.Model, Dropout: t.cfg.Dropout, Params: countParams(t.model), Epochs: st.Epoch, BatchSize: t.cfg.BatchSize,
 		Seed: t.cfg.Seed, Device: t.cfg.Device, Threads: t.cfg.Threads, Sizes: t.ds.sizes(), Version: Version,
 	}
-	if err := t.appendRunLog(final); err != nil {
+	// The whole log at once: a retest replaces the recorded test only when the new one is there.
+	if err := writeRunLog(t.dir, st.Records, &final); err != nil {
 		return nil, err
 	}
 	mins, secs := int(total)/60, int(total)%60
@@ -467,39 +565,42 @@ func (t *trainer) saveLast() error {
 	if err := t.eng.Pull(); err != nil {
 		return err
 	}
-	return saveLast(t.dir, t.model, t.opt, t.st)
+	t.st.Seconds = t.seconds()
+	if err := saveLast(t.dir, t.model, t.opt, t.st); err != nil {
+		return err
+	}
+	t.saved = &checkpointAt{epoch: t.st.Epoch, batch: t.st.Batch}
+	return nil
+}
+
+// trained says that the training is over (all epochs, or stopped early): what is left is the test.
+func (t *trainer) trained() bool { return t.st.Done || t.st.Epoch >= t.cfg.Epochs }
+
+// seconds is the run's time so far, over all the processes that worked on it.
+func (t *trainer) seconds() float64 { return t.priorSeconds + time.Since(t.start).Seconds() }
+
+// checkpointAt is where the last checkpoint on disk stands: after epoch epoch and batch
+// batches of the next one.
+type checkpointAt struct{ epoch, batch int }
+
+// checkpointNote says what a run that stops on an error leaves to go on from: the last
+// checkpoint, or none yet.
+func (t *trainer) checkpointNote() string {
+	if t.saved == nil {
+		return fmt.Sprintf("no checkpoint was written yet (%s holds no weights): start the run again in a new directory", t.dir)
+	}
+	at := fmt.Sprintf("after epoch %d", t.saved.epoch)
+	if t.saved.batch > 0 {
+		at += fmt.Sprintf(" and %d batches of epoch %d", t.saved.batch, t.saved.epoch+1)
+	}
+	return fmt.Sprintf("the last good checkpoint, %s, stays in %s", at, filepath.Join(t.dir, LastDir))
 }
 
 // rewriteRunLog writes the run log from the checkpoint's records (atomically), so that it
 // never holds an epoch that the checkpoint does not.
-func (t *trainer) rewriteRunLog() error {
-	var b []byte
-	for _, r := range t.st.Records {
-		line, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-		b = append(append(b, line...), '\n')
-	}
-	return atomicfile.WriteFile(filepath.Join(t.dir, RunLogFile), b)
-}
+func (t *trainer) rewriteRunLog() error { return writeRunLog(t.dir, t.st.Records, nil) }
 
-func (t *trainer) appendRunLog(rec any) error {
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	p := filepath.Join(t.dir, RunLogFile)
-	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("train: %s: %w", p, err)
-	}
-	return f.Close()
-}
+func (t *trainer) appendRunLog(rec any) error { return appendRunLog(t.dir, rec) }
 
 // EpochLine formats an epoch as torch_ref.py prints it.
 func EpochLine(r EpochRecord) string {
@@ -534,11 +635,9 @@ func countParams(m nn.Model) int {
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
-// processPeakRSSMiB is the process's peak resident memory since it started (getrusage).
+// processPeakRSSMiB is the process's peak resident memory since it started (0 where the
+// system does not say).
 func processPeakRSSMiB() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Maxrss) / 1024 // KiB on Linux
+	b, _ := memstat.PeakRSS()
+	return float64(b) / (1 << 20)
 }

@@ -1,5 +1,16 @@
 package train
 
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sentibench/sentibench/internal/atomicfile"
+)
+
 // The run log (RunLogFile in a run directory) holds one JSON object per line: an EpochRecord
 // per finished epoch, then one FinalRecord after the test. Its field names follow
 // ../shared/bench/torch_ref.py's --json output, so the two logs compare key for key.
@@ -45,4 +56,118 @@ type FinalRecord struct {
 	Threads   int            `json:"threads"`
 	Sizes     map[string]int `json:"sizes"`
 	Version   string         `json:"version"`
+}
+
+// RunLog is a run log read back: the epoch records in file order and, once the run has
+// finished, the final record.
+type RunLog struct {
+	Epochs []EpochRecord
+	// Final is the final record; Finished says that there is one (the run was tested).
+	Final    FinalRecord
+	Finished bool
+	// EpochLines and FinalLine are the records' JSON lines as found, for readers of keys the
+	// records lack (the logs of ../shared/bench/torch_ref.py --json have a few more).
+	EpochLines [][]byte
+	FinalLine  []byte
+}
+
+// ReadRunLog reads the run log of the run directory dir. A missing log is an error that wraps
+// fs.ErrNotExist.
+func ReadRunLog(dir string) (RunLog, error) {
+	return ReadRunLogFile(filepath.Join(dir, RunLogFile))
+}
+
+// ReadRunLogFile reads a run log: epoch records (an "epoch" key, counting from 1), then at most
+// one final record (a "test_acc" key), one JSON object per line; blank lines are skipped. An
+// error names the file and line.
+func ReadRunLogFile(path string) (RunLog, error) {
+	var rl RunLog
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return rl, fmt.Errorf("run log: %w", err)
+	}
+	for n, line := range bytes.Split(data, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		bad := func(format string, a ...any) error {
+			return fmt.Errorf("%s:%d: %s", path, n+1, fmt.Sprintf(format, a...))
+		}
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(line, &keys); err != nil {
+			return rl, bad("not a JSON object: %v", jsonError(err))
+		}
+		if rl.Finished {
+			return rl, bad("a record after the final record (line with \"test_acc\")")
+		}
+		switch {
+		case keys["test_acc"] != nil:
+			if err := json.Unmarshal(line, &rl.Final); err != nil {
+				return rl, bad("final record: %v", jsonError(err))
+			}
+			rl.Finished, rl.FinalLine = true, line
+		case keys["epoch"] != nil:
+			var e EpochRecord
+			if err := json.Unmarshal(line, &e); err != nil {
+				return rl, bad("epoch record: %v", jsonError(err))
+			}
+			if e.Epoch < 1 {
+				return rl, bad("epoch %d: epochs count from 1", e.Epoch)
+			}
+			rl.Epochs = append(rl.Epochs, e)
+			rl.EpochLines = append(rl.EpochLines, line)
+		default:
+			return rl, bad("neither an epoch record (no \"epoch\") nor the final record (no \"test_acc\")")
+		}
+	}
+	return rl, nil
+}
+
+// jsonError shortens encoding/json's messages ("json: cannot unmarshal ...").
+func jsonError(err error) string {
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// writeRunLog writes the run log of dir (atomically): the epoch records, then final if it is
+// not nil. Writing the whole log at once means that a failure leaves the previous log whole.
+func writeRunLog(dir string, epochs []EpochRecord, final *FinalRecord) error {
+	var b []byte
+	add := func(rec any) error {
+		line, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		b = append(append(b, line...), '\n')
+		return nil
+	}
+	for _, r := range epochs {
+		if err := add(r); err != nil {
+			return err
+		}
+	}
+	if final != nil {
+		if err := add(final); err != nil {
+			return err
+		}
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, RunLogFile), b)
+}
+
+// appendRunLog adds one record at the end of dir's run log.
+func appendRunLog(dir string, rec any) error {
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	p := filepath.Join(dir, RunLogFile)
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("train: %s: %w", p, err)
+	}
+	return f.Close()
 }

@@ -46,6 +46,9 @@ type state struct {
 	Records []EpochRecord `json:"records"`
 	// Done is set when training finished (all epochs, or early stopping).
 	Done bool `json:"done"`
+	// Seconds is the wall time that the run's processes spent on it up to the checkpoint
+	// (absent, so 0, in the checkpoints of older versions).
+	Seconds float64 `json:"seconds,omitempty"`
 }
 
 // partialEpoch is what an epoch has accumulated so far.
@@ -114,17 +117,9 @@ func loadLast(dir string, m nn.Model, opt *nn.Adam) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: nothing to resume: %w", err)
 	}
-	var st state
-	p := filepath.Join(ck, StateFile)
-	b, err := os.ReadFile(p)
+	st, err := readState(ck)
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("train: %s: %w", p, err)
-	}
-	if err := st.check(); err != nil {
-		return nil, fmt.Errorf("train: %s: %w (damaged checkpoint?)", p, err)
+		return nil, err
 	}
 	if err := nn.LoadWeights(filepath.Join(ck, WeightsFile), m); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -140,6 +135,23 @@ func loadLast(dir string, m nn.Model, opt *nn.Adam) (*state, error) {
 	}
 	if err := opt.SetState(adam, m.Params()); err != nil {
 		return nil, fmt.Errorf("train: %s: %w", f.Path(), err)
+	}
+	return st, nil
+}
+
+// readState reads and checks the trainer state of the checkpoint directory ck.
+func readState(ck string) (*state, error) {
+	var st state
+	p := filepath.Join(ck, StateFile)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("train: %s: %w", p, err)
+	}
+	if err := st.check(); err != nil {
+		return nil, fmt.Errorf("train: %s: %w (damaged checkpoint?)", p, err)
 	}
 	return &st, nil
 }

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -101,20 +101,10 @@ small hidden sizes, dropout 0.5, 0.2, 0.1 (the seed's sweep).`,
 				runDir := filepath.Join(dir, c.dirName())
 				dirs = append(dirs, runDir)
 				fmt.Fprintf(hooks.Log, "== bench %d/%d: %s\n", i+1, len(cells), runDir)
-				finished, started := runState(runDir)
-				switch {
-				case finished:
+				finished, err := benchCellRun(ctx, c, base, runDir, hooks)
+				if finished {
 					fmt.Fprintln(hooks.Log, "finished already; kept")
 					continue
-				case started:
-					_, err = train.Resume(ctx, runDir, hooks)
-				default:
-					cfg := base
-					cfg.Model, cfg.Device, cfg.Dropout, cfg.RunDir = c.model, c.device, c.dropout, runDir
-					if c.model == "bigru" {
-						cfg.Hidden = 0
-					}
-					_, err = train.Run(ctx, cfg, hooks)
 				}
 				if err != nil {
 					if errors.Is(err, train.ErrInterrupted) {
@@ -155,22 +145,42 @@ small hidden sizes, dropout 0.5, 0.2, 0.1 (the seed's sweep).`,
 	return cmd
 }
 
+// benchCellRun trains (or resumes) one cell of the matrix in runDir, holding the directory's
+// lock from the look at its state to the end of the training, so that two benches over one
+// directory do not train the same run twice. finished says that the run had finished already.
+func benchCellRun(ctx context.Context, c benchCell, base train.Config, runDir string, hooks train.Hooks) (finished bool, err error) {
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return false, err
+	}
+	lock, err := train.LockRun(runDir)
+	if err != nil {
+		return false, err
+	}
+	defer lock.Unlock()
+	finished, started := runState(runDir)
+	opts := train.Options{Lock: lock}
+	switch {
+	case finished:
+		return true, nil
+	case started:
+		_, err = train.ResumeWith(ctx, runDir, hooks, opts)
+	default:
+		cfg := base
+		cfg.Model, cfg.Device, cfg.Dropout, cfg.RunDir = c.model, c.device, c.dropout, runDir
+		if c.model == "bigru" {
+			cfg.Hidden = 0
+		}
+		_, err = train.RunWith(ctx, cfg, hooks, opts)
+	}
+	return false, err
+}
+
 // runState says whether a run directory holds a finished run (its log ends with the test) or
 // a started one.
 func runState(dir string) (finished, started bool) {
 	if _, err := os.Stat(filepath.Join(dir, train.ConfigFile)); err != nil {
 		return false, false
 	}
-	b, err := os.ReadFile(filepath.Join(dir, train.RunLogFile))
-	if err != nil {
-		return false, true
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	var last map[string]json.RawMessage
-	if json.Unmarshal([]byte(lines[len(lines)-1]), &last) == nil {
-		if _, ok := last["test_acc"]; ok {
-			return true, true
-		}
-	}
-	return false, true
+	rl, err := train.ReadRunLog(dir)
+	return err == nil && rl.Finished, true
 }

@@ -143,8 +143,8 @@ func studentDefaults(cmd *cobra.Command, cfg *distill.Config, dataF string, th t
 	if !cmd.Flags().Changed("vocab-size") {
 		st.VocabSize = t.VocabSize
 	}
-	if !cmd.Flags().Changed("dropout") {
-		st.Dropout = -1
+	if !cmd.Flags().Changed("dropout") { // the student's kind is known now
+		st.Dropout = train.DefaultDropout(st.Model)
 	}
 	return nil
 }

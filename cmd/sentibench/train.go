@@ -62,6 +62,7 @@ func newTrainCmd() *cobra.Command {
 		dataF  string
 		runDir string
 		resume string
+		retest bool
 	)
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -86,20 +87,24 @@ generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactl
 			ctx := cmd.Context()
 			var res *train.Result
 			if resume != "" {
-				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress", "threads") {
-					return usageError{"--resume continues a run with its own settings: give no other training flags (but --threads)"}
+				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress", "threads", "retest") {
+					return usageError{"--resume continues a run with its own settings: give no other training flags (but --threads and --retest)"}
 				}
+				ro := train.ResumeOptions{Retest: retest}
 				if cmd.Flags().Changed("threads") {
-					hooks.Threads = cfg.Threads
+					ro.Threads = cfg.Threads
 				}
-				res, err = train.Resume(ctx, resume, hooks)
+				res, err = train.ResumeWith(ctx, resume, hooks, train.Options{Resume: ro})
 			} else {
+				if retest {
+					return usageError{"--retest: it tests a finished run again; give it with --resume RUN"}
+				}
 				if cfg.Data, err = data.Resolve(ctx, data.Locator{Path: dataF, Env: data.EnvFrom(os.Getenv),
 					Progress: cmd.ErrOrStderr(), ProgressMode: hooks.ProgressMode}); err != nil {
 					return err
 				}
-				if !cmd.Flags().Changed("dropout") {
-					cfg.Dropout = -1
+				if !cmd.Flags().Changed("dropout") { // the model is known now
+					cfg.Dropout = train.DefaultDropout(cfg.Model)
 				}
 				cfg.RunDir = runDir
 				if cfg.RunDir == "" {
@@ -126,7 +131,8 @@ generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactl
 	f.Float64Var(&cfg.Dropout, "dropout", 0.5, "every dropout of the model (default: 0.5 for lstm and cnn, 0.25 for bigru)")
 	f.StringVar(&dataF, "data", "", "data: the IMDB archive or directory, \"sample\", a CSV/TSV/JSONL file or a folder per label (default: $SENTIBENCH_DATA, else the cached or downloaded official archive)")
 	f.StringVar(&runDir, "run", "", "run directory (default runs/MODEL-TIMESTAMP)")
-	f.StringVar(&resume, "resume", "", "continue the run in this directory after its last checkpoint")
+	f.StringVar(&resume, "resume", "", "continue the run in this directory after its last checkpoint (a finished run is left as it is)")
+	f.BoolVar(&retest, "retest", false, "with --resume of a finished run: test its best checkpoint again and replace the recorded test (kept if the new test fails)")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the split, batch order, initial weights and dropout")
 	f.IntVar(&cfg.VocabSize, "vocab-size", cfg.VocabSize, "most frequent words kept in the vocabulary")
 	f.IntVar(&cfg.Limit, "limit", 0, "take a seeded sample of this many reviews per IMDB folder (as torch_ref.py --limit)")
