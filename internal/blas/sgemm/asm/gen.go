@@ -1,0 +1,214 @@
+// Command asm generates package sgemm's micro-kernels for amd64 (kernel_amd64.s and the
+// Go declarations in kernel_amd64_stubs.go) with avo. It is its own module so that avo stays out
+// of sentibench's build: run `go generate ./internal/blas/sgemm/` (or `go run . -out ../kernel_amd64.s
+// -stubs ../kernel_amd64_stubs.go -pkg sgemm` here) after changing it, and commit both outputs.
+//
+// Each kernel computes one register tile of C = alpha*A*B + beta*C from packed panels: a is
+// MR floats per step of k (one column of the tile's rows of A), b is NR floats per step (one
+// row of the tile's columns of B). The k loop keeps the tile in registers; the epilogue scales
+// by alpha and, only when loadC is non-zero, adds beta times the old C (so beta 0 never reads
+// C and a NaN there cannot leak into the result).
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+func main() {
+	ConstraintExpr("amd64")
+	kernelAVX512()
+	kernelAVX2()
+	Generate()
+}
+
+// unroll is how many steps of k one iteration of a kernel's main loop does.
+const unroll = 4
+
+// kernelAVX512 is the 12x32 kernel: 24 zmm accumulators (two per row), two zmm of B and two
+// broadcast registers. Its epilogue stores only the first mr rows and, within a row, the
+// columns whose bits are set in mask0 (columns 0-15) and mask1 (16-31), so it also serves the
+// tiles at the bottom and right edges of C; masked loads and stores touch no other memory.
+func kernelAVX512() {
+	const mr, nr = 12, 32
+	TEXT("sgemmKernel12x32", NOSPLIT, "func(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC int, rows int, mask0, mask1 uint16)")
+	Doc("sgemmKernel12x32 computes rows×32 of C (ldc floats apart) from 12-row and 32-column panels (AVX-512).")
+	acc := func(i, j int) reg.VecPhysical { return zmm(2*i + j) }
+	bv := [2]reg.VecPhysical{reg.Z24, reg.Z25}
+	bc := [2]reg.VecPhysical{reg.Z26, reg.Z27}
+
+	k, a, b := reg.RCX, reg.RSI, reg.RDI
+	Load(Param("k"), k)
+	Load(Param("a"), a)
+	Load(Param("b"), b)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < 2; j++ {
+			VPXORD(acc(i, j), acc(i, j), acc(i, j))
+		}
+	}
+	step := func(s int) {
+		VMOVUPS(Mem{Base: b, Disp: 4 * nr * s}, bv[0])
+		VMOVUPS(Mem{Base: b, Disp: 4*nr*s + 64}, bv[1])
+		for i := 0; i < mr; i++ {
+			t := bc[i%2]
+			VBROADCASTSS(Mem{Base: a, Disp: 4 * (mr*s + i)}, t)
+			VFMADD231PS(bv[0], t, acc(i, 0))
+			VFMADD231PS(bv[1], t, acc(i, 1))
+		}
+	}
+	kLoops(k, a, b, mr, nr, step)
+
+	c, ldc, rows := reg.RDX, reg.R8, reg.R9
+	Load(Param("c"), c)
+	Load(Param("ldc"), ldc)
+	SHLQ(U8(2), ldc)
+	Load(Param("rows"), rows)
+	KMOVW(paramAddr("mask0"), reg.K1)
+	KMOVW(paramAddr("mask1"), reg.K2)
+	alpha, beta := reg.Z24, reg.Z25
+	VBROADCASTSS(paramAddr("alpha"), alpha)
+	VBROADCASTSS(paramAddr("beta"), beta)
+	loadC := reg.RAX
+	Load(Param("loadC"), loadC)
+	TESTQ(loadC, loadC)
+	JZ(LabelRef("store512"))
+	for i := 0; i < mr; i++ {
+		CMPQ(rows, U8(i))
+		JLE(LabelRef("done512"))
+		for j := 0; j < 2; j++ {
+			m, kr := Mem{Base: c, Disp: 64 * j}, []reg.Register{reg.K1, reg.K2}[j]
+			VMOVUPS_Z(m, kr, bc[j])
+			VMULPS(alpha, acc(i, j), acc(i, j))
+			VFMADD231PS(beta, bc[j], acc(i, j))
+			VMOVUPS(acc(i, j), kr, m)
+		}
+		ADDQ(ldc, c)
+	}
+	JMP(LabelRef("done512"))
+	Label("store512")
+	for i := 0; i < mr; i++ {
+		CMPQ(rows, U8(i))
+		JLE(LabelRef("done512"))
+		for j := 0; j < 2; j++ {
+			m, kr := Mem{Base: c, Disp: 64 * j}, []reg.Register{reg.K1, reg.K2}[j]
+			VMULPS(alpha, acc(i, j), acc(i, j))
+			VMOVUPS(acc(i, j), kr, m)
+		}
+		ADDQ(ldc, c)
+	}
+	Label("done512")
+	VZEROUPPER()
+	RET()
+}
+
+// kernelAVX2 is the 6x16 kernel: 12 ymm accumulators (two per row), two ymm of B and two
+// broadcast registers. It stores a whole tile; the caller gives edge tiles a scratch tile.
+func kernelAVX2() {
+	const mr, nr = 6, 16
+	TEXT("sgemmKernel6x16", NOSPLIT, "func(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC int)")
+	Doc("sgemmKernel6x16 computes 6×16 of C (ldc floats apart) from 6-row and 16-column panels (AVX2 and FMA).")
+	acc := func(i, j int) reg.VecPhysical { return ymm(2*i + j) }
+	bv := [2]reg.VecPhysical{reg.Y12, reg.Y13}
+	bc := [2]reg.VecPhysical{reg.Y14, reg.Y15}
+
+	k, a, b := reg.RCX, reg.RSI, reg.RDI
+	Load(Param("k"), k)
+	Load(Param("a"), a)
+	Load(Param("b"), b)
+	for i := 0; i < mr; i++ {
+		for j := 0; j < 2; j++ {
+			VXORPS(acc(i, j), acc(i, j), acc(i, j))
+		}
+	}
+	step := func(s int) {
+		VMOVUPS(Mem{Base: b, Disp: 4 * nr * s}, bv[0])
+		VMOVUPS(Mem{Base: b, Disp: 4*nr*s + 32}, bv[1])
+		for i := 0; i < mr; i++ {
+			t := bc[i%2]
+			VBROADCASTSS(Mem{Base: a, Disp: 4 * (mr*s + i)}, t)
+			VFMADD231PS(bv[0], t, acc(i, 0))
+			VFMADD231PS(bv[1], t, acc(i, 1))
+		}
+	}
+	kLoops(k, a, b, mr, nr, step)
+
+	c, ldc := reg.RDX, reg.R8
+	Load(Param("c"), c)
+	Load(Param("ldc"), ldc)
+	SHLQ(U8(2), ldc)
+	alpha, beta := reg.Y12, reg.Y13
+	VBROADCASTSS(paramAddr("alpha"), alpha)
+	VBROADCASTSS(paramAddr("beta"), beta)
+	loadC := reg.RAX
+	Load(Param("loadC"), loadC)
+	TESTQ(loadC, loadC)
+	JZ(LabelRef("store256"))
+	for i := 0; i < mr; i++ {
+		for j := 0; j < 2; j++ {
+			m := Mem{Base: c, Disp: 32 * j}
+			VMULPS(alpha, acc(i, j), acc(i, j))
+			VFMADD231PS(m, beta, acc(i, j))
+			VMOVUPS(acc(i, j), m)
+		}
+		ADDQ(ldc, c)
+	}
+	VZEROUPPER()
+	RET()
+	Label("store256")
+	for i := 0; i < mr; i++ {
+		for j := 0; j < 2; j++ {
+			VMULPS(alpha, acc(i, j), acc(i, j))
+			VMOVUPS(acc(i, j), Mem{Base: c, Disp: 32 * j})
+		}
+		ADDQ(ldc, c)
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// kLoops emits the k loop: unroll steps per iteration while k allows, then one step at a time.
+func kLoops(k, a, b reg.Register, mr, nr int, step func(s int)) {
+	name := fmt.Sprintf("%dx%d", mr, nr)
+	Label("unrolled" + name)
+	CMPQ(k, U8(unroll))
+	JL(LabelRef("single" + name))
+	for s := 0; s < unroll; s++ {
+		step(s)
+	}
+	ADDQ(U32(4*mr*unroll), a)
+	ADDQ(U32(4*nr*unroll), b)
+	SUBQ(U8(unroll), k)
+	JMP(LabelRef("unrolled" + name))
+	Label("single" + name)
+	TESTQ(k, k)
+	JZ(LabelRef("epilogue" + name))
+	step(0)
+	ADDQ(U8(4*mr), a)
+	ADDQ(U32(4*nr), b)
+	DECQ(k)
+	JMP(LabelRef("single" + name))
+	Label("epilogue" + name)
+}
+
+func zmm(i int) reg.VecPhysical {
+	return []reg.VecPhysical{reg.Z0, reg.Z1, reg.Z2, reg.Z3, reg.Z4, reg.Z5, reg.Z6, reg.Z7, reg.Z8,
+		reg.Z9, reg.Z10, reg.Z11, reg.Z12, reg.Z13, reg.Z14, reg.Z15, reg.Z16, reg.Z17, reg.Z18,
+		reg.Z19, reg.Z20, reg.Z21, reg.Z22, reg.Z23}[i]
+}
+
+func ymm(i int) reg.VecPhysical {
+	return []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5, reg.Y6, reg.Y7, reg.Y8,
+		reg.Y9, reg.Y10, reg.Y11}[i]
+}
+
+// paramAddr is the stack address of the current function's parameter name.
+func paramAddr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}

@@ -1,0 +1,15 @@
+//go:build !amd64
+
+package sgemm
+
+func detect() ISA { return None }
+
+// The kernels exist only on amd64; Sgemm refuses every ISA elsewhere before reaching these.
+
+func kernel12x32(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC, rows int, mask0, mask1 uint16) {
+	panic("sgemm: no AVX-512 kernel on this architecture")
+}
+
+func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC int) {
+	panic("sgemm: no AVX2 kernel on this architecture")
+}
