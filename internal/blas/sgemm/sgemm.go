@@ -20,6 +20,7 @@ package sgemm
 
 import (
 	"sync"
+	"unsafe"
 )
 
 // ISA is an instruction set a micro-kernel needs.
@@ -232,29 +233,92 @@ func (p *product) packA(dst []float32, i0, mc, p0, kc int) {
 	for ir := 0; ir < mc; ir += mr {
 		panel := dst[ir*kc : (ir+mr)*kc]
 		rows := min(mr, mc-ir)
+		if rows < mr {
+			clear(panel)
+		}
 		if p.transA {
-			// op(A)[i][p] = a[p*lda+i]: each depth is contiguous.
-			for q := 0; q < kc; q++ {
-				src := p.a[(p0+q)*p.lda+i0+ir:]
-				d := panel[q*mr : q*mr+mr]
-				copy(d, src[:rows])
-				clear(d[rows:])
+			// op(A)[i][q] = a[q*lda+i]: each depth's rows are contiguous.
+			src := p.a[(p0)*p.lda+i0+ir : (p0+kc-1)*p.lda+i0+ir+rows]
+			switch {
+			case mr == 12 && rows == 12:
+				for q := 0; q < kc; q++ {
+					*(*[12]float32)(panel[q*12:]) = *(*[12]float32)(src[q*p.lda:])
+				}
+			case mr == 6 && rows == 6:
+				for q := 0; q < kc; q++ {
+					*(*[6]float32)(panel[q*6:]) = *(*[6]float32)(src[q*p.lda:])
+				}
+			default:
+				for q := 0; q < kc; q++ {
+					copy(panel[q*mr:q*mr+rows], src[q*p.lda:])
+				}
 			}
 			continue
 		}
-		// op(A)[i][p] = a[i*lda+p]: each row is contiguous.
+		// op(A)[i][q] = a[i*lda+q]: each row is contiguous; read the panel's rows side by side
+		// so that the writes are sequential.
+		src := p.a[(i0+ir)*p.lda+p0 : (i0+ir+rows-1)*p.lda+p0+kc]
+		switch {
+		case mr == 12 && rows == 12:
+			packRows12(panel, src, p.lda, kc)
+			continue
+		case mr == 6 && rows == 6:
+			packRows6(panel, src, p.lda, kc)
+			continue
+		}
 		for r := 0; r < rows; r++ {
-			src := p.a[(i0+ir+r)*p.lda+p0:]
-			src = src[:kc]
-			for q, v := range src {
+			row := src[r*p.lda : r*p.lda+kc]
+			for q, v := range row {
 				panel[q*mr+r] = v
 			}
 		}
-		for r := rows; r < mr; r++ {
-			for q := 0; q < kc; q++ {
-				panel[q*mr+r] = 0
-			}
-		}
+	}
+}
+
+// packRows12 interleaves 12 rows of src (ld apart, kc long) into dst: dst[q*12+r] = row r's q.
+func packRows12(dst, src []float32, ld, kc int) {
+	_ = src[11*ld+kc-1]
+	_ = dst[12*kc-1]
+	s := unsafe.Pointer(&src[0])
+	d := unsafe.Pointer(&dst[0])
+	row := func(r int) unsafe.Pointer { return unsafe.Add(s, 4*r*ld) }
+	r0, r1, r2, r3, r4, r5 := row(0), row(1), row(2), row(3), row(4), row(5)
+	r6, r7, r8, r9, r10, r11 := row(6), row(7), row(8), row(9), row(10), row(11)
+	for q := 0; q < kc; q++ {
+		o := uintptr(4 * q)
+		v := (*[12]float32)(unsafe.Add(d, 48*q))
+		v[0] = *(*float32)(unsafe.Add(r0, o))
+		v[1] = *(*float32)(unsafe.Add(r1, o))
+		v[2] = *(*float32)(unsafe.Add(r2, o))
+		v[3] = *(*float32)(unsafe.Add(r3, o))
+		v[4] = *(*float32)(unsafe.Add(r4, o))
+		v[5] = *(*float32)(unsafe.Add(r5, o))
+		v[6] = *(*float32)(unsafe.Add(r6, o))
+		v[7] = *(*float32)(unsafe.Add(r7, o))
+		v[8] = *(*float32)(unsafe.Add(r8, o))
+		v[9] = *(*float32)(unsafe.Add(r9, o))
+		v[10] = *(*float32)(unsafe.Add(r10, o))
+		v[11] = *(*float32)(unsafe.Add(r11, o))
+	}
+}
+
+// packRows6 interleaves 6 rows of src (ld apart, kc long) into dst: dst[q*6+r] = row r's q.
+func packRows6(dst, src []float32, ld, kc int) {
+	_ = src[5*ld+kc-1]
+	_ = dst[6*kc-1]
+	s := unsafe.Pointer(&src[0])
+	d := unsafe.Pointer(&dst[0])
+	row := func(r int) unsafe.Pointer { return unsafe.Add(s, 4*r*ld) }
+	r0, r1, r2, r3, r4, r5 := row(0), row(1), row(2), row(3), row(4), row(5)
+	for q := 0; q < kc; q++ {
+		o := uintptr(4 * q)
+		v := (*[6]float32)(unsafe.Add(d, 24*q))
+		v[0] = *(*float32)(unsafe.Add(r0, o))
+		v[1] = *(*float32)(unsafe.Add(r1, o))
+		v[2] = *(*float32)(unsafe.Add(r2, o))
+		v[3] = *(*float32)(unsafe.Add(r3, o))
+		v[4] = *(*float32)(unsafe.Add(r4, o))
+		v[5] = *(*float32)(unsafe.Add(r5, o))
 	}
 }
 
@@ -265,27 +329,34 @@ func (p *product) packB(dst []float32, p0, kc, j0, nc int) {
 	for jr := 0; jr < nc; jr += nr {
 		panel := dst[jr*kc : (jr+nr)*kc]
 		cols := min(nr, nc-jr)
+		if cols < nr {
+			clear(panel)
+		}
 		if !p.transB {
-			// op(B)[p][j] = b[p*ldb+j]: each depth is contiguous.
-			for q := 0; q < kc; q++ {
-				src := p.b[(p0+q)*p.ldb+j0+jr:]
-				d := panel[q*nr : q*nr+nr]
-				copy(d, src[:cols])
-				clear(d[cols:])
+			// op(B)[q][j] = b[q*ldb+j]: each depth's columns are contiguous.
+			src := p.b[p0*p.ldb+j0+jr : (p0+kc-1)*p.ldb+j0+jr+cols]
+			switch {
+			case nr == 32 && cols == 32:
+				for q := 0; q < kc; q++ {
+					*(*[32]float32)(panel[q*32:]) = *(*[32]float32)(src[q*p.ldb:])
+				}
+			case nr == 16 && cols == 16:
+				for q := 0; q < kc; q++ {
+					*(*[16]float32)(panel[q*16:]) = *(*[16]float32)(src[q*p.ldb:])
+				}
+			default:
+				for q := 0; q < kc; q++ {
+					copy(panel[q*nr:q*nr+cols], src[q*p.ldb:])
+				}
 			}
 			continue
 		}
-		// op(B)[p][j] = b[j*ldb+p]: each column is contiguous.
-		for cc := 0; cc < cols; cc++ {
-			src := p.b[(j0+jr+cc)*p.ldb+p0:]
-			src = src[:kc]
-			for q, v := range src {
-				panel[q*nr+cc] = v
-			}
-		}
-		for cc := cols; cc < nr; cc++ {
-			for q := 0; q < kc; q++ {
-				panel[q*nr+cc] = 0
+		// op(B)[q][j] = b[j*ldb+q]: each column is contiguous.
+		src := p.b[(j0+jr)*p.ldb+p0 : (j0+jr+cols-1)*p.ldb+p0+kc]
+		for c := 0; c < cols; c++ {
+			col := src[c*p.ldb : c*p.ldb+kc]
+			for q, v := range col {
+				panel[q*nr+c] = v
 			}
 		}
 	}
