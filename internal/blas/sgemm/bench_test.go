@@ -20,7 +20,7 @@ func BenchmarkKernel(b *testing.B) {
 		b.Run(isa.String(), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if isa == AVX512 {
-					kernel12x32(k, &a[0], &bb[0], &c[0], bl.nr, 1, 1, 1, bl.mr, 0xffff, 0xffff)
+					kernel12(k, &a[0], 0, &bb[0], &c[0], bl.nr, 1, 1, 1, bl.mr, bl.nr)
 				} else {
 					kernel6x16(k, &a[0], &bb[0], &c[0], bl.nr, 1, 1, 1)
 				}

@@ -74,6 +74,9 @@ func blockingOf(isa ISA) blocking {
 	return blocking{mr: 6, nr: 16, kc: 256, mc: 120, nc: 4096}
 }
 
+// inPlaceMaxN is the widest slab of C for which the AVX-512 kernel reads A in place.
+const inPlaceMaxN = 256
+
 // minParallelFlops is the smallest product (2*m*n*k) that is split over goroutines.
 const minParallelFlops = 2 * 48 * 48 * 48
 
@@ -155,14 +158,19 @@ func getBuf(n int) *[]float32 {
 // slab computes rows [m0, m1) and columns [n0, n1) of C.
 func (p *product) slab(m0, m1, n0, n1 int) {
 	bl := p.bl
-	nc := min(bl.nc, roundUp(n1-n0, bl.nr))
-	mc := min(bl.mc, roundUp(m1-m0, bl.mr))
-	kc := min(bl.kc, p.k)
+	// Blocks of about equal size (k = 384 is two slices of 192, not 256 and 128).
+	nc := roundUp(ceilDiv(n1-n0, ceilDiv(n1-n0, bl.nc)), bl.nr)
+	mc := roundUp(ceilDiv(m1-m0, ceilDiv(m1-m0, bl.mc)), bl.mr)
+	kc := ceilDiv(p.k, ceilDiv(p.k, bl.kc))
 	bufB, bufA := getBuf(kc*nc), getBuf(mc*kc)
 	defer bufPool.Put(bufB)
 	defer bufPool.Put(bufA)
 	bp, ap := *bufB, *bufA
 	var edge [12 * 32]float32 // an edge tile for kernels that store whole tiles
+	// When op(A) is A and C is narrow, the AVX-512 kernel reads A in place: packing it would
+	// cost about as much as the few panels of B it is used with. Only the last panel of a
+	// block, shorter than the kernel's 12 rows, is packed.
+	inPlace := p.isa == AVX512 && !p.transA && n1-n0 <= inPlaceMaxN
 	for jc := n0; jc < n1; jc += nc {
 		ncur := min(nc, n1-jc)
 		for pc := 0; pc < p.k; pc += kc {
@@ -175,14 +183,19 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 			p.packB(bp, pc, kcur, jc, ncur)
 			for ic := m0; ic < m1; ic += mc {
 				mcur := min(mc, m1-ic)
-				p.packA(ap, ic, mcur, pc, kcur)
+				p.packA(ap, ic, mcur, pc, kcur, inPlace)
 				for jr := 0; jr < ncur; jr += bl.nr {
 					cols := min(bl.nr, ncur-jr)
 					panelB := bp[jr*kcur : (jr+bl.nr)*kcur]
 					for ir := 0; ir < mcur; ir += bl.mr {
 						rows := min(bl.mr, mcur-ir)
-						panelA := ap[ir*kcur : (ir+bl.mr)*kcur]
 						ci := (ic+ir)*p.ldc + jc + jr
+						if inPlace && rows == bl.mr {
+							// The kernel reads the 12 rows of A where they are.
+							kernel12(kcur, &p.a[(ic+ir)*p.lda+pc], p.lda, &panelB[0], &p.c[ci], p.ldc, p.alpha, beta, b2i(loadC), rows, cols)
+							continue
+						}
+						panelA := ap[ir*kcur : (ir+bl.mr)*kcur]
 						p.tile(kcur, panelA, panelB, ci, rows, cols, beta, loadC, edge[:])
 					}
 				}
@@ -194,14 +207,10 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 // tile runs the kernel for the rows×cols tile of C at offset ci.
 func (p *product) tile(k int, panelA, panelB []float32, ci, rows, cols int, beta float32, loadC bool, edge []float32) {
 	bl := p.bl
-	load := 0
-	if loadC {
-		load = 1
-	}
+	load := b2i(loadC)
 	switch {
 	case p.isa == AVX512:
-		m0, m1 := colMasks(cols)
-		kernel12x32(k, &panelA[0], &panelB[0], &p.c[ci], p.ldc, p.alpha, beta, load, rows, m0, m1)
+		kernel12(k, &panelA[0], 0, &panelB[0], &p.c[ci], p.ldc, p.alpha, beta, load, rows, cols)
 	case rows == bl.mr && cols == bl.nr:
 		kernel6x16(k, &panelA[0], &panelB[0], &p.c[ci], p.ldc, p.alpha, beta, load)
 	default:
@@ -227,33 +236,22 @@ func colMasks(cols int) (lo, hi uint16) {
 }
 
 // packA copies rows [i0, i0+mc) and depths [p0, p0+kc) of op(A) into dst as MR-tall panels:
-// panel r holds, for each depth p, the MR values of its rows (zeros below the last row).
-func (p *product) packA(dst []float32, i0, mc, p0, kc int) {
+// panel r holds, for each depth p, the MR values of its rows (zeros below the last row). With
+// edgeOnly, only a last panel shorter than MR is packed.
+func (p *product) packA(dst []float32, i0, mc, p0, kc int, edgeOnly bool) {
 	mr := p.bl.mr
+	if p.transA {
+		p.packATrans(dst, i0, mc, p0, kc)
+		return
+	}
 	for ir := 0; ir < mc; ir += mr {
 		panel := dst[ir*kc : (ir+mr)*kc]
 		rows := min(mr, mc-ir)
+		if edgeOnly && rows == mr {
+			continue
+		}
 		if rows < mr {
 			clear(panel)
-		}
-		if p.transA {
-			// op(A)[i][q] = a[q*lda+i]: each depth's rows are contiguous.
-			src := p.a[(p0)*p.lda+i0+ir : (p0+kc-1)*p.lda+i0+ir+rows]
-			switch {
-			case mr == 12 && rows == 12:
-				for q := 0; q < kc; q++ {
-					*(*[12]float32)(panel[q*12:]) = *(*[12]float32)(src[q*p.lda:])
-				}
-			case mr == 6 && rows == 6:
-				for q := 0; q < kc; q++ {
-					*(*[6]float32)(panel[q*6:]) = *(*[6]float32)(src[q*p.lda:])
-				}
-			default:
-				for q := 0; q < kc; q++ {
-					copy(panel[q*mr:q*mr+rows], src[q*p.lda:])
-				}
-			}
-			continue
 		}
 		// op(A)[i][q] = a[i*lda+q]: each row is contiguous; read the panel's rows side by side
 		// so that the writes are sequential.
@@ -271,6 +269,33 @@ func (p *product) packA(dst []float32, i0, mc, p0, kc int) {
 			for q, v := range row {
 				panel[q*mr+r] = v
 			}
+		}
+	}
+}
+
+// packATrans is packA for op(A) = Aᵀ, where each depth's rows are contiguous: it reads
+// depth by depth (sequential reads of mc floats) and deals each depth's rows out to the panels.
+func (p *product) packATrans(dst []float32, i0, mc, p0, kc int) {
+	mr := p.bl.mr
+	full := mc / mr * mr
+	if full < mc {
+		clear(dst[full*kc : (full+mr)*kc])
+	}
+	for q := 0; q < kc; q++ {
+		src := p.a[(p0+q)*p.lda+i0 : (p0+q)*p.lda+i0+mc]
+		ir := 0
+		switch mr {
+		case 12:
+			for ; ir < full; ir += 12 {
+				*(*[12]float32)(dst[ir*kc+q*12:]) = *(*[12]float32)(src[ir:])
+			}
+		case 6:
+			for ; ir < full; ir += 6 {
+				*(*[6]float32)(dst[ir*kc+q*6:]) = *(*[6]float32)(src[ir:])
+			}
+		}
+		for ; ir < mc; ir += mr {
+			copy(dst[ir*kc+q*mr:ir*kc+q*mr+mr], src[ir:])
 		}
 	}
 }
@@ -376,6 +401,13 @@ func scale(m, n int, beta float32, c []float32, ldc int) {
 			}
 		}
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

@@ -20,7 +20,10 @@ import (
 
 func main() {
 	ConstraintExpr("amd64")
-	kernelAVX512()
+	kernelAVX512(2, false)
+	kernelAVX512(1, false)
+	kernelAVX512(2, true)
+	kernelAVX512(1, true)
 	kernelAVX2()
 	Generate()
 }
@@ -28,14 +31,26 @@ func main() {
 // unroll is how many steps of k one iteration of a kernel's main loop does.
 const unroll = 4
 
-// kernelAVX512 is the 12x32 kernel: 24 zmm accumulators (two per row), two zmm of B and two
-// broadcast registers. Its epilogue stores only the first mr rows and, within a row, the
-// columns whose bits are set in mask0 (columns 0-15) and mask1 (16-31), so it also serves the
-// tiles at the bottom and right edges of C; masked loads and stores touch no other memory.
-func kernelAVX512() {
+// kernelAVX512 emits a 12-row AVX-512 kernel over nz zmm columns (nz 2: 12x32, 24
+// accumulators; nz 1: 12x16, for the last columns of C), with two zmm of B and two broadcast
+// registers. B is a packed panel of 32 floats per step of k (the 12x16 kernel reads the first
+// 16). A is a packed panel (12 floats per step) or, with rowsA, 12 rows of A itself, lda floats
+// apart, read in place (no packing). The epilogue stores only the first rows rows and, within
+// a row, the columns whose bits are set in mask0 (columns 0-15) and mask1 (16-31), so it also
+// serves the tiles at the bottom and right edges of C; masked loads and stores touch no other
+// memory.
+func kernelAVX512(nz int, rowsA bool) {
 	const mr, nr = 12, 32
-	TEXT("sgemmKernel12x32", NOSPLIT, "func(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC int, rows int, mask0, mask1 uint16)")
-	Doc("sgemmKernel12x32 computes rows×32 of C (ldc floats apart) from 12-row and 32-column panels (AVX-512).")
+	name := fmt.Sprintf("sgemmKernel12x%d", 16*nz)
+	sig := "func(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC int, rows int, mask0, mask1 uint16)"
+	doc := fmt.Sprintf("%s computes rows×%d of C (ldc floats apart) from a packed 12-row panel of A and a 32-column panel of B (AVX-512).", name, 16*nz)
+	if rowsA {
+		name += "Rows"
+		sig = "func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC int, rows int, mask0, mask1 uint16)"
+		doc = fmt.Sprintf("%s computes rows×%d of C (ldc floats apart) from 12 rows of A (lda floats apart) and a 32-column panel of B (AVX-512).", name, 16*nz)
+	}
+	TEXT(name, NOSPLIT, sig)
+	Doc(doc)
 	acc := func(i, j int) reg.VecPhysical { return zmm(2*i + j) }
 	bv := [2]reg.VecPhysical{reg.Z24, reg.Z25}
 	bc := [2]reg.VecPhysical{reg.Z26, reg.Z27}
@@ -44,22 +59,55 @@ func kernelAVX512() {
 	Load(Param("k"), k)
 	Load(Param("a"), a)
 	Load(Param("b"), b)
+	// aAt is the address of row i of A at step s of the current iteration.
+	aAt := func(s, i int) Mem { return Mem{Base: a, Disp: 4 * (mr*s + i)} }
+	aStep := 4 * mr
+	if rowsA {
+		// Rows 0-11 are base, base+lda, base+2*lda for the bases a, a+3*lda, a+6*lda, a+9*lda.
+		lda, a3, a6, a9 := reg.R10, reg.R11, reg.R12, reg.R13
+		Load(Param("lda"), lda)
+		SHLQ(U8(2), lda)
+		LEAQ(Mem{Base: a, Index: lda, Scale: 2}, a3)
+		ADDQ(lda, a3)
+		LEAQ(Mem{Base: a3, Index: lda, Scale: 2}, a6)
+		ADDQ(lda, a6)
+		LEAQ(Mem{Base: a6, Index: lda, Scale: 2}, a9)
+		ADDQ(lda, a9)
+		bases := []reg.Register{a, a3, a6, a9}
+		aAt = func(s, i int) Mem {
+			m := Mem{Base: bases[i/3], Disp: 4 * s}
+			if i%3 > 0 {
+				m.Index, m.Scale = lda, uint8(i%3)
+			}
+			return m
+		}
+		aStep = 4
+		advance := func(n int) {
+			for _, r := range bases {
+				ADDQ(U8(aStep*n), r)
+			}
+		}
+		defer func() { advanceA = nil }()
+		advanceA = advance
+	}
 	for i := 0; i < mr; i++ {
-		for j := 0; j < 2; j++ {
+		for j := 0; j < nz; j++ {
 			VPXORD(acc(i, j), acc(i, j), acc(i, j))
 		}
 	}
 	step := func(s int) {
-		VMOVUPS(Mem{Base: b, Disp: 4 * nr * s}, bv[0])
-		VMOVUPS(Mem{Base: b, Disp: 4*nr*s + 64}, bv[1])
+		for j := 0; j < nz; j++ {
+			VMOVUPS(Mem{Base: b, Disp: 4*nr*s + 64*j}, bv[j])
+		}
 		for i := 0; i < mr; i++ {
 			t := bc[i%2]
-			VBROADCASTSS(Mem{Base: a, Disp: 4 * (mr*s + i)}, t)
-			VFMADD231PS(bv[0], t, acc(i, 0))
-			VFMADD231PS(bv[1], t, acc(i, 1))
+			VBROADCASTSS(aAt(s, i), t)
+			for j := 0; j < nz; j++ {
+				VFMADD231PS(bv[j], t, acc(i, j))
+			}
 		}
 	}
-	kLoops(k, a, b, mr, nr, step)
+	kLoops(name, k, a, b, aStep, nr, step)
 
 	c, ldc, rows := reg.RDX, reg.R8, reg.R9
 	Load(Param("c"), c)
@@ -74,11 +122,11 @@ func kernelAVX512() {
 	loadC := reg.RAX
 	Load(Param("loadC"), loadC)
 	TESTQ(loadC, loadC)
-	JZ(LabelRef("store512"))
+	JZ(LabelRef("store" + name))
 	for i := 0; i < mr; i++ {
 		CMPQ(rows, U8(i))
-		JLE(LabelRef("done512"))
-		for j := 0; j < 2; j++ {
+		JLE(LabelRef("done" + name))
+		for j := 0; j < nz; j++ {
 			m, kr := Mem{Base: c, Disp: 64 * j}, []reg.Register{reg.K1, reg.K2}[j]
 			VMOVUPS_Z(m, kr, bc[j])
 			VMULPS(alpha, acc(i, j), acc(i, j))
@@ -87,22 +135,26 @@ func kernelAVX512() {
 		}
 		ADDQ(ldc, c)
 	}
-	JMP(LabelRef("done512"))
-	Label("store512")
+	JMP(LabelRef("done" + name))
+	Label("store" + name)
 	for i := 0; i < mr; i++ {
 		CMPQ(rows, U8(i))
-		JLE(LabelRef("done512"))
-		for j := 0; j < 2; j++ {
+		JLE(LabelRef("done" + name))
+		for j := 0; j < nz; j++ {
 			m, kr := Mem{Base: c, Disp: 64 * j}, []reg.Register{reg.K1, reg.K2}[j]
 			VMULPS(alpha, acc(i, j), acc(i, j))
 			VMOVUPS(acc(i, j), kr, m)
 		}
 		ADDQ(ldc, c)
 	}
-	Label("done512")
+	Label("done" + name)
 	VZEROUPPER()
 	RET()
 }
+
+// advanceA, when set, moves the A pointers of a kernel that reads A in place by n steps of k
+// (kLoops otherwise adds n*aStep to the one A pointer).
+var advanceA func(n int)
 
 // kernelAVX2 is the 6x16 kernel: 12 ymm accumulators (two per row), two ymm of B and two
 // broadcast registers. It stores a whole tile; the caller gives edge tiles a scratch tile.
@@ -133,7 +185,7 @@ func kernelAVX2() {
 			VFMADD231PS(bv[1], t, acc(i, 1))
 		}
 	}
-	kLoops(k, a, b, mr, nr, step)
+	kLoops("sgemmKernel6x16", k, a, b, 4*mr, nr, step)
 
 	c, ldc := reg.RDX, reg.R8
 	Load(Param("c"), c)
@@ -170,15 +222,22 @@ func kernelAVX2() {
 }
 
 // kLoops emits the k loop: unroll steps per iteration while k allows, then one step at a time.
-func kLoops(k, a, b reg.Register, mr, nr int, step func(s int)) {
-	name := fmt.Sprintf("%dx%d", mr, nr)
+// aStep is the bytes A advances per step, nr the floats B does.
+func kLoops(name string, k, a, b reg.Register, aStep, nr int, step func(s int)) {
+	moveA := func(n int) {
+		if advanceA != nil {
+			advanceA(n)
+			return
+		}
+		ADDQ(U32(aStep*n), a)
+	}
 	Label("unrolled" + name)
 	CMPQ(k, U8(unroll))
 	JL(LabelRef("single" + name))
 	for s := 0; s < unroll; s++ {
 		step(s)
 	}
-	ADDQ(U32(4*mr*unroll), a)
+	moveA(unroll)
 	ADDQ(U32(4*nr*unroll), b)
 	SUBQ(U8(unroll), k)
 	JMP(LabelRef("unrolled" + name))
@@ -186,7 +245,7 @@ func kLoops(k, a, b reg.Register, mr, nr int, step func(s int)) {
 	TESTQ(k, k)
 	JZ(LabelRef("epilogue" + name))
 	step(0)
-	ADDQ(U8(4*mr), a)
+	moveA(1)
 	ADDQ(U32(4*nr), b)
 	DECQ(k)
 	JMP(LabelRef("single" + name))
