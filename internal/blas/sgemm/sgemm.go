@@ -4,8 +4,8 @@
 // `go generate` here after changing asm/gen.go).
 //
 // The product is blocked as in BLIS/GotoBLAS: for each kc-deep slice of k, a kc×nc block of
-// op(B) is packed into NR-wide panels (kept in L1 one panel at a time) and an mc×kc block of
-// op(A) into MR-tall panels (kept in L2); the kernel then computes every MR×NR tile of C from
+// op(B) is packed into NR-wide panels (the block kept in L2) and an mc×kc block of
+// op(A) into MR-tall panels (one panel at a time kept in L1); the kernel then computes every MR×NR tile of C from
 // one A panel and one B panel. The transposes are handled by the packing alone. Large products
 // are split over goroutines by rows or by columns of C (whichever has more tiles), each
 // goroutine with its own slab of C and its own packing buffers.
@@ -59,19 +59,22 @@ func Supported(isa ISA) bool {
 	return false
 }
 
-// blocking holds one kernel's register tile and cache blocks.
+// blocking holds one kernel's register tile and cache blocks. The loops run, from the
+// outside in: nc columns of C, kc of the depth (packing op(B)'s kc×nc block), mc rows
+// (packing op(A)'s mc×kc block), then one MR-row panel of A (kept in L1) against every NR
+// panel of the B block (kept in L2).
 type blocking struct {
 	mr, nr int // register tile of C
-	kc     int // depth of a packed slice: an NR panel of B (kc*nr floats) stays in L1
-	mc     int // rows of a packed A block (mc*kc floats, in L2); a multiple of mr
-	nc     int // columns of a packed B block (kc*nc floats); a multiple of nr
+	kc     int // depth of a slice: an A panel (mr*kc floats) stays in L1
+	mc     int // rows of a packed A block (mc*kc floats); a multiple of mr
+	nc     int // columns of a packed B block (kc*nc floats, in L2); a multiple of nr
 }
 
 func blockingOf(isa ISA) blocking {
 	if isa == AVX512 {
-		return blocking{mr: 12, nr: 32, kc: 256, mc: 240, nc: 4096}
+		return blocking{mr: 12, nr: 32, kc: 256, mc: 960, nc: 1024}
 	}
-	return blocking{mr: 6, nr: 16, kc: 256, mc: 120, nc: 4096}
+	return blocking{mr: 6, nr: 16, kc: 256, mc: 960, nc: 1024}
 }
 
 // inPlaceMaxN is the widest slab of C for which the AVX-512 kernel reads A in place.
@@ -184,11 +187,11 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 			for ic := m0; ic < m1; ic += mc {
 				mcur := min(mc, m1-ic)
 				p.packA(ap, ic, mcur, pc, kcur, inPlace)
-				for jr := 0; jr < ncur; jr += bl.nr {
-					cols := min(bl.nr, ncur-jr)
-					panelB := bp[jr*kcur : (jr+bl.nr)*kcur]
-					for ir := 0; ir < mcur; ir += bl.mr {
-						rows := min(bl.mr, mcur-ir)
+				for ir := 0; ir < mcur; ir += bl.mr {
+					rows := min(bl.mr, mcur-ir)
+					for jr := 0; jr < ncur; jr += bl.nr {
+						cols := min(bl.nr, ncur-jr)
+						panelB := bp[jr*kcur : (jr+bl.nr)*kcur]
 						ci := (ic+ir)*p.ldc + jc + jr
 						if inPlace && rows == bl.mr {
 							// The kernel reads the 12 rows of A where they are.
