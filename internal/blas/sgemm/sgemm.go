@@ -172,7 +172,7 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 	var edge [12 * 32]float32 // an edge tile for kernels that store whole tiles
 	// When op(A) is A and C is narrow, the AVX-512 kernel reads A in place: packing it would
 	// cost about as much as the few panels of B it is used with. Only the last panel of a
-	// block, shorter than the kernel's 12 rows, is packed.
+	// block, when shorter than 12 rows and not 4 or 8, is packed.
 	inPlace := p.isa == AVX512 && !p.transA && n1-n0 <= inPlaceMaxN
 	for jc := n0; jc < n1; jc += nc {
 		ncur := min(nc, n1-jc)
@@ -193,8 +193,8 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 						cols := min(bl.nr, ncur-jr)
 						panelB := bp[jr*kcur : (jr+bl.nr)*kcur]
 						ci := (ic+ir)*p.ldc + jc + jr
-						if inPlace && rows == bl.mr {
-							// The kernel reads the 12 rows of A where they are.
+						if inPlace && rows%4 == 0 {
+							// The kernel reads the rows of A where they are.
 							kernel12(kcur, &p.a[(ic+ir)*p.lda+pc], p.lda, &panelB[0], &p.c[ci], p.ldc, p.alpha, beta, b2i(loadC), rows, cols)
 							continue
 						}
@@ -240,7 +240,7 @@ func colMasks(cols int) (lo, hi uint16) {
 
 // packA copies rows [i0, i0+mc) and depths [p0, p0+kc) of op(A) into dst as MR-tall panels:
 // panel r holds, for each depth p, the MR values of its rows (zeros below the last row). With
-// edgeOnly, only a last panel shorter than MR is packed.
+// edgeOnly, only a last panel of other than 4, 8 or 12 rows is packed.
 func (p *product) packA(dst []float32, i0, mc, p0, kc int, edgeOnly bool) {
 	mr := p.bl.mr
 	if p.transA {
@@ -250,7 +250,7 @@ func (p *product) packA(dst []float32, i0, mc, p0, kc int, edgeOnly bool) {
 	for ir := 0; ir < mc; ir += mr {
 		panel := dst[ir*kc : (ir+mr)*kc]
 		rows := min(mr, mc-ir)
-		if edgeOnly && rows == mr {
+		if edgeOnly && rows%4 == 0 {
 			continue
 		}
 		if rows < mr {

@@ -20,10 +20,12 @@ import (
 
 func main() {
 	ConstraintExpr("amd64")
-	kernelAVX512(2, false)
-	kernelAVX512(1, false)
-	kernelAVX512(2, true)
-	kernelAVX512(1, true)
+	for _, rowsA := range []bool{false, true} {
+		for _, kr := range []int{12, 8, 4} {
+			kernelAVX512(kr, 2, rowsA)
+			kernelAVX512(kr, 1, rowsA)
+		}
+	}
 	kernelAVX2()
 	Generate()
 }
@@ -31,23 +33,23 @@ func main() {
 // unroll is how many steps of k one iteration of a kernel's main loop does.
 const unroll = 4
 
-// kernelAVX512 emits a 12-row AVX-512 kernel over nz zmm columns (nz 2: 12x32, 24
-// accumulators; nz 1: 12x16, for the last columns of C), with two zmm of B and two broadcast
-// registers. B is a packed panel of 32 floats per step of k (the 12x16 kernel reads the first
+// kernelAVX512 emits an AVX-512 kernel for kr rows (12; 8 and 4 for the last rows of C) over
+// nz zmm columns (nz 2: 32 columns, 24 accumulators for 12 rows; nz 1: 16, for the last
+// columns of C), with two zmm of B and two broadcast registers. B is a packed panel of 32 floats per step of k (the 12x16 kernel reads the first
 // 16). A is a packed panel (12 floats per step) or, with rowsA, 12 rows of A itself, lda floats
 // apart, read in place (no packing). The epilogue stores only the first rows rows and, within
 // a row, the columns whose bits are set in mask0 (columns 0-15) and mask1 (16-31), so it also
 // serves the tiles at the bottom and right edges of C; masked loads and stores touch no other
 // memory.
-func kernelAVX512(nz int, rowsA bool) {
+func kernelAVX512(kr, nz int, rowsA bool) {
 	const mr, nr = 12, 32
-	name := fmt.Sprintf("sgemmKernel12x%d", 16*nz)
+	name := fmt.Sprintf("sgemmKernel%dx%d", kr, 16*nz)
 	sig := "func(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC int, rows int, mask0, mask1 uint16)"
-	doc := fmt.Sprintf("%s computes rows×%d of C (ldc floats apart) from a packed 12-row panel of A and a 32-column panel of B (AVX-512).", name, 16*nz)
+	doc := fmt.Sprintf("%s computes rows×%d of C (rows ≤ %d; ldc floats apart) from a packed 12-row panel of A and a 32-column panel of B (AVX-512).", name, 16*nz, kr)
 	if rowsA {
 		name += "Rows"
 		sig = "func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC int, rows int, mask0, mask1 uint16)"
-		doc = fmt.Sprintf("%s computes rows×%d of C (ldc floats apart) from 12 rows of A (lda floats apart) and a 32-column panel of B (AVX-512).", name, 16*nz)
+		doc = fmt.Sprintf("%s computes rows×%d of C (rows ≤ %d; ldc floats apart) from %d rows of A (lda floats apart) and a 32-column panel of B (AVX-512).", name, 16*nz, kr, kr)
 	}
 	TEXT(name, NOSPLIT, sig)
 	Doc(doc)
@@ -90,7 +92,7 @@ func kernelAVX512(nz int, rowsA bool) {
 		defer func() { advanceA = nil }()
 		advanceA = advance
 	}
-	for i := 0; i < mr; i++ {
+	for i := 0; i < kr; i++ {
 		for j := 0; j < nz; j++ {
 			VPXORD(acc(i, j), acc(i, j), acc(i, j))
 		}
@@ -99,7 +101,7 @@ func kernelAVX512(nz int, rowsA bool) {
 		for j := 0; j < nz; j++ {
 			VMOVUPS(Mem{Base: b, Disp: 4*nr*s + 64*j}, bv[j])
 		}
-		for i := 0; i < mr; i++ {
+		for i := 0; i < kr; i++ {
 			t := bc[i%2]
 			VBROADCASTSS(aAt(s, i), t)
 			for j := 0; j < nz; j++ {
@@ -123,7 +125,7 @@ func kernelAVX512(nz int, rowsA bool) {
 	Load(Param("loadC"), loadC)
 	TESTQ(loadC, loadC)
 	JZ(LabelRef("store" + name))
-	for i := 0; i < mr; i++ {
+	for i := 0; i < kr; i++ {
 		CMPQ(rows, U8(i))
 		JLE(LabelRef("done" + name))
 		for j := 0; j < nz; j++ {
@@ -137,7 +139,7 @@ func kernelAVX512(nz int, rowsA bool) {
 	}
 	JMP(LabelRef("done" + name))
 	Label("store" + name)
-	for i := 0; i < mr; i++ {
+	for i := 0; i < kr; i++ {
 		CMPQ(rows, U8(i))
 		JLE(LabelRef("done" + name))
 		for j := 0; j < nz; j++ {
