@@ -21,7 +21,7 @@ func BenchmarkKernel(b *testing.B) {
 			cpu0 := cpuSeconds()
 			for i := 0; i < b.N; i++ {
 				if isa == AVX512 {
-					kernel12(k, &a[0], 0, &bb[0], &c[0], bl.nr, 1, 1, 1, bl.mr, bl.nr)
+					kernel12(packedA, k, &a[0], 0, &bb[0], &c[0], bl.nr, 1, 1, 1, bl.mr, bl.nr)
 				} else {
 					kernel6x16(k, &a[0], &bb[0], &c[0], bl.nr, 1, 1, 1)
 				}

@@ -40,5 +40,23 @@ func sgemmKernel4x32Rows(k int, a *float32, lda int, b *float32, c *float32, ldc
 // sgemmKernel4x16Rows computes rows×16 of C (rows ≤ 4; ldc floats apart) from 4 rows of A (lda floats apart) and a 32-column panel of B (AVX-512).
 func sgemmKernel4x16Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
 
+// sgemmKernel12x32Cols computes rows×32 of C (rows ≤ 12; ldc floats apart) from 12 columns of A (A stored transposed, lda floats apart) and a 32-column panel of B (AVX-512).
+func sgemmKernel12x32Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
+
+// sgemmKernel12x16Cols computes rows×16 of C (rows ≤ 12; ldc floats apart) from 12 columns of A (A stored transposed, lda floats apart) and a 32-column panel of B (AVX-512).
+func sgemmKernel12x16Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
+
+// sgemmKernel8x32Cols computes rows×32 of C (rows ≤ 8; ldc floats apart) from 8 columns of A (A stored transposed, lda floats apart) and a 32-column panel of B (AVX-512).
+func sgemmKernel8x32Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
+
+// sgemmKernel8x16Cols computes rows×16 of C (rows ≤ 8; ldc floats apart) from 8 columns of A (A stored transposed, lda floats apart) and a 32-column panel of B (AVX-512).
+func sgemmKernel8x16Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
+
+// sgemmKernel4x32Cols computes rows×32 of C (rows ≤ 4; ldc floats apart) from 4 columns of A (A stored transposed, lda floats apart) and a 32-column panel of B (AVX-512).
+func sgemmKernel4x32Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
+
+// sgemmKernel4x16Cols computes rows×16 of C (rows ≤ 4; ldc floats apart) from 4 columns of A (A stored transposed, lda floats apart) and a 32-column panel of B (AVX-512).
+func sgemmKernel4x16Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
+
 // sgemmKernel6x16 computes 6×16 of C (ldc floats apart) from 6-row and 16-column panels (AVX2 and FMA).
 func sgemmKernel6x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int)

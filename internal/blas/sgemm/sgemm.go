@@ -170,10 +170,10 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 	defer bufPool.Put(bufA)
 	bp, ap := *bufB, *bufA
 	var edge [12 * 32]float32 // an edge tile for kernels that store whole tiles
-	// When op(A) is A and C is narrow, the AVX-512 kernel reads A in place: packing it would
-	// cost about as much as the few panels of B it is used with. Only the last panel of a
-	// block, when shorter than 12 rows and not 4 or 8, is packed.
-	inPlace := p.isa == AVX512 && !p.transA && n1-n0 <= inPlaceMaxN
+	// When C is narrow, the AVX-512 kernel reads A in place: packing it would cost about as
+	// much as the few panels of B it is used with. Only the last panel of a block, when
+	// shorter than 12 rows and not 4 or 8, is packed.
+	inPlace := p.isa == AVX512 && n1-n0 <= inPlaceMaxN
 	for jc := n0; jc < n1; jc += nc {
 		ncur := min(nc, n1-jc)
 		for pc := 0; pc < p.k; pc += kc {
@@ -194,8 +194,12 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 						panelB := bp[jr*kcur : (jr+bl.nr)*kcur]
 						ci := (ic+ir)*p.ldc + jc + jr
 						if inPlace && rows%4 == 0 {
-							// The kernel reads the rows of A where they are.
-							kernel12(kcur, &p.a[(ic+ir)*p.lda+pc], p.lda, &panelB[0], &p.c[ci], p.ldc, p.alpha, beta, b2i(loadC), rows, cols)
+							// The kernel reads the rows of op(A) where they are.
+							if p.transA {
+								kernel12(colsA, kcur, &p.a[pc*p.lda+ic+ir], p.lda, &panelB[0], &p.c[ci], p.ldc, p.alpha, beta, b2i(loadC), rows, cols)
+							} else {
+								kernel12(rowsA, kcur, &p.a[(ic+ir)*p.lda+pc], p.lda, &panelB[0], &p.c[ci], p.ldc, p.alpha, beta, b2i(loadC), rows, cols)
+							}
 							continue
 						}
 						panelA := ap[ir*kcur : (ir+bl.mr)*kcur]
@@ -213,7 +217,7 @@ func (p *product) tile(k int, panelA, panelB []float32, ci, rows, cols int, beta
 	load := b2i(loadC)
 	switch {
 	case p.isa == AVX512:
-		kernel12(k, &panelA[0], 0, &panelB[0], &p.c[ci], p.ldc, p.alpha, beta, load, rows, cols)
+		kernel12(packedA, k, &panelA[0], 0, &panelB[0], &p.c[ci], p.ldc, p.alpha, beta, load, rows, cols)
 	case rows == bl.mr && cols == bl.nr:
 		kernel6x16(k, &panelA[0], &panelB[0], &p.c[ci], p.ldc, p.alpha, beta, load)
 	default:
@@ -244,7 +248,7 @@ func colMasks(cols int) (lo, hi uint16) {
 func (p *product) packA(dst []float32, i0, mc, p0, kc int, edgeOnly bool) {
 	mr := p.bl.mr
 	if p.transA {
-		p.packATrans(dst, i0, mc, p0, kc)
+		p.packATrans(dst, i0, mc, p0, kc, edgeOnly)
 		return
 	}
 	for ir := 0; ir < mc; ir += mr {
@@ -278,9 +282,15 @@ func (p *product) packA(dst []float32, i0, mc, p0, kc int, edgeOnly bool) {
 
 // packATrans is packA for op(A) = Aᵀ, where each depth's rows are contiguous: it reads
 // depth by depth (sequential reads of mc floats) and deals each depth's rows out to the panels.
-func (p *product) packATrans(dst []float32, i0, mc, p0, kc int) {
+func (p *product) packATrans(dst []float32, i0, mc, p0, kc int, edgeOnly bool) {
 	mr := p.bl.mr
 	full := mc / mr * mr
+	if edgeOnly {
+		if rows := mc - full; rows%4 != 0 {
+			p.packATransPanel(dst[full*kc:(full+mr)*kc], i0+full, rows, p0, kc)
+		}
+		return
+	}
 	if full < mc {
 		clear(dst[full*kc : (full+mr)*kc])
 	}
@@ -300,6 +310,15 @@ func (p *product) packATrans(dst []float32, i0, mc, p0, kc int) {
 		for ; ir < mc; ir += mr {
 			copy(dst[ir*kc+q*mr:ir*kc+q*mr+mr], src[ir:])
 		}
+	}
+}
+
+// packATransPanel packs one panel of op(A) = Aᵀ (rows < MR of them) into dst, zeros below.
+func (p *product) packATransPanel(dst []float32, i0, rows, p0, kc int) {
+	mr := p.bl.mr
+	clear(dst)
+	for q := 0; q < kc; q++ {
+		copy(dst[q*mr:q*mr+rows], p.a[(p0+q)*p.lda+i0:])
 	}
 }
 

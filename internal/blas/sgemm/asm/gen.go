@@ -20,10 +20,10 @@ import (
 
 func main() {
 	ConstraintExpr("amd64")
-	for _, rowsA := range []bool{false, true} {
+	for _, modeA := range []int{packedA, rowsA, colsA} {
 		for _, kr := range []int{12, 8, 4} {
-			kernelAVX512(kr, 2, rowsA)
-			kernelAVX512(kr, 1, rowsA)
+			kernelAVX512(kr, 2, modeA)
+			kernelAVX512(kr, 1, modeA)
 		}
 	}
 	kernelAVX2()
@@ -41,15 +41,27 @@ const unroll = 4
 // a row, the columns whose bits are set in mask0 (columns 0-15) and mask1 (16-31), so it also
 // serves the tiles at the bottom and right edges of C; masked loads and stores touch no other
 // memory.
-func kernelAVX512(kr, nz int, rowsA bool) {
+// How an AVX-512 kernel reads A.
+const (
+	packedA = iota // a packed panel: 12 floats per step of k
+	rowsA          // rows of A in place: row i at a + i*lda, step q at + q
+	colsA          // rows of op(A) = Aᵀ in place: row i at a + i, step q at + q*lda
+)
+
+func kernelAVX512(kr, nz, modeA int) {
 	const mr, nr = 12, 32
 	name := fmt.Sprintf("sgemmKernel%dx%d", kr, 16*nz)
 	sig := "func(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC int, rows int, mask0, mask1 uint16)"
 	doc := fmt.Sprintf("%s computes rows×%d of C (rows ≤ %d; ldc floats apart) from a packed 12-row panel of A and a 32-column panel of B (AVX-512).", name, 16*nz, kr)
-	if rowsA {
+	switch modeA {
+	case rowsA:
 		name += "Rows"
 		sig = "func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC int, rows int, mask0, mask1 uint16)"
 		doc = fmt.Sprintf("%s computes rows×%d of C (rows ≤ %d; ldc floats apart) from %d rows of A (lda floats apart) and a 32-column panel of B (AVX-512).", name, 16*nz, kr, kr)
+	case colsA:
+		name += "Cols"
+		sig = "func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC int, rows int, mask0, mask1 uint16)"
+		doc = fmt.Sprintf("%s computes rows×%d of C (rows ≤ %d; ldc floats apart) from %d columns of A (A stored transposed, lda floats apart) and a 32-column panel of B (AVX-512).", name, 16*nz, kr, kr)
 	}
 	TEXT(name, NOSPLIT, sig)
 	Doc(doc)
@@ -64,7 +76,34 @@ func kernelAVX512(kr, nz int, rowsA bool) {
 	// aAt is the address of row i of A at step s of the current iteration.
 	aAt := func(s, i int) Mem { return Mem{Base: a, Disp: 4 * (mr*s + i)} }
 	aStep := 4 * mr
-	if rowsA {
+	switch modeA {
+	case colsA:
+		// Steps 0-3 of an iteration are a, a+lda, a2, a2+lda with a2 = a+2*lda.
+		lda, a2, lda4 := reg.R10, reg.R11, reg.R12
+		Load(Param("lda"), lda)
+		SHLQ(U8(2), lda)
+		LEAQ(Mem{Base: a, Index: lda, Scale: 2}, a2)
+		MOVQ(lda, lda4)
+		SHLQ(U8(2), lda4)
+		aAt = func(s, i int) Mem {
+			m := Mem{Base: []reg.Register{a, a2}[s/2], Disp: 4 * i}
+			if s%2 == 1 {
+				m.Index, m.Scale = lda, 1
+			}
+			return m
+		}
+		defer func() { advanceA = nil }()
+		advanceA = func(n int) {
+			step := lda
+			if n == 4 {
+				step = lda4
+			} else if n != 1 {
+				panic("colsA advances by 1 or 4 steps")
+			}
+			ADDQ(step, a)
+			ADDQ(step, a2)
+		}
+	case rowsA:
 		// Rows 0-11 are base, base+lda, base+2*lda for the bases a, a+3*lda, a+6*lda, a+9*lda.
 		lda, a3, a6, a9 := reg.R10, reg.R11, reg.R12, reg.R13
 		Load(Param("lda"), lda)
