@@ -3,11 +3,14 @@
 // of sentibench's build: run `go generate ./internal/blas/sgemm/` (or `go run . -out ../kernel_amd64.s
 // -stubs ../kernel_amd64_stubs.go -pkg sgemm` here) after changing it, and commit both outputs.
 //
-// Each kernel computes one register tile of C = alpha*A*B + beta*C from packed panels: a is
-// MR floats per step of k (one column of the tile's rows of A), b is NR floats per step (one
-// row of the tile's columns of B). The k loop keeps the tile in registers; the epilogue scales
-// by alpha and, only when loadC is non-zero, adds beta times the old C (so beta 0 never reads
-// C and a NaN there cannot leak into the result).
+// Each kernel computes one register tile of C = alpha*A*B + beta*C: b is a packed panel, NR
+// floats per step of k (one row of the tile's columns of op(B)); a is a packed panel, MR floats
+// per step (one column of the tile's rows of op(A)), or for the AVX-512 kernels named ...Rows
+// and ...Cols the tile's rows of A or columns of Aᵀ where they lie, lda floats apart. The k
+// loop keeps the tile in registers; the epilogue scales by alpha and, only when loadC is
+// non-zero, adds beta times the old C (so beta 0 never reads C and a NaN there cannot leak
+// into the result). It is its own module's test (gen_test.go) that the committed output is
+// what this program writes.
 package main
 
 import (
