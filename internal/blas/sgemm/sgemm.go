@@ -149,11 +149,12 @@ type product struct {
 	lda, ldb, ldc  int
 }
 
-// bufPool holds packing buffers (*[]float32), reused across calls and goroutines.
-var bufPool sync.Pool
+// The packing buffers (*[]float32) of A blocks and of B blocks, reused across calls and
+// goroutines.
+var poolA, poolB sync.Pool
 
-func getBuf(n int) *[]float32 {
-	if p, ok := bufPool.Get().(*[]float32); ok && cap(*p) >= n {
+func getBuf(pool *sync.Pool, n int) *[]float32 {
+	if p, ok := pool.Get().(*[]float32); ok && cap(*p) >= n {
 		*p = (*p)[:n]
 		return p
 	}
@@ -168,11 +169,12 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 	nc := roundUp(ceilDiv(n1-n0, ceilDiv(n1-n0, bl.nc)), bl.nr)
 	mc := roundUp(ceilDiv(m1-m0, ceilDiv(m1-m0, bl.mc)), bl.mr)
 	kc := ceilDiv(p.k, ceilDiv(p.k, bl.kc))
-	bufB, bufA := getBuf(kc*nc), getBuf(mc*kc)
-	defer bufPool.Put(bufB)
-	defer bufPool.Put(bufA)
+	const edgeLen = 12 * 32 // an edge tile for kernels that store whole tiles, after the A block
+	bufB, bufA := getBuf(&poolB, kc*nc), getBuf(&poolA, mc*kc+edgeLen)
+	defer poolB.Put(bufB)
+	defer poolA.Put(bufA)
 	bp, ap := *bufB, *bufA
-	var edge [12 * 32]float32 // an edge tile for kernels that store whole tiles
+	edge := ap[mc*kc:]
 	// When C is narrow, the AVX-512 kernel reads A in place: packing it would cost about as
 	// much as the few panels of B it is used with. Only the last panel of a block, when
 	// shorter than 12 rows and not 4 or 8, is packed.
@@ -206,7 +208,7 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 							continue
 						}
 						panelA := ap[ir*kcur : (ir+bl.mr)*kcur]
-						p.tile(kcur, panelA, panelB, ci, rows, cols, beta, loadC, edge[:])
+						p.tile(kcur, panelA, panelB, ci, rows, cols, beta, loadC, edge)
 					}
 				}
 			}
