@@ -98,7 +98,7 @@ space and an estimate of the time are printed before the work starts.`,
 	f.IntVar(&truncateHead, "truncate-head", 0, "truncate a review longer than the encoder's maximum head+tail, keeping its first N word pieces and its last ones (as train --truncate-head; 0: its first ones)")
 	f.IntVar(&threads, "threads", 0, "worker threads (default: all cores)")
 	f.StringVar(&device, "device", "cpu", "where the encoder runs: cpu, cuda or cuda:N (a build with CUDA, make gpu)")
-	f.StringVar(&blasF, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, gonum or a library path")
+	f.StringVar(&blasF, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, go, go-avx2, gonum or a library path")
 	f.StringVar(&prog, "progress", "auto", "progress display: auto, bar, lines or quiet")
 	return cmd
 }

@@ -104,7 +104,7 @@ stops accepting connections and lets the requests in flight finish.`,
 	f.StringVar(&addr, "addr", envOr("SENTIBENCH_ADDR", ":8080"), "listen address (host:port; $SENTIBENCH_ADDR sets the default)")
 	f.StringVar(&lo.Checkpoint, "checkpoint", "best", "best or last")
 	f.IntVar(&lo.Threads, "threads", 0, "worker threads of the model (default: all cores)")
-	f.StringVar(&lo.BLAS, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, gonum or a library path (default $SENTIBENCH_BLAS, else auto)")
+	f.StringVar(&lo.BLAS, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, go, go-avx2, gonum or a library path (default $SENTIBENCH_BLAS, else auto)")
 	f.IntVar(&o.MaxBatch, "max-batch", 64, "most texts per call of the model")
 	f.DurationVar(&o.BatchWait, "batch-wait", 2*time.Millisecond, "longest wait for other requests to share a batch")
 	f.IntVar(&o.MaxQueue, "max-queue", 1024, "most requests waiting for the model (more get 503)")

@@ -166,7 +166,7 @@ func addTrainingFlags(f *pflag.FlagSet, cfg *train.Config) {
 	f.IntVar(&cfg.MaxBatches, "max-batches", 0, "cap the training batches of each epoch (timing runs)")
 	f.StringVar(&cfg.Device, "device", cfg.Device, "cpu or cuda")
 	f.IntVar(&cfg.Threads, "threads", 0, "worker threads (default: all cores)")
-	f.StringVar(&cfg.BLAS, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, gonum or a library path (default $SENTIBENCH_BLAS, else auto)")
+	f.StringVar(&cfg.BLAS, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, go, go-avx2, gonum or a library path (default $SENTIBENCH_BLAS, else auto)")
 }
 
 // runError maps a run's error to the command's: a run stopped by SIGINT exits with 130.

@@ -2,8 +2,11 @@
 
 package blas
 
-import "errors"
+import "fmt"
 
-func loadOpenBLAS(string) (Impl, error) {
-	return nil, errors.New("this binary was built without cgo, so OpenBLAS cannot be loaded")
+func loadOpenBLAS(path string) (Impl, error) {
+	if path == "" {
+		path = "OpenBLAS"
+	}
+	return nil, fmt.Errorf("this binary was built without cgo, so %s cannot be loaded", path)
 }
