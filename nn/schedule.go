@@ -31,7 +31,9 @@ const (
 )
 
 // ScheduleKinds lists every schedule, for flag help and completion.
-var ScheduleKinds = []ScheduleKind{ScheduleConstant, ScheduleLinear, ScheduleCosine, ScheduleCosineRestarts, SchedulePolynomial}
+func ScheduleKinds() []ScheduleKind {
+	return []ScheduleKind{ScheduleConstant, ScheduleLinear, ScheduleCosine, ScheduleCosineRestarts, SchedulePolynomial}
+}
 
 // ScheduleConfig describes a learning-rate schedule. The zero value is the constant rate without
 // warmup (every multiplier exactly 1), the training recipe's.
@@ -77,12 +79,12 @@ func NewSchedule(cfg ScheduleConfig, baseLR float64) (*Schedule, error) {
 		s.kind = ScheduleConstant
 	}
 	known := false
-	for _, k := range ScheduleKinds {
+	for _, k := range ScheduleKinds() {
 		known = known || k == s.kind
 	}
 	switch {
 	case !known:
-		return nil, fmt.Errorf("nn: learning-rate schedule %q is not one of %v", cfg.Kind, ScheduleKinds)
+		return nil, fmt.Errorf("nn: learning-rate schedule %q is not one of %v", cfg.Kind, ScheduleKinds())
 	case cfg.TrainingSteps < 0:
 		return nil, fmt.Errorf("nn: learning-rate schedule: %d training steps", cfg.TrainingSteps)
 	case cfg.WarmupSteps < 0:

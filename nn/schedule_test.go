@@ -65,7 +65,7 @@ func TestScheduleMatchesTransformers(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range ScheduleKinds {
+	for _, k := range ScheduleKinds() {
 		if !kinds[k] {
 			t.Errorf("no case of the %s schedule in testdata/schedules.json", k)
 		}
