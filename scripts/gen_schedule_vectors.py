@@ -12,8 +12,10 @@ Also writes nn/testdata/adamw.safetensors: torch.optim.AdamW over 6 steps on two
 parameters from fixed gradients, without a schedule and with a linear warmup-and-decay schedule
 from get_scheduler (the weight decay uses the scheduled rate), for nn's TestAdamWParity.
 
-Needs torch, transformers and safetensors (pip install torch transformers safetensors; CPU is
-enough). Run from anywhere:  python3 scripts/gen_schedule_vectors.py
+Needs torch, transformers, safetensors, and accelerate (TrainingArguments needs it):
+pip install --target DIR torch transformers safetensors accelerate psutil (CPU is enough; the
+committed files came from torch 2.15.0 and transformers 5.25.0, recorded in them).
+Run from anywhere:  PYTHONPATH=DIR python3 scripts/gen_schedule_vectors.py
 """
 import json
 import os
