@@ -1,6 +1,7 @@
 package nn
 
-// The Adam optimiser, as torch.optim.Adam computes it on the CPU (the single-tensor path), and
+// The Adam optimiser, as torch.optim.Adam computes it on the CPU (the single-tensor path), with
+// torch.optim.AdamW's decoupled weight decay and a learning-rate schedule (schedule.go), and
 // gradient-norm clipping as torch.nn.utils.clip_grad_norm_.
 
 import (
@@ -17,7 +18,13 @@ type AdamConfig struct {
 	Beta1       float64 // default 0.9
 	Beta2       float64 // default 0.999
 	Eps         float64 // default 1e-8
-	WeightDecay float64 // L2 penalty added to the gradient (not AdamW); default 0
+	WeightDecay float64 // L2 penalty added to the gradient (torch.optim.Adam's); default 0
+	// DecoupledWeightDecay is torch.optim.AdamW's weight_decay: before each step every weight
+	// shrinks by the factor 1 - lr*DecoupledWeightDecay, lr the step's scheduled rate. 0 (the
+	// default) means none. At most one of WeightDecay and DecoupledWeightDecay is set.
+	DecoupledWeightDecay float64
+	// Schedule varies the learning rate per optimiser step from LR; the zero value keeps LR.
+	Schedule ScheduleConfig
 	// MaxGradNorm > 0 clips the gradients' global L2 norm to it before each step (as
 	// clip_grad_norm_); 0 means no clipping.
 	MaxGradNorm float64
@@ -37,7 +44,13 @@ type AdamParamState struct {
 // parameter gets its state on its first update (as PyTorch's lazily created state).
 type Adam struct {
 	cfg   AdamConfig
+	sched *Schedule
 	state map[string]*AdamParamState
+	// steps is the number of optimiser steps taken, the schedule's clock. It is not checkpointed
+	// itself: SetState restores it as the largest step count of the parameters' states.
+	steps int64
+	// LastLR is the learning rate of the last step (0 before the first).
+	LastLR float64
 	// LastGradNorm is the gradients' total norm before clipping, measured when MaxGradNorm > 0.
 	LastGradNorm float64
 }
@@ -65,14 +78,31 @@ func NewAdam(cfg AdamConfig) (*Adam, error) {
 		return nil, fmt.Errorf("nn: adam: eps %v must be positive", cfg.Eps)
 	case !(cfg.WeightDecay >= 0):
 		return nil, fmt.Errorf("nn: adam: weight decay %v must be >= 0", cfg.WeightDecay)
+	case !(cfg.DecoupledWeightDecay >= 0) || math.IsInf(cfg.DecoupledWeightDecay, 0):
+		return nil, fmt.Errorf("nn: adam: decoupled weight decay %v must be >= 0", cfg.DecoupledWeightDecay)
+	case cfg.WeightDecay > 0 && cfg.DecoupledWeightDecay > 0:
+		return nil, fmt.Errorf("nn: adam: give weight decay (L2, %v) or decoupled weight decay (AdamW, %v), not both", cfg.WeightDecay, cfg.DecoupledWeightDecay)
 	case !(cfg.MaxGradNorm >= 0):
 		return nil, fmt.Errorf("nn: adam: max gradient norm %v must be >= 0", cfg.MaxGradNorm)
+	}
+	sched, err := NewSchedule(cfg.Schedule, cfg.LR)
+	if err != nil {
+		return nil, fmt.Errorf("nn: adam: %w", err)
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
-	return &Adam{cfg: cfg, state: map[string]*AdamParamState{}}, nil
+	return &Adam{cfg: cfg, sched: sched, state: map[string]*AdamParamState{}}, nil
 }
+
+// Schedule returns the learning-rate schedule, resolved (its warmup ratio turned into steps).
+func (a *Adam) Schedule() *Schedule { return a.sched }
+
+// Steps is the number of optimiser steps taken (restored by SetState).
+func (a *Adam) Steps() int64 { return a.steps }
+
+// NextLR is the learning rate that the next step will use.
+func (a *Adam) NextLR() float64 { return a.sched.LR(a.steps) }
 
 // Config returns the settings in use.
 func (a *Adam) Config() AdamConfig { return a.cfg }
@@ -87,13 +117,19 @@ func (a *Adam) Step(params []*Param) error {
 	if a.cfg.MaxGradNorm > 0 {
 		a.LastGradNorm = ClipGradNorm(params, a.cfg.MaxGradNorm)
 	}
-	lr, beta1, beta2 := a.cfg.LR, a.cfg.Beta1, a.cfg.Beta2
+	// As LambdaLR: the rate of this step is base_lr * multiplier(steps taken); with the zero
+	// Schedule the multiplier is exactly 1, so lr is cfg.LR bit for bit.
+	lr, beta1, beta2 := a.sched.LR(a.steps), a.cfg.Beta1, a.cfg.Beta2
+	a.steps++
+	a.LastLR = lr
 	// PyTorch casts the Python-float factors to the tensors' float32.
 	w1 := float32(1 - beta1)
 	b2 := float32(beta2)
 	w2 := float32(1 - beta2)
 	eps := float32(a.cfg.Eps)
 	wd := float32(a.cfg.WeightDecay)
+	decoupled := a.cfg.DecoupledWeightDecay != 0
+	decay := float32(1 - lr*a.cfg.DecoupledWeightDecay) // param.mul_(1 - lr * weight_decay), in float32
 	for _, p := range params {
 		if p.Frozen || p.Grad == nil {
 			continue
@@ -109,7 +145,7 @@ func (a *Adam) Step(params []*Param) error {
 		bc2 := 1 - math.Pow(beta2, step)
 		negStep := float32(-(lr / bc1))
 		bc2sqrt := float32(math.Sqrt(bc2))
-		k := adamKernel{w1: w1, b2: b2, w2: w2, eps: eps, wd: wd, negStep: negStep, bc2sqrt: bc2sqrt}
+		k := adamKernel{w1: w1, b2: b2, w2: w2, eps: eps, wd: wd, decoupled: decoupled, decay: decay, negStep: negStep, bc2sqrt: bc2sqrt}
 		parallel(a.cfg.Workers, p.Size(), 1<<16, func(lo, hi int) {
 			k.update(p.Data()[lo:hi], p.Grad[lo:hi], st.ExpAvg[lo:hi], st.ExpAvgSq[lo:hi])
 		})
@@ -120,12 +156,17 @@ func (a *Adam) Step(params []*Param) error {
 // adamKernel is one Adam update with its factors in float32, as PyTorch applies them.
 type adamKernel struct {
 	w1, b2, w2, eps, wd, negStep, bc2sqrt float32
+	decoupled                             bool    // AdamW: scale the weights by decay first
+	decay                                 float32 // 1 - lr*weight_decay
 }
 
 func (k *adamKernel) update(w, g, m, v []float32) {
 	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
 	for i := range w {
 		gi := g[i]
+		if k.decoupled {
+			w[i] *= k.decay // AdamW: param.mul_(1 - lr * weight_decay)
+		}
 		if k.wd != 0 {
 			gi += k.wd * w[i]
 		}
@@ -203,7 +244,10 @@ func (a *Adam) State() map[string]AdamParamState {
 
 // SetState replaces the optimiser's state with a copy of s (from State, or a checkpoint),
 // checking it against the parameters: every entry must name a parameter and match its size.
-// Parameters without an entry start afresh on their next update.
+// Parameters without an entry start afresh on their next update. The step count, the learning-rate
+// schedule's clock, becomes the largest Step of the entries (every trainable parameter is updated
+// at every step, so they all hold the count of steps taken); the schedule is a pure function of
+// it, so a checkpoint of this state resumes the schedule exactly.
 func (a *Adam) SetState(s map[string]AdamParamState, params []*Param) error {
 	sizes := map[string]int{}
 	for _, p := range params {
@@ -233,5 +277,9 @@ func (a *Adam) SetState(s map[string]AdamParamState, params []*Param) error {
 		}
 	}
 	a.state = next
+	a.steps = 0
+	for _, st := range next {
+		a.steps = max(a.steps, st.Step)
+	}
 	return nil
 }

@@ -41,9 +41,9 @@ import (
 	"runtime"
 	"unsafe"
 
+	"github.com/sentibench/sentibench/internal/cu"
 	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/nn/bert"
-	"github.com/sentibench/sentibench/internal/cu"
 )
 
 // kernelImage is kernels.cu compiled by scripts/build-kernels.sh (`make kernels`).

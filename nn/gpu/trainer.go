@@ -101,6 +101,9 @@ func newTrainer(be backend, m nn.Model, cfg nn.AdamConfig) (*Trainer, error) {
 	if m == nil {
 		return nil, errors.New("gpu: no model")
 	}
+	if err := checkAdamSupported(cfg); err != nil {
+		return nil, err
+	}
 	t := &Trainer{be: be, q: queue{be: be, sigs: sigs}, model: m, params: m.Params(), adam: cfg}
 	if err := t.describe(); err != nil {
 		return nil, err
@@ -624,6 +627,18 @@ func (t *Trainer) Update() error {
 	return nil
 }
 
+// checkAdamSupported refuses the optimiser settings that the device's Adam kernel does not
+// implement yet: decoupled weight decay (AdamW) and a learning rate that varies per step.
+func checkAdamSupported(cfg nn.AdamConfig) error {
+	if cfg.DecoupledWeightDecay != 0 {
+		return errors.New("gpu: decoupled weight decay (AdamW) is not implemented on the GPU yet")
+	}
+	if s := cfg.Schedule; (s.Kind != "" && s.Kind != nn.ScheduleConstant) || s.WarmupSteps > 0 || s.WarmupRatio > 0 {
+		return fmt.Errorf("gpu: a learning-rate schedule (%s, warmup %d steps or ratio %v) is not implemented on the GPU yet", s.Kind, s.WarmupSteps, s.WarmupRatio)
+	}
+	return nil
+}
+
 // Push copies the model's weights and opt's state (nil: fresh moments) to the device, and takes
 // opt's settings.
 func (t *Trainer) Push(opt *nn.Adam) error {
@@ -642,6 +657,9 @@ func (t *Trainer) Push(opt *nn.Adam) error {
 	q.download()
 	errs = append(errs, q.err)
 	if opt != nil {
+		if err := checkAdamSupported(opt.Config()); err != nil {
+			return err
+		}
 		t.adam = opt.Config()
 		byName := map[string]int{}
 		for i, p := range t.params {
