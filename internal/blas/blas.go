@@ -11,7 +11,8 @@
 //
 // The choice is made by Load's argument, which the CLI takes from --blas or $SENTIBENCH_BLAS:
 //
-//	""  or "auto"  OpenBLAS if libopenblas.so.0 (or libopenblas.so) loads, else Go
+//	""  or "auto"  Go on a CPU with AVX-512; elsewhere OpenBLAS if libopenblas.so.0 (or
+//	               libopenblas.so) loads, else Go
 //	"openblas"     OpenBLAS, and an error if it cannot be loaded
 //	"go", "purego" Go, with the best kernel the CPU runs
 //	"go-avx2"      Go with the AVX2 kernel even on an AVX-512 CPU (tests, benchmarks); an error
@@ -137,6 +138,11 @@ func Load(choice string) (Impl, error) {
 	case "go-avx2":
 		return loadGo(sgemm.AVX2)
 	case "", "auto":
+		// On an AVX-512 CPU the Go sgemm measured at OpenBLAS 0.3.21's speed or faster (the
+		// README's BLAS section), and OpenBLAS 0.3.21 misreads newer CPUs as Prescott (SSE3).
+		if isa := sgemm.Detect(); isa == sgemm.AVX512 {
+			return loadGo(isa)
+		}
 		if impl, err := loadOpenBLAS(""); err == nil {
 			return impl, nil
 		}
