@@ -196,8 +196,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
-	s.log.Info("shutting down: not ready; serving a while more, then finishing the requests in flight",
-		"serving_more", s.opts.ShutdownDelay.String(), "in_flight", s.inFlight.Load())
+	s.log.Info("shutting down: not ready, serving shutdown_delay more, then finishing the requests in flight",
+		"shutdown_delay", s.opts.ShutdownDelay.String(), "in_flight", s.inFlight.Load())
 	if s.opts.ShutdownDelay > 0 {
 		time.Sleep(s.opts.ShutdownDelay)
 	}
