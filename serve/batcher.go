@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 )
@@ -37,6 +38,7 @@ type batcher struct {
 	maxBatch int
 	wait     time.Duration
 	metrics  *metrics
+	log      *slog.Logger
 }
 
 // loop runs until stop is closed, then answers every job left in the queue with errStopped.
@@ -123,6 +125,9 @@ func (b *batcher) run(jobs []*job) {
 		}
 	}
 	probs, err := b.predict(texts)
+	if err != nil {
+		b.log.Warn("the model failed on a batch", "requests", len(live), "texts", len(texts), "error", err.Error())
+	}
 	if err != nil && len(live) > 1 {
 		for _, j := range live {
 			b.run([]*job{j})

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // BenchmarkServeOverhead measures the server's own cost per request, over loopback HTTP with
@@ -35,9 +37,11 @@ func BenchmarkServeOverhead(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reviews/s")
-	s.metrics.mu.Lock()
-	if n := s.metrics.batchSize.n; n > 0 {
-		b.ReportMetric(s.metrics.batchSize.sum/float64(n), "texts/batch")
+	var batches dto.Metric
+	if err := s.metrics.batchSize.Write(&batches); err != nil {
+		b.Fatal(err)
 	}
-	s.metrics.mu.Unlock()
+	if h := batches.GetHistogram(); h.GetSampleCount() > 0 {
+		b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "texts/batch")
+	}
 }

@@ -1,7 +1,15 @@
 // Package serve serves a trained text classifier over HTTP: a JSON prediction API
 // (POST /v1/predict with {"texts": [...]}, or GET /v1/predict?text=...), a small web page at /
 // (inline HTML, CSS and JavaScript embedded in the binary), /healthz, /readyz, and /metrics in
-// the Prometheus text format.
+// the Prometheus text format (through prometheus/client_golang, on a registry of the server's
+// own: its series and the Go runtime's and the process's standard ones).
+//
+// Every request gets an ID: the client's X-Request-ID when it is 1 to 128 printable ASCII
+// characters, else a new one (16 hex digits); a request whose X-Request-ID is longer, holds
+// other bytes or is given twice is refused with 400. The ID is in the answer's X-Request-ID
+// header, in the body of an error answer and in the request's record in the log
+// (Options.Logger, log/slog): one record per request, at debug level when it succeeded and at
+// warn with the error when it failed.
 //
 // Concurrent requests are micro-batched: one goroutine feeds the model, and a request waits at
 // most Options.BatchWait for others to share its call of the model (up to Options.MaxBatch

@@ -1,36 +1,35 @@
 package serve
 
 import (
-	"fmt"
-	"io"
-	"math"
-	"slices"
+	"log/slog"
+	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics are the server's counters and histograms. It writes them in the Prometheus text
-// exposition format (version 0.0.4), which is a few lines of code for the handful of series
-// served here, so no client library is needed.
+// metrics are the server's series, on a registry of the server's own (never the process-wide
+// default registry): its counters, histograms and gauges, and the Go runtime's and the
+// process's standard collectors (go_*, process_*). /metrics serves them through
+// promhttp, in the Prometheus text format (or another format the scraper asks for).
 type metrics struct {
-	mu sync.Mutex
-	// requests counts finished requests by endpoint and status code.
-	requests map[requestKey]uint64
-	// latency is the request duration by endpoint.
-	latency map[string]*histogram
-	// batchSize is the number of texts in each call of the model; batchSeconds its duration.
-	batchSize    *histogram
-	batchSeconds *histogram
-	// texts counts the texts classified; errors counts failures by kind.
-	texts  uint64
-	errors map[string]uint64
-}
+	registry *prometheus.Registry
 
-type requestKey struct {
-	endpoint string
-	code     int
+	// requests counts finished requests by endpoint and status code; latency is their
+	// duration by endpoint.
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	// batchSize is the number of texts in each call of the model; batchSeconds its duration.
+	batchSize    prometheus.Histogram
+	batchSeconds prometheus.Histogram
+	// texts counts the texts classified; errors counts failures by kind.
+	texts  prometheus.Counter
+	errors *prometheus.CounterVec
+	// modelInfo has one series, of value 1, labelled with the model's name once it is set.
+	modelInfo *prometheus.GaugeVec
 }
 
 // The kinds of errors counted by sentibench_errors_total.
@@ -48,175 +47,93 @@ var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 // batchSizeBuckets are the batch size buckets (texts per model call).
 var batchSizeBuckets = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}
 
-func newMetrics() *metrics {
-	return &metrics{
-		requests:     map[requestKey]uint64{},
-		latency:      map[string]*histogram{},
-		batchSize:    newHistogram(batchSizeBuckets),
-		batchSeconds: newHistogram(latencyBuckets),
-		errors: map[string]uint64{
-			errBadRequest: 0, errModel: 0, errTimeout: 0, errOverloaded: 0, errNotReady: 0,
-		},
+// newMetrics registers the server's series; the gauges read ready, inFlight and queued at
+// scrape time.
+func newMetrics(ready func() bool, inFlight func() int64, queued func() int) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sentibench_http_requests_total",
+			Help: "HTTP requests served, by endpoint and status code.",
+		}, []string{"endpoint", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sentibench_http_request_duration_seconds",
+			Help:    "HTTP request duration in seconds, by endpoint.",
+			Buckets: latencyBuckets,
+		}, []string{"endpoint"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sentibench_batch_size",
+			Help:    "Texts per call of the model (micro-batches).",
+			Buckets: batchSizeBuckets,
+		}),
+		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sentibench_batch_duration_seconds",
+			Help:    "Duration of each call of the model in seconds.",
+			Buckets: latencyBuckets,
+		}),
+		texts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sentibench_texts_total",
+			Help: "Texts classified.",
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sentibench_errors_total",
+			Help: "Failed requests and model calls, by kind.",
+		}, []string{"kind"}),
+		modelInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sentibench_model_info",
+			Help: "The model being served (always 1).",
+		}, []string{"model"}),
 	}
+	// Every kind is served from the start, at 0, so that a rate over it has a beginning.
+	for _, kind := range []string{errBadRequest, errModel, errTimeout, errOverloaded, errNotReady} {
+		m.errors.WithLabelValues(kind)
+	}
+	m.registry.MustRegister(
+		m.requests, m.latency, m.batchSize, m.batchSeconds, m.texts, m.errors, m.modelInfo,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sentibench_in_flight_requests",
+			Help: "Prediction requests being served now.",
+		}, func() float64 { return float64(inFlight()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sentibench_queued_requests",
+			Help: "Prediction requests waiting for the model.",
+		}, func() float64 { return float64(queued()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sentibench_ready",
+			Help: "1 when the model is loaded and the server is not shutting down.",
+		}, func() float64 {
+			if ready() {
+				return 1
+			}
+			return 0
+		}),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
 }
 
 func (m *metrics) observeRequest(endpoint string, code int, d time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.requests[requestKey{endpoint, code}]++
-	h := m.latency[endpoint]
-	if h == nil {
-		h = newHistogram(latencyBuckets)
-		m.latency[endpoint] = h
-	}
-	h.observe(d.Seconds())
+	m.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+	m.latency.WithLabelValues(endpoint).Observe(d.Seconds())
 }
 
 func (m *metrics) observeBatch(size int, d time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.batchSize.observe(float64(size))
-	m.batchSeconds.observe(d.Seconds())
-	m.texts += uint64(size)
+	m.batchSize.Observe(float64(size))
+	m.batchSeconds.Observe(d.Seconds())
+	m.texts.Add(float64(size))
 }
 
-func (m *metrics) countError(kind string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.errors[kind]++
-}
+func (m *metrics) countError(kind string) { m.errors.WithLabelValues(kind).Inc() }
 
-// gauges are the values read at scrape time.
-type gauges struct {
-	model    string
-	ready    bool
-	inFlight int64
-	queued   int
-}
+// setModel sets sentibench_model_info{model=name} to 1.
+func (m *metrics) setModel(name string) { m.modelInfo.WithLabelValues(name).Set(1) }
 
-// write writes every series in the text exposition format.
-func (m *metrics) write(w io.Writer, g gauges) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var b strings.Builder
-
-	header(&b, "sentibench_http_requests_total", "counter", "HTTP requests served, by endpoint and status code.")
-	keys := make([]requestKey, 0, len(m.requests))
-	for k := range m.requests {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b requestKey) int {
-		if c := strings.Compare(a.endpoint, b.endpoint); c != 0 {
-			return c
-		}
-		return a.code - b.code
+// handler serves the registry; a failure to gather a series is logged, and the series that
+// could be gathered are served (promhttp.ContinueOnError).
+func (m *metrics) handler(log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
 	})
-	for _, k := range keys {
-		fmt.Fprintf(&b, "sentibench_http_requests_total{endpoint=%s,code=\"%d\"} %d\n", quote(k.endpoint), k.code, m.requests[k])
-	}
-
-	header(&b, "sentibench_http_request_duration_seconds", "histogram", "HTTP request duration in seconds, by endpoint.")
-	endpoints := make([]string, 0, len(m.latency))
-	for e := range m.latency {
-		endpoints = append(endpoints, e)
-	}
-	slices.Sort(endpoints)
-	for _, e := range endpoints {
-		m.latency[e].write(&b, "sentibench_http_request_duration_seconds", "endpoint="+quote(e))
-	}
-
-	header(&b, "sentibench_batch_size", "histogram", "Texts per call of the model (micro-batches).")
-	m.batchSize.write(&b, "sentibench_batch_size", "")
-	header(&b, "sentibench_batch_duration_seconds", "histogram", "Duration of each call of the model in seconds.")
-	m.batchSeconds.write(&b, "sentibench_batch_duration_seconds", "")
-
-	header(&b, "sentibench_texts_total", "counter", "Texts classified.")
-	fmt.Fprintf(&b, "sentibench_texts_total %d\n", m.texts)
-
-	header(&b, "sentibench_errors_total", "counter", "Failed requests and model calls, by kind.")
-	kinds := make([]string, 0, len(m.errors))
-	for k := range m.errors {
-		kinds = append(kinds, k)
-	}
-	slices.Sort(kinds)
-	for _, k := range kinds {
-		fmt.Fprintf(&b, "sentibench_errors_total{kind=%s} %d\n", quote(k), m.errors[k])
-	}
-
-	header(&b, "sentibench_in_flight_requests", "gauge", "Prediction requests being served now.")
-	fmt.Fprintf(&b, "sentibench_in_flight_requests %d\n", g.inFlight)
-	header(&b, "sentibench_queued_requests", "gauge", "Prediction requests waiting for the model.")
-	fmt.Fprintf(&b, "sentibench_queued_requests %d\n", g.queued)
-	header(&b, "sentibench_ready", "gauge", "1 when the model is loaded and the server is not shutting down.")
-	ready := 0
-	if g.ready {
-		ready = 1
-	}
-	fmt.Fprintf(&b, "sentibench_ready %d\n", ready)
-	if g.model != "" {
-		header(&b, "sentibench_model_info", "gauge", "The model being served (always 1).")
-		fmt.Fprintf(&b, "sentibench_model_info{model=%s} 1\n", quote(g.model))
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-func header(b *strings.Builder, name, typ, help string) {
-	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-}
-
-// quote writes a label value as the exposition format wants it: in double quotes, with
-// backslash, double quote and line feed escaped.
-func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
-}
-
-// histogram counts observations into buckets with fixed upper bounds.
-type histogram struct {
-	bounds []float64
-	counts []uint64 // counts[i]: observations in (bounds[i-1], bounds[i]]; the last is +Inf
-	sum    float64
-	n      uint64
-}
-
-func newHistogram(bounds []float64) *histogram {
-	return &histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
-}
-
-func (h *histogram) observe(v float64) {
-	i, _ := slices.BinarySearch(h.bounds, v) // the first bound >= v
-	h.counts[i]++
-	h.sum += v
-	h.n++
-}
-
-// write writes the cumulative buckets, the sum and the count; labels (may be empty) come first
-// in every series' label set.
-func (h *histogram) write(b *strings.Builder, name, labels string) {
-	sep := ""
-	if labels != "" {
-		sep = ","
-	}
-	var cum uint64
-	for i, c := range h.counts {
-		cum += c
-		le := "+Inf"
-		if i < len(h.bounds) {
-			le = formatFloat(h.bounds[i])
-		}
-		fmt.Fprintf(b, "%s_bucket{%s%sle=\"%s\"} %d\n", name, labels, sep, le, cum)
-	}
-	braces := ""
-	if labels != "" {
-		braces = "{" + labels + "}"
-	}
-	fmt.Fprintf(b, "%s_sum%s %s\n", name, braces, formatFloat(h.sum))
-	fmt.Fprintf(b, "%s_count%s %d\n", name, braces, h.n)
-}
-
-func formatFloat(v float64) string {
-	if math.IsInf(v, 1) {
-		return "+Inf"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
 }

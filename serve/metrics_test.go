@@ -8,11 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestMetricsExposition serves some traffic and checks /metrics against the text exposition
-// format's rules, with promtool too when it is installed.
+// format's rules, with promtool too when it is installed: the server's own series with their
+// values, and the Go runtime's and the process's standard ones.
 func TestMetricsExposition(t *testing.T) {
 	_, ts := newTestServer(t, &fakeModel{}, Options{})
 	postTexts(t, ts.URL, "0.9", "0.1")
@@ -21,71 +21,96 @@ func TestMetricsExposition(t *testing.T) {
 	call(t, "GET", ts.URL+"/healthz", "")
 	call(t, "GET", ts.URL+"/nowhere", "")
 	code, h, b := call(t, "GET", ts.URL+"/metrics", "")
-	if code != 200 || h.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" {
-		t.Fatalf("%d %s", code, h.Get("Content-Type"))
+	// promhttp adds the name escaping scheme of the format to the content type.
+	if ct := h.Get("Content-Type"); code != 200 || !strings.HasPrefix(ct, "text/plain; version=0.0.4; charset=utf-8") {
+		t.Fatalf("%d %s", code, ct)
 	}
 	text := string(b)
 	if err := checkExposition(text); err != nil {
 		t.Fatalf("%v\n%s", err, text)
 	}
+	// The client library writes the labels of a series in name order.
 	for series, want := range map[string]float64{
-		`sentibench_http_requests_total{endpoint="/v1/predict",code="200"}`:                 2,
-		`sentibench_http_requests_total{endpoint="/v1/predict",code="400"}`:                 1,
-		`sentibench_http_requests_total{endpoint="/healthz",code="200"}`:                    1,
-		`sentibench_http_requests_total{endpoint="other",code="404"}`:                       1,
+		`sentibench_http_requests_total{code="200",endpoint="/v1/predict"}`:                 2,
+		`sentibench_http_requests_total{code="400",endpoint="/v1/predict"}`:                 1,
+		`sentibench_http_requests_total{code="200",endpoint="/healthz"}`:                    1,
+		`sentibench_http_requests_total{code="404",endpoint="other"}`:                       1,
 		`sentibench_http_request_duration_seconds_count{endpoint="/v1/predict"}`:            3,
 		`sentibench_http_request_duration_seconds_bucket{endpoint="/v1/predict",le="+Inf"}`: 3,
 		`sentibench_batch_size_count`:                                                       2,
 		`sentibench_batch_size_sum`:                                                         3,
+		`sentibench_batch_duration_seconds_count`:                                           2,
 		`sentibench_texts_total`:                                                            3,
 		`sentibench_errors_total{kind="bad_request"}`:                                       1,
 		`sentibench_errors_total{kind="model"}`:                                             0,
-		`sentibench_ready`:                                                                  1,
-		`sentibench_model_info{model="fake"}`:                                               1,
-		`sentibench_in_flight_requests`:                                                     0,
+		`sentibench_errors_total{kind="not_ready"}`:                                         0,
+		`sentibench_ready`:                    1,
+		`sentibench_model_info{model="fake"}`: 1,
+		`sentibench_in_flight_requests`:       0,
+		`sentibench_queued_requests`:          0,
 	} {
 		if got := metricValue(t, text, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
-	if path, err := exec.LookPath("promtool"); err == nil {
-		cmd := exec.Command(path, "check", "metrics")
-		cmd.Stdin = strings.NewReader(text)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Errorf("promtool check metrics: %v\n%s", err, out)
+	// The standard collectors: the Go runtime's and the process's (the CPU seconds of a short
+	// test may still be 0).
+	for _, series := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "go_gc_gomemlimit_bytes",
+		"process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"} {
+		if got := metricValue(t, text, series); got <= 0 {
+			t.Errorf("%s = %v, want > 0", series, got)
 		}
+	}
+	if got := metricValue(t, text, "process_cpu_seconds_total"); got < 0 {
+		t.Errorf("process_cpu_seconds_total = %v", got)
+	}
+	for _, help := range []string{
+		"# HELP sentibench_http_requests_total HTTP requests served, by endpoint and status code.\n# TYPE sentibench_http_requests_total counter\n",
+		"# HELP sentibench_batch_size Texts per call of the model (micro-batches).\n# TYPE sentibench_batch_size histogram\n",
+		"# TYPE sentibench_ready gauge\n",
+	} {
+		if !strings.Contains(text, help) {
+			t.Errorf("no %q in\n%s", help, text)
+		}
+	}
+	promtoolCheck(t, text)
+}
+
+// promtoolCheck runs `promtool check metrics` (its lint included) on an exposition when
+// promtool is installed (.ci/run installs it).
+func promtoolCheck(t *testing.T, text string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Log("promtool is not installed: its check is skipped")
+		return
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
 
-func TestHistogramAndQuote(t *testing.T) {
-	h := newHistogram([]float64{1, 2, 4})
-	for _, v := range []float64{0.5, 1, 1.5, 4, 9} {
-		h.observe(v)
+// TestMetricsNotReady: before its model, the server serves sentibench_ready 0, no model series,
+// and every error kind at 0.
+func TestMetricsNotReady(t *testing.T) {
+	_, ts := newTestServer(t, nil, Options{})
+	call(t, "GET", ts.URL+"/v1/predict?text=0.4", "")
+	_, _, b := call(t, "GET", ts.URL+"/metrics", "")
+	text := string(b)
+	if err := checkExposition(text); err != nil {
+		t.Fatalf("%v\n%s", err, text)
 	}
-	var b strings.Builder
-	h.write(&b, "x", `a="b"`)
-	want := `x_bucket{a="b",le="1"} 2
-x_bucket{a="b",le="2"} 3
-x_bucket{a="b",le="4"} 4
-x_bucket{a="b",le="+Inf"} 5
-x_sum{a="b"} 16
-x_count{a="b"} 5
-`
-	if b.String() != want {
-		t.Errorf("histogram:\n%s\nwant:\n%s", b.String(), want)
+	if got := metricValue(t, text, "sentibench_ready"); got != 0 {
+		t.Errorf("sentibench_ready = %v, want 0", got)
 	}
-	if got := quote("a\"b\\c\nd"); got != `"a\"b\\c\nd"` {
-		t.Errorf("quote = %s", got)
+	if got := metricValue(t, text, `sentibench_errors_total{kind="not_ready"}`); got != 1 {
+		t.Errorf("not_ready errors = %v, want 1", got)
 	}
-	m := newMetrics()
-	m.observeRequest("/v1/predict", 200, 3*time.Millisecond)
-	var out strings.Builder
-	if err := m.write(&out, gauges{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := checkExposition(out.String()); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	if strings.Contains(text, "sentibench_model_info{") {
+		t.Errorf("a model series without a model:\n%s", text)
 	}
 }
 
@@ -96,7 +121,7 @@ var (
 
 // checkExposition checks the rules of the Prometheus text format (0.0.4) that matter here:
 // line syntax, one TYPE per family before its samples, families not interleaved, no series
-// twice, and histograms with ascending cumulative buckets ending in +Inf equal to _count.
+// twice, summaries' _sum and _count (the Go collector's go_gc_duration_seconds), and histograms with ascending cumulative buckets ending in +Inf equal to _count.
 func checkExposition(text string) error {
 	if !strings.HasSuffix(text, "\n") {
 		return fmt.Errorf("no final line feed")
@@ -150,7 +175,8 @@ func checkExposition(text string) error {
 		}
 		family, suffix := name, ""
 		for _, s := range []string{"_bucket", "_sum", "_count"} {
-			if base, ok := strings.CutSuffix(name, s); ok && types[base] == "histogram" {
+			base, ok := strings.CutSuffix(name, s)
+			if ok && (types[base] == "histogram" || types[base] == "summary" && s != "_bucket") {
 				family, suffix = base, s
 			}
 		}

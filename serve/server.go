@@ -3,11 +3,13 @@ package serve
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -62,8 +64,10 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Label names a probability (default train.SentimentLabel, the six labels).
 	Label func(p float64) string
-	// Log receives the server's messages (default io.Discard).
-	Log io.Writer
+	// Logger receives the server's structured log: start, stop, one record per request
+	// (debug level when it succeeded, warn when it failed) and the HTTP server's own errors
+	// (default: none).
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -97,8 +101,8 @@ func (o Options) withDefaults() Options {
 	if o.Label == nil {
 		o.Label = train.SentimentLabel
 	}
-	if o.Log == nil {
-		o.Log = io.Discard
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o
 }
@@ -108,6 +112,7 @@ func (o Options) withDefaults() Options {
 // serve with Run, or mount it as an http.Handler.
 type Server struct {
 	opts    Options
+	log     *slog.Logger
 	metrics *metrics
 	page    page
 
@@ -126,7 +131,9 @@ type Server struct {
 // New returns a server without a model: it answers /healthz, and /readyz and the API with 503
 // until SetModel.
 func New(o Options) *Server {
-	s := &Server{opts: o.withDefaults(), metrics: newMetrics(), page: newPage()}
+	s := &Server{opts: o.withDefaults(), page: newPage()}
+	s.log = s.opts.Logger
+	s.metrics = newMetrics(s.Ready, s.inFlight.Load, s.queued)
 	s.mux = s.routes()
 	return s
 }
@@ -148,9 +155,11 @@ func (s *Server) SetModel(m Model) error {
 		maxBatch: s.opts.MaxBatch,
 		wait:     s.opts.BatchWait,
 		metrics:  s.metrics,
+		log:      s.log,
 	}
 	go s.batcher.loop()
-	fmt.Fprintf(s.opts.Log, "serve: model %s loaded, ready\n", m.Name())
+	s.metrics.setModel(m.Name())
+	s.log.Info("model loaded, ready", "model", m.Name())
 	return nil
 }
 
@@ -175,11 +184,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      s.opts.WriteTimeout,
 		IdleTimeout:       s.opts.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(s.opts.Log, "serve: http: ", 0),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	fmt.Fprintf(s.opts.Log, "serve: listening on http://%s\n", ln.Addr())
+	s.log.Info("listening", "url", "http://"+ln.Addr().String())
 	select {
 	case err := <-errc:
 		s.stopBatcher()
@@ -187,7 +196,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.draining.Store(true)
-	fmt.Fprintf(s.opts.Log, "serve: shutting down (not ready; serving %v more, then finishing the requests in flight)\n", s.opts.ShutdownDelay)
+	s.log.Info("shutting down: not ready, serving shutdown_delay more, then finishing the requests in flight",
+		"shutdown_delay", s.opts.ShutdownDelay.String(), "in_flight", s.inFlight.Load())
 	if s.opts.ShutdownDelay > 0 {
 		time.Sleep(s.opts.ShutdownDelay)
 	}
@@ -199,7 +209,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		hs.Close()
 		return fmt.Errorf("serve: shutdown: %w", err)
 	}
-	fmt.Fprintln(s.opts.Log, "serve: stopped")
+	s.log.Info("stopped")
 	return nil
 }
 
@@ -228,25 +238,127 @@ func (s *Server) routes() *http.ServeMux {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { s.ready(w) })
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) { s.serveMetrics(w) })
+	mux.Handle("GET /metrics", s.metrics.handler(s.log))
 	return mux
 }
 
-// ServeHTTP routes a request and counts it under its endpoint's path ("other" for an unknown
-// path).
+// ServeHTTP gives a request its ID, routes it, counts it under its endpoint's path ("other"
+// for an unknown path) and logs it: at debug level when it succeeded, at warn when it failed.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusWriter{ResponseWriter: w}
+	id, idErr := requestID(r.Header)
+	rec.Header().Set(RequestIDHeader, id)
+	info := &requestInfo{id: id}
+	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 	h, pattern := s.mux.Handler(r)
 	var endpoint string
-	if pattern != "" {
-		_, endpoint, _ = strings.Cut(pattern, " ") // "GET /healthz": "/healthz"
-		endpoint = strings.TrimSuffix(endpoint, "{$}")
+	switch {
+	case idErr != nil:
+		endpoint = "other"
+		if pattern != "" {
+			endpoint = endpointOf(pattern)
+		}
+		s.metrics.countError(errBadRequest)
+		s.fail(rec, r, http.StatusBadRequest, "%v", idErr)
+	case pattern != "":
+		endpoint = endpointOf(pattern)
 		h.ServeHTTP(rec, r)
-	} else {
+	default:
 		endpoint = s.refuse(rec, r, h)
 	}
-	s.metrics.observeRequest(endpoint, rec.code(), time.Since(start))
+	d := time.Since(start)
+	s.metrics.observeRequest(endpoint, rec.code(), d)
+	s.logRequest(r, rec.code(), d, info)
+}
+
+// endpointOf is a route's path: "GET /healthz" -> "/healthz", "GET /{$}" -> "/".
+func endpointOf(pattern string) string {
+	_, endpoint, _ := strings.Cut(pattern, " ")
+	return strings.TrimSuffix(endpoint, "{$}")
+}
+
+// logRequest writes a request's record: at debug level when it succeeded, at warn with the
+// error when it did not (a status of 400 or more).
+func (s *Server) logRequest(r *http.Request, code int, d time.Duration, info *requestInfo) {
+	level := slog.LevelDebug
+	if code >= http.StatusBadRequest {
+		level = slog.LevelWarn
+	}
+	ctx := r.Context()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", code),
+		slog.Float64("seconds", d.Seconds()),
+		slog.Int("texts", info.texts),
+		slog.String("request_id", info.id),
+	}
+	if info.err != "" {
+		attrs = append(attrs, slog.String("error", info.err))
+	}
+	s.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// RequestIDHeader is the header that carries a request's ID, in the request (optional) and in
+// every answer.
+const RequestIDHeader = "X-Request-ID"
+
+// MaxRequestIDLen is the longest X-Request-ID the server takes.
+const MaxRequestIDLen = 128
+
+// requestID returns the request's ID: the client's X-Request-ID when it is a sane one (1 to
+// MaxRequestIDLen printable ASCII characters, given once), else a new random one (16 hex
+// digits). A header that is given but not sane is an error, which the server answers with 400
+// under a new ID: the client learns its ID was not taken, and the bad value (which may be
+// kilobytes long, or hold control characters) is never written to the log or echoed back.
+func requestID(h http.Header) (string, error) {
+	values := h.Values(RequestIDHeader)
+	switch {
+	case len(values) == 0 || len(values) == 1 && values[0] == "":
+		return newRequestID(), nil
+	case len(values) > 1:
+		return newRequestID(), fmt.Errorf("%s is given %d times: give it once", RequestIDHeader, len(values))
+	}
+	v := values[0]
+	if len(v) > MaxRequestIDLen {
+		return newRequestID(), fmt.Errorf("%s is %d bytes long: at most %d printable ASCII characters", RequestIDHeader, len(v), MaxRequestIDLen)
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return newRequestID(), fmt.Errorf("%s has the byte 0x%02x at offset %d: want printable ASCII characters", RequestIDHeader, v[i], i)
+		}
+	}
+	return v, nil
+}
+
+// newRequestID returns 16 random hex digits.
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// requestInfo is what the log record of a request gathers on the request's way: its ID, the
+// number of texts it asked to classify and the error it was answered.
+type requestInfo struct {
+	id    string
+	texts int
+	err   string
+}
+
+type requestInfoKey struct{}
+
+// infoOf returns the request's requestInfo (a new one for a request that did not come through
+// ServeHTTP).
+func infoOf(r *http.Request) *requestInfo {
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
 }
 
 // refuse answers a request that no route takes with the mux's own handler's status in a JSON
@@ -259,10 +371,10 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, muxAnswer http.H
 	case http.StatusMethodNotAllowed:
 		allowed := answer.header.Get("Allow")
 		w.Header().Set("Allow", allowed)
-		s.fail(w, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allowed)
+		s.fail(w, r, http.StatusMethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allowed)
 		return r.URL.Path
 	case http.StatusNotFound:
-		s.fail(w, http.StatusNotFound, "no such page: %s (the API is POST or GET /v1/predict)", r.URL.Path)
+		s.fail(w, r, http.StatusNotFound, "no such page: %s (the API is POST or GET /v1/predict)", r.URL.Path)
 	default:
 		maps.Copy(w.Header(), answer.header)
 		w.WriteHeader(answer.code)
@@ -303,15 +415,12 @@ func (s *Server) ready(w http.ResponseWriter) {
 	}
 }
 
-func (s *Server) serveMetrics(w http.ResponseWriter) {
-	g := gauges{ready: s.Ready(), inFlight: s.inFlight.Load()}
+// queued is the number of requests waiting for the model.
+func (s *Server) queued() int {
 	if b := s.currentBatcher(); b != nil {
-		g.model = b.model.Name()
-		g.queued = len(b.queue)
+		return len(b.queue)
 	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	s.metrics.write(w, g) // an error here is the client's connection: nothing to answer
+	return 0
 }
 
 // PredictRequest is the body of POST /v1/predict. The body must be valid UTF-8, and so must
@@ -335,9 +444,11 @@ type PredictResponse struct {
 	Predictions []Prediction `json:"predictions"`
 }
 
-// ErrorResponse is the body of every error answer.
+// ErrorResponse is the body of every error answer: the error, and the request's ID (as in the
+// X-Request-ID header of the answer and in the server's log).
 type ErrorResponse struct {
-	Error string `json:"error"`
+	Error     string `json:"error"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // predict serves POST /v1/predict ({"texts": [...]}) and GET (or HEAD) /v1/predict?text=...
@@ -345,7 +456,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 	b := s.currentBatcher()
 	if b == nil {
 		s.metrics.countError(errNotReady)
-		s.fail(w, http.StatusServiceUnavailable, "the model is not loaded yet")
+		s.fail(w, r, http.StatusServiceUnavailable, "the model is not loaded yet")
 		return
 	}
 	s.inFlight.Add(1)
@@ -359,9 +470,10 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	texts, code, err := s.readTexts(w, r)
+	infoOf(r).texts = len(texts)
 	if err != nil {
 		s.metrics.countError(errBadRequest)
-		s.fail(w, code, "%v", err)
+		s.fail(w, r, code, "%v", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
@@ -372,40 +484,40 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 		queued = true
 	case <-b.stop:
 		s.metrics.countError(errNotReady)
-		s.fail(w, http.StatusServiceUnavailable, "%v", errStopped)
+		s.fail(w, r, http.StatusServiceUnavailable, "%v", errStopped)
 		return
 	default:
 		s.metrics.countError(errOverloaded)
 		w.Header().Set("Retry-After", "1")
-		s.fail(w, http.StatusServiceUnavailable, "overloaded: %d requests are waiting for the model", s.opts.MaxQueue)
+		s.fail(w, r, http.StatusServiceUnavailable, "overloaded: %d requests are waiting for the model", s.opts.MaxQueue)
 		return
 	}
 	select {
 	case <-j.done:
 	case <-ctx.Done():
 		s.metrics.countError(errTimeout)
-		s.fail(w, http.StatusGatewayTimeout, "no answer within %v", s.opts.RequestTimeout)
+		s.fail(w, r, http.StatusGatewayTimeout, "no answer within %v", s.opts.RequestTimeout)
 		return
 	case <-b.stopped:
 		select {
 		case <-j.done:
 		default:
 			s.metrics.countError(errNotReady)
-			s.fail(w, http.StatusServiceUnavailable, "%v", errStopped)
+			s.fail(w, r, http.StatusServiceUnavailable, "%v", errStopped)
 			return
 		}
 	}
 	switch {
 	case errors.Is(j.err, errStopped):
 		s.metrics.countError(errNotReady)
-		s.fail(w, http.StatusServiceUnavailable, "%v", j.err)
+		s.fail(w, r, http.StatusServiceUnavailable, "%v", j.err)
 		return
 	case errors.Is(j.err, context.DeadlineExceeded) || errors.Is(j.err, context.Canceled):
 		s.metrics.countError(errTimeout)
-		s.fail(w, http.StatusGatewayTimeout, "no answer within %v", s.opts.RequestTimeout)
+		s.fail(w, r, http.StatusGatewayTimeout, "no answer within %v", s.opts.RequestTimeout)
 		return
 	case j.err != nil:
-		s.fail(w, http.StatusInternalServerError, "%v", j.err)
+		s.fail(w, r, http.StatusInternalServerError, "%v", j.err)
 		return
 	}
 	resp := PredictResponse{Model: b.model.Name(), Predictions: make([]Prediction, len(j.probs))}
@@ -493,9 +605,12 @@ func notUTF8(b []byte) error {
 	return fmt.Errorf("not valid UTF-8 (byte 0x%02x at offset %d)", b[off], off)
 }
 
-// fail answers an error as JSON.
-func (s *Server) fail(w http.ResponseWriter, code int, format string, a ...any) {
-	writeJSON(w, code, ErrorResponse{Error: fmt.Sprintf(format, a...)})
+// fail answers an error as JSON, with the request's ID, and keeps the message for the
+// request's log record.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, format string, a ...any) {
+	info := infoOf(r)
+	info.err = fmt.Sprintf(format, a...)
+	writeJSON(w, code, ErrorResponse{Error: info.err, RequestID: info.id})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

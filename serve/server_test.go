@@ -200,11 +200,11 @@ func TestRoutes(t *testing.T) {
 	}
 	_, _, b := call(t, "GET", ts.URL+"/metrics", "")
 	for series, want := range map[string]float64{
-		`sentibench_http_requests_total{endpoint="/v1/predict",code="405"}`: 1,
-		`sentibench_http_requests_total{endpoint="/healthz",code="405"}`:    1,
-		`sentibench_http_requests_total{endpoint="/",code="405"}`:           1,
-		`sentibench_http_requests_total{endpoint="/",code="200"}`:           2,
-		`sentibench_http_requests_total{endpoint="other",code="404"}`:       3,
+		`sentibench_http_requests_total{code="405",endpoint="/v1/predict"}`: 1,
+		`sentibench_http_requests_total{code="405",endpoint="/healthz"}`:    1,
+		`sentibench_http_requests_total{code="405",endpoint="/"}`:           1,
+		`sentibench_http_requests_total{code="200",endpoint="/"}`:           2,
+		`sentibench_http_requests_total{code="404",endpoint="other"}`:       3,
 	} {
 		if got := metricValue(t, string(b), series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sentibench/sentibench/internal/blas"
 	"github.com/sentibench/sentibench/serve"
 	"github.com/sentibench/sentibench/train"
 )
@@ -20,6 +23,7 @@ func newServeCmd() *cobra.Command {
 		addr string
 		lo   train.LoadOptions
 		o    serve.Options
+		logs logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --run RUN_DIR [--addr :8080]",
@@ -31,16 +35,24 @@ func newServeCmd() *cobra.Command {
                 the positive class and its label (Extremely Negative ... Extremely Positive)
   /healthz      200 while the process runs
   /readyz       200 once the model is loaded, 503 while loading and when shutting down
-  /metrics      Prometheus text format: requests, latency and batch-size histograms, errors
+  /metrics      Prometheus text format: requests, latency and batch-size histograms, errors,
+                and the Go runtime's and the process's series (go_*, process_*)
 
 The run is loaded and checked before the server listens, so a damaged run fails before
 anything listens; only a load that takes more than 2 s (a bigru's encoder) goes on while the
 server listens, /readyz answering 503. Concurrent requests are micro-batched into one call of
 the model (up to --max-batch texts, waiting at most --batch-wait). SIGTERM or SIGINT shuts
 down gracefully: /readyz turns not ready, the server keeps serving for --shutdown-delay, then
-stops accepting connections and lets the requests in flight finish.`,
+stops accepting connections and lets the requests in flight finish.
+
+The log goes to stderr, structured (--log-format text or json): start-up (the model, run,
+BLAS, threads, address), each request at the debug level and each failed one at warn
+(method, path, status, seconds, texts, request ID), and the shutdown. Every answer carries
+an X-Request-ID header: the client's own (1 to 128 printable ASCII characters), or a new one
+(16 hex digits) when it sent none; a request whose X-Request-ID is longer, holds other bytes
+or is given twice is refused with 400.`,
 		Example: `  sentibench serve --run runs/cnn-1
-  sentibench serve --run runs/lstm-1 --addr 127.0.0.1:9000
+  sentibench serve --run runs/lstm-1 --addr 127.0.0.1:9000 --log-format json --log-level debug
   curl -s localhost:8080/v1/predict -d '{"texts": ["A wonderful, moving film."]}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -51,7 +63,12 @@ stops accepting connections and lets the requests in flight finish.`,
 			// that a damaged or wrong run fails before anything listens. Only a load that
 			// takes long (a bigru's encoder, perhaps downloaded) goes on while the server
 			// listens: /healthz answers and /readyz says 503 until the model is ready.
-			o.Log = cmd.ErrOrStderr()
+			logger, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			o.Logger = logger
+			start := time.Now()
 			loaded := make(chan loadResult, 1)
 			go func() {
 				p, err := train.Load(run, lo)
@@ -64,8 +81,9 @@ stops accepting connections and lets the requests in flight finish.`,
 					return r.err
 				}
 				model = r.p
+				logLoaded(logger, model, lo, time.Since(start))
 			case <-time.After(loadBeforeListen):
-				fmt.Fprintf(o.Log, "serve: the model takes long to load: listening meanwhile (/readyz answers 503 until it is loaded)\n")
+				logger.Info("the model takes long to load: listening meanwhile (/readyz answers 503 until it is loaded)", "run", run)
 			case <-cmd.Context().Done():
 				return nil
 			}
@@ -85,6 +103,7 @@ stops accepting connections and lets the requests in flight finish.`,
 				go func() {
 					r := <-loaded
 					if r.err == nil {
+						logLoaded(logger, r.p, lo, time.Since(start))
 						r.err = s.SetModel(serve.FromPredictor(r.p))
 					}
 					if r.err != nil {
@@ -114,7 +133,34 @@ stops accepting connections and lets the requests in flight finish.`,
 	f.DurationVar(&o.RequestTimeout, "request-timeout", 10*time.Second, "deadline of one prediction request")
 	f.DurationVar(&o.ShutdownDelay, "shutdown-delay", 0, "keep serving this long, not ready, after SIGTERM (let the load balancer notice)")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 25*time.Second, "longest wait for the requests in flight at shutdown")
+	logs.add(cmd, true)
 	return cmd
+}
+
+// logLoaded logs the loaded run: the model, its directory and checkpoint, the BLAS and the
+// threads, and how long the load took.
+func logLoaded(logger *slog.Logger, p *train.Predictor, lo train.LoadOptions, took time.Duration) {
+	threads := lo.Threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0) // train.Load's default
+	}
+	checkpoint := lo.Checkpoint
+	if checkpoint == "" {
+		checkpoint = train.BestDir
+	}
+	logger.Info("run loaded", "model", p.Name(), "run", p.Dir, "checkpoint", checkpoint,
+		"blas", blasName(lo.BLAS), "threads", threads, "go_version", runtime.Version(),
+		"version", buildVersion(), "seconds", took.Seconds())
+}
+
+// blasName names the BLAS that the choice loads (the library train.Load has loaded already,
+// with the threads it set), e.g. "openblas 0.3.21 (Haswell, 2 threads)" or "gonum".
+func blasName(choice string) string {
+	impl, err := blas.Load(choice)
+	if err != nil {
+		return "unknown"
+	}
+	return impl.Name()
 }
 
 // loadBeforeListen is how long serve waits for the model to load before it listens anyway (the

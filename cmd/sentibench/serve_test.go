@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -93,13 +94,16 @@ func TestServeDamagedRun(t *testing.T) {
 	}
 }
 
-// TestServeProcess runs `sentibench serve` as a process on a trained run, waits for /readyz,
-// classifies a text, sends SIGTERM, and requires a graceful exit with status 0.
+// TestServeProcess runs `sentibench serve --log-format json --log-level debug` as a process on
+// a trained run, waits for /readyz, classifies a text, sends SIGTERM, and requires a graceful
+// exit with status 0, and a log of JSON records: start-up, the request with its ID, the stop.
+// When promtool is installed, it checks the live server's /metrics.
 func TestServeProcess(t *testing.T) {
 	cfg := train.Config{RunDir: trainSmallRun(t)}
 
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestMainChild$")
-	cmd.Env = append(os.Environ(), mainChildEnv+"="+strings.Join([]string{"serve", "--run", cfg.RunDir, "--addr", "127.0.0.1:0", "--threads", "1"}, "\n"))
+	cmd.Env = append(os.Environ(), mainChildEnv+"="+strings.Join([]string{"serve", "--run", cfg.RunDir, "--addr", "127.0.0.1:0", "--threads", "1",
+		"--log-format", "json", "--log-level", "debug"}, "\n"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -126,8 +130,12 @@ func TestServeProcess(t *testing.T) {
 				t.Fatalf("the server exited:\n%s", strings.Join(log, "\n"))
 			}
 			log = append(log, line)
-			if _, u, ok := strings.Cut(line, "listening on "); ok {
-				base = u
+			var rec struct{ Msg, URL string }
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("log line %q is not JSON: %v", line, err)
+			}
+			if rec.Msg == "listening" {
+				base = rec.URL
 			}
 		case <-timeout:
 			t.Fatalf("the server did not listen in 30s:\n%s", strings.Join(log, "\n"))
@@ -147,15 +155,33 @@ func TestServeProcess(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	resp, err := http.Get(base + "/v1/predict?text=A+fine+film")
+	req, err := http.NewRequest("GET", base+"/v1/predict?text=A+fine+film", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Request-ID", "process-test-1")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `"model":"cnn"`) {
-		t.Errorf("predict: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"model":"cnn"`) || resp.Header.Get("X-Request-ID") != "process-test-1" {
+		t.Errorf("predict: %d %s, X-Request-ID %q", resp.StatusCode, body, resp.Header.Get("X-Request-ID"))
 	}
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{"\ngo_goroutines ", "\nprocess_resident_memory_bytes ", "\nsentibench_texts_total 1\n",
+		"\nsentibench_model_info{model=\"cnn\"} 1\n"} {
+		if !strings.Contains(string(metrics), series) {
+			t.Errorf("no %q in /metrics:\n%s", series, metrics)
+		}
+	}
+	promtoolCheck(t, string(metrics))
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -166,7 +192,63 @@ func TestServeProcess(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("after SIGTERM: %v, want exit status 0\n%s", err, strings.Join(log, "\n"))
 	}
-	if !strings.Contains(strings.Join(log, "\n"), "serve: stopped") {
-		t.Errorf("no graceful stop in the log:\n%s", strings.Join(log, "\n"))
+	// Every line a JSON record; the ones the operators look for, with their fields.
+	want := map[string]func(map[string]any) bool{
+		"run loaded": func(r map[string]any) bool {
+			return r["model"] == "cnn" && r["run"] == cfg.RunDir && r["threads"] == 1.0 && r["blas"] != ""
+		},
+		"listening": func(r map[string]any) bool { return strings.HasPrefix(r["url"].(string), "http://127.0.0.1:") },
+		"request": func(r map[string]any) bool {
+			return r["request_id"] == "process-test-1" && r["level"] == "DEBUG" && r["path"] == "/v1/predict" && r["status"] == 200.0 && r["texts"] == 1.0
+		},
+		"stopped": func(r map[string]any) bool { return r["level"] == "INFO" },
+	}
+	found := map[string]bool{}
+	for _, line := range log {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		msg, _ := rec["msg"].(string)
+		if check, ok := want[msg]; ok && check(rec) {
+			found[msg] = true
+		}
+	}
+	for msg := range want {
+		if !found[msg] {
+			t.Errorf("no %q record as expected in the log:\n%s", msg, strings.Join(log, "\n"))
+		}
+	}
+}
+
+// promtoolCheck runs `promtool check metrics` on an exposition when promtool is installed
+// (.ci/run installs it).
+func promtoolCheck(t *testing.T, text string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Log("promtool is not installed: its check is skipped")
+		return
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestServeLogFlags: an unknown log format or level is a usage error naming the flag.
+func TestServeLogFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--run", "x", "--log-format", "yaml"}, "--log-format yaml: want text or json"},
+		{[]string{"serve", "--run", "x", "--log-level", "loud"}, "--log-level loud: want debug, info, warn or error"},
+	} {
+		_, _, err := runCmd(c.args...)
+		if err == nil || !isUsage(err) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want a usage error %q", c.args, err, c.want)
+		}
 	}
 }

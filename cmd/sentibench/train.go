@@ -63,6 +63,7 @@ func newTrainCmd() *cobra.Command {
 		runDir string
 		resume string
 		retest bool
+		logs   logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "train",
@@ -73,22 +74,40 @@ checkpoint, and a final test of that checkpoint.
 
 The run directory gets config.json, vocab.txt, run.jsonl (one JSON object per epoch, then the
 test), best/model.safetensors (PyTorch's parameter names) and last/ (weights, optimiser and
-generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactly where it left.`,
+generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactly where it left.
+
+--log-format json writes the report on stdout as JSON records, one a line, for log
+pipelines: the run directory, the data, the model, each epoch and the test, their figures as
+typed fields (epoch, train_loss, valid_acc, seconds, peak_rss_mib, test_acc, ...); the
+progress display stays on stderr.`,
 		Example: `  sentibench train --model lstm --dropout 0.2
   sentibench train --model cnn --data sample --epochs 2
-  sentibench train --resume runs/lstm-20261125-101500`,
+  sentibench train --resume runs/lstm-20261125-101500
+  sentibench train --model cnn --data sample --log-format json --progress quiet`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := logs.logger(cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
 			hooks, closeMeter, err := out.hooks(cmd)
 			if err != nil {
 				return err
 			}
 			defer closeMeter()
+			var records *trainRecords // the JSON records, with --log-format json
+			if logs.json() {
+				records = newTrainRecords(logger)
+				defer records.flush()
+				if !out.quiet {
+					hooks.Log, hooks.OnEpoch = records, records.epoch
+				}
+			}
 			ctx := cmd.Context()
 			var res *train.Result
 			if resume != "" {
-				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress", "threads", "retest") {
-					return usageError{"--resume continues a run with its own settings: give no other training flags (but --threads and --retest)"}
+				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress", "threads", "retest", "log-format") {
+					return usageError{"--resume continues a run with its own settings: give no other training flags (but --threads, --retest and the output's)"}
 				}
 				ro := train.ResumeOptions{Retest: retest}
 				if cmd.Flags().Changed("threads") {
@@ -119,7 +138,10 @@ generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactl
 			if err != nil {
 				return runError(err)
 			}
-			if out.quiet {
+			if records != nil {
+				records.flush()
+				records.final(res.RunDir, res.Final)
+			} else if out.quiet {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: test accuracy %.2f%%, test loss %.3f (best epoch %d)\n",
 					res.RunDir, 100*res.Final.TestAcc, res.Final.TestLoss, res.Final.BestEpoch)
 			}
@@ -143,6 +165,7 @@ generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactl
 	f.IntSliceVar(&cfg.EncoderLayers, "encoder-layers", nil, "bigru: the features are the mean of these hidden states of the encoder (0: the embeddings, 1..L its layers, -1 the last; e.g. 4,5), not its last one (the recipe)")
 	f.IntVar(&cfg.TruncateHead, "truncate-head", 0, "bigru: truncate a review longer than the encoder's maximum to its first N word pieces and its last ones (head+tail; 0: its first ones, the recipe)")
 	out.add(cmd)
+	logs.add(cmd, false)
 	return cmd
 }
 

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sentibench/sentibench/train"
 )
 
 // TestTrainResumeFlags checks that --resume takes the run's own settings but --threads, which
@@ -58,5 +62,80 @@ func TestGivenValuesChecked(t *testing.T) {
 		if err == nil || !isUsage(err) || !strings.HasPrefix(err.Error(), c.flag+":") {
 			t.Errorf("%v: got %v, want a usage error naming %s", c.args, err, c.flag)
 		}
+	}
+}
+
+// TestTrainLogJSON: with --log-format json every line train writes on stdout is a JSON record,
+// and the run directory, data, model, parameters, epoch and test records carry their figures
+// as typed fields, the same as run.jsonl's; the progress stays on stderr.
+func TestTrainLogJSON(t *testing.T) {
+	runDir := filepath.Join(t.TempDir(), "cnn")
+	out, errOut, err := run(t, "train", "--model", "cnn", "--data", "sample", "--limit", "200", "--epochs", "1",
+		"--batch-size", "16", "--embedding-dim", "8", "--filters", "4", "--vocab-size", "500", "--threads", "1",
+		"--progress", "lines", "--run", runDir, "--log-format", "json")
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, errOut)
+	}
+	records := map[string]map[string]any{}
+	for line := range strings.Lines(out) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("stdout line %q is not JSON: %v\n%s", line, err, out)
+		}
+		if _, ok := rec["time"].(string); !ok || rec["level"] == nil {
+			t.Errorf("record without time or level: %s", line)
+		}
+		msg, _ := rec["msg"].(string)
+		if records[msg] != nil {
+			t.Errorf("a second %q record: %s", msg, line)
+		}
+		records[msg] = rec
+	}
+	logged, err := os.ReadFile(filepath.Join(runDir, train.RunLogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epoch train.EpochRecord
+	var final train.FinalRecord
+	lines := strings.Split(strings.TrimSpace(string(logged)), "\n")
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &epoch) != nil || json.Unmarshal([]byte(lines[1]), &final) != nil {
+		t.Fatalf("run.jsonl:\n%s", logged)
+	}
+	for msg, want := range map[string]map[string]any{
+		"run directory": {"run": runDir},
+		"data":          {"train": float64(final.Sizes["train"]), "valid": float64(final.Sizes["valid"]), "test": float64(final.Sizes["test"])},
+		"model":         {"model": "cnn", "dropout": 0.5, "batch_size": 16.0},
+		"parameters":    {"params": float64(final.Params)},
+		"epoch": {"epoch": 1.0, "train_loss": epoch.TrainLoss, "train_acc": epoch.TrainAcc, "valid_loss": epoch.ValidLoss,
+			"valid_acc": epoch.ValidAcc, "seconds": epoch.Seconds, "peak_rss_mib": epoch.PeakRSSMiB},
+		"test": {"run": runDir, "test_loss": final.TestLoss, "test_acc": final.TestAcc, "best_epoch": 1.0,
+			"peak_rss_mib": final.PeakRSSMiB, "model": "cnn", "params": float64(final.Params)},
+	} {
+		rec := records[msg]
+		if rec == nil {
+			t.Errorf("no %q record in\n%s", msg, out)
+			continue
+		}
+		for key, v := range want {
+			if rec[key] != v {
+				t.Errorf("%s record: %s = %v (%T), want %v", msg, key, rec[key], rec[key], v)
+			}
+		}
+	}
+	if final.Sizes["train"] == 0 || final.Params == 0 || epoch.PeakRSSMiB <= 0 {
+		t.Errorf("run.jsonl without figures: %+v %+v", final, epoch)
+	}
+	if errOut == "" || strings.Contains(errOut, `"msg"`) {
+		t.Errorf("stderr (the progress) %q: want the progress lines, no record", errOut)
+	}
+
+	// -q: the test record alone.
+	out, errOut, err = run(t, "train", "--resume", runDir, "-q", "--log-format", "json")
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, errOut)
+	}
+	var rec map[string]any
+	if strings.Count(out, "\n") != 1 || json.Unmarshal([]byte(out), &rec) != nil || rec["msg"] != "test" || rec["test_acc"] != final.TestAcc {
+		t.Errorf("train -q --log-format json: %q, want the test record alone", out)
 	}
 }
