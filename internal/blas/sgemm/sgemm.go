@@ -22,6 +22,7 @@ package sgemm
 //go:generate sh -c "cd asm && go run . -out ../kernel_amd64.s -stubs ../kernel_amd64_stubs.go -pkg sgemm"
 
 import (
+	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -106,10 +107,15 @@ func Sgemm(isa ISA, threads int, transA, transB bool, m, n, k int, alpha float32
 		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
 	threads = max(threads, 1)
 	if threads == 1 || 2*float64(m)*float64(n)*float64(k) < minParallelFlops {
-		p.slab(0, m, 0, n)
+		p.slab(0, m, 0, n) // p stays on the stack: a small product allocates nothing
 		return
 	}
-	// Split the dimension with more tiles into one slab per goroutine, on tile boundaries.
+	p.parallel(threads, m, n)
+}
+
+// parallel splits the dimension of C with more tiles into one slab per goroutine, on tile
+// boundaries (p is a copy: the goroutines share it, so it lives on the heap).
+func (p product) parallel(threads, m, n int) {
 	tilesM, tilesN := ceilDiv(m, p.bl.mr), ceilDiv(n, p.bl.nr)
 	split, unit, size := tilesM, p.bl.mr, m
 	if tilesN > tilesM {
@@ -149,17 +155,55 @@ type product struct {
 	lda, ldb, ldc  int
 }
 
-// The packing buffers (*[]float32) of A blocks and of B blocks, reused across calls and
-// goroutines.
-var poolA, poolB sync.Pool
+// The packing buffers of A blocks and of B blocks, reused across calls and goroutines. Every
+// buffer has a whole block's size, so any one serves any call, and the caches are never emptied
+// (a sync.Pool is, at every garbage collection): the steady state of a training loop allocates
+// nothing here.
+var cacheA, cacheB bufCache
 
-func getBuf(pool *sync.Pool, n int) *[]float32 {
-	if p, ok := pool.Get().(*[]float32); ok && cap(*p) >= n {
-		*p = (*p)[:n]
-		return p
+// bufCache is a free list of packing buffers.
+type bufCache struct {
+	mu     sync.Mutex
+	free   []*[]float32
+	filled bool
+}
+
+// get returns a buffer of n floats; size is the size of a new one (size >= n). The first call
+// makes two buffers per processor at once, so that the number of products running at the same
+// moment (the recurrent layers' two directions, each split over threads) finds the cache
+// large enough from the start, whatever the goroutines' timing: memory the OS maps lazily, and
+// touched only when used.
+func (c *bufCache) get(n, size int) *[]float32 {
+	c.mu.Lock()
+	if !c.filled {
+		c.filled = true
+		for range min(2*runtime.GOMAXPROCS(0), maxCached) {
+			b := make([]float32, 0, max(n, size))
+			c.free = append(c.free, &b)
+		}
 	}
-	s := make([]float32, n)
+	for i := len(c.free) - 1; i >= 0; i-- {
+		if b := c.free[i]; cap(*b) >= n {
+			c.free = append(c.free[:i], c.free[i+1:]...)
+			c.mu.Unlock()
+			*b = (*b)[:n]
+			return b
+		}
+	}
+	c.mu.Unlock()
+	s := make([]float32, n, max(n, size))
 	return &s
+}
+
+// maxCached bounds the buffers kept: two per goroutine of a few concurrent products.
+const maxCached = 16
+
+func (c *bufCache) put(b *[]float32) {
+	c.mu.Lock()
+	if len(c.free) < maxCached {
+		c.free = append(c.free, b)
+	}
+	c.mu.Unlock()
 }
 
 // slab computes rows [m0, m1) and columns [n0, n1) of C.
@@ -170,9 +214,9 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 	mc := roundUp(ceilDiv(m1-m0, ceilDiv(m1-m0, bl.mc)), bl.mr)
 	kc := ceilDiv(p.k, ceilDiv(p.k, bl.kc))
 	const edgeLen = 12 * 32 // an edge tile for kernels that store whole tiles, after the A block
-	bufB, bufA := getBuf(&poolB, kc*nc), getBuf(&poolA, mc*kc+edgeLen)
-	defer poolB.Put(bufB)
-	defer poolA.Put(bufA)
+	bufB, bufA := cacheB.get(kc*nc, bl.kc*bl.nc), cacheA.get(mc*kc+edgeLen, bl.mc*bl.kc+edgeLen)
+	defer cacheB.put(bufB)
+	defer cacheA.put(bufA)
 	bp, ap := *bufB, *bufA
 	edge := ap[mc*kc:]
 	// When C is narrow, the AVX-512 kernel reads A in place: packing it would cost about as
