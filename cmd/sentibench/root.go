@@ -40,6 +40,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newEmbedCmd(),
 		newWordvecCmd(),
 		newServeCmd(),
+		newExportCmd(),
 	)
 	return root
 }
