@@ -195,3 +195,89 @@ func encoderFeatures(t *testing.T, runDir string, texts []string, prefix string)
 	}
 	return featsFile, lengthsFile
 }
+
+// TestExportBadInput: an unknown format, a missing flag, a run that is not there or is damaged,
+// an output path that cannot be written: each a clear error naming the thing (a usage error,
+// exit 2, for the command line), and nothing written, an existing file left as it was.
+func TestExportBadInput(t *testing.T) {
+	dir := t.TempDir()
+	runDir := filepath.Join(dir, "cnn")
+	if _, errOut, err := run(t, "train", "--model", "cnn", "--data", "sample", "--limit", "40", "--epochs", "1",
+		"--batch-size", "16", "--embedding-dim", "8", "--filters", "4", "--vocab-size", "500", "--threads", "2",
+		"--run", runDir, "-q"); err != nil {
+		t.Fatalf("train: %v\n%s", err, errOut)
+	}
+	// A copy of the run whose weights are cut in half.
+	damaged := filepath.Join(dir, "damaged")
+	if err := os.CopyFS(damaged, os.DirFS(runDir)); err != nil {
+		t.Fatal(err)
+	}
+	weights := filepath.Join(damaged, train.BestDir, train.WeightsFile)
+	st, err := os.Stat(weights)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(weights, st.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	outDir := filepath.Join(dir, "out")
+	if err := os.Mkdir(outDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	existing := filepath.Join(outDir, "existing.onnx")
+	if err := os.WriteFile(existing, []byte("the old model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(outDir, "model.onnx")
+	for _, c := range []struct {
+		name  string
+		args  []string
+		usage bool
+		want  string // in the error
+	}{
+		{"unknown format", []string{"--run", runDir, "--format", "tflite", "--out", fresh}, true, `--format "tflite"`},
+		{"no --out", []string{"--run", runDir}, true, "--out"},
+		{"no --run", []string{"--out", fresh}, true, "--run"},
+		{"unknown checkpoint", []string{"--run", runDir, "--checkpoint", "first", "--out", fresh}, true, `--checkpoint "first"`},
+		{"no such run", []string{"--run", filepath.Join(dir, "nope"), "--out", fresh}, false, filepath.Join(dir, "nope")},
+		{"damaged weights", []string{"--run", damaged, "--out", existing}, false, weights},
+		{"directory missing", []string{"--run", runDir, "--out", filepath.Join(outDir, "no", "model.onnx")}, false, filepath.Join(outDir, "no", "model.onnx")},
+		{"out is a directory", []string{"--run", runDir, "--out", outDir}, false, outDir + " is a directory"},
+	} {
+		_, _, err := run(t, append([]string{"export"}, c.args...)...)
+		switch {
+		case err == nil:
+			t.Errorf("%s: export succeeded", c.name)
+		case isUsage(err) != c.usage:
+			t.Errorf("%s: usage error %v, want %v: %v", c.name, isUsage(err), c.usage, err)
+		case !strings.Contains(err.Error(), c.want):
+			t.Errorf("%s: error %q does not name %q", c.name, err, c.want)
+		}
+	}
+	entries, err := os.ReadDir(outDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "existing.onnx" {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("the output folder holds %v after failed exports, want only existing.onnx", names)
+	}
+	if _, err := os.Stat(outDir + ".json"); err == nil {
+		t.Errorf("the export to the directory %s left a sidecar %s.json", outDir, outDir)
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "the old model" {
+		t.Errorf("a failed export changed the existing file: %q", b)
+	}
+	// And the run itself exports.
+	if _, errOut, err := run(t, "export", "--run", runDir, "--out", fresh); err != nil {
+		t.Fatalf("export: %v\n%s", err, errOut)
+	}
+	for _, p := range []string{fresh, fresh + ".json"} {
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
