@@ -63,7 +63,7 @@ type Export struct {
 func FromRun(dir string, o Options) (*Export, error) {
 	info, err := train.ReadRunInfo(dir)
 	if err != nil {
-		return nil, fmt.Errorf("onnxexport: %w", err)
+		return nil, err // names the run directory or its config.json
 	}
 	ck, err := checkpointDir(dir, o.Checkpoint)
 	if err != nil {
