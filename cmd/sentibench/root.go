@@ -39,6 +39,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newEmbedCmd(),
 		newWordvecCmd(),
 		newServeCmd(),
+		newExportCmd(),
 	)
 	return root
 }
