@@ -28,9 +28,9 @@ the positive class.`,
 			case out == "":
 				return usageError{"--out FILE is required (the ONNX file to write)"}
 			case format != "onnx":
-				return usageError{fmt.Sprintf("--format %q: unknown format (want onnx)", format)}
+				return usageError{fmt.Sprintf("--format %s: want onnx", format)}
 			case checkpoint != "best" && checkpoint != "last":
-				return usageError{fmt.Sprintf("--checkpoint %q: want best or last", checkpoint)}
+				return usageError{fmt.Sprintf("--checkpoint %s: want best or last", checkpoint)}
 			}
 			e, err := onnxexport.FromRun(run, onnxexport.Options{Checkpoint: checkpoint, Producer: buildVersion()})
 			if err != nil {

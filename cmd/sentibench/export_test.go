@@ -235,10 +235,10 @@ func TestExportBadInput(t *testing.T) {
 		usage bool
 		want  string // in the error
 	}{
-		{"unknown format", []string{"--run", runDir, "--format", "tflite", "--out", fresh}, true, `--format "tflite"`},
+		{"unknown format", []string{"--run", runDir, "--format", "tflite", "--out", fresh}, true, "--format tflite: want onnx"},
 		{"no --out", []string{"--run", runDir}, true, "--out"},
 		{"no --run", []string{"--out", fresh}, true, "--run"},
-		{"unknown checkpoint", []string{"--run", runDir, "--checkpoint", "first", "--out", fresh}, true, `--checkpoint "first"`},
+		{"unknown checkpoint", []string{"--run", runDir, "--checkpoint", "first", "--out", fresh}, true, "--checkpoint first: want best or last"},
 		{"no such run", []string{"--run", filepath.Join(dir, "nope"), "--out", fresh}, false, filepath.Join(dir, "nope")},
 		{"damaged weights", []string{"--run", damaged, "--out", existing}, false, weights},
 		{"directory missing", []string{"--run", runDir, "--out", filepath.Join(outDir, "no", "model.onnx")}, false, filepath.Join(outDir, "no", "model.onnx")},

@@ -132,6 +132,7 @@ var flagRules = map[string]flagRule{
 // command checks them itself.
 var ownRules = map[string]bool{
 	"sentibench data info --vocab-size": true, // 0 keeps every word
+	"sentibench export --format":        true, // a model format (onnx), not a report's
 }
 
 // zeroDurations are the duration flags whose 0 means something (no delay); every other
