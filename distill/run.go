@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/sentibench/sentibench/internal/atomicfile"
 	"github.com/sentibench/sentibench/internal/progress"
@@ -100,6 +101,11 @@ func (c Config) resolved() (Config, train.RunInfo, error) {
 	bad := func(format string, a ...any) (Config, train.RunInfo, error) {
 		return c, teacher, fmt.Errorf("distill: %s", fmt.Sprintf(format, a...))
 	}
+	// setting refuses options that do not go together: a *train.ConfigError naming the setting,
+	// which the CLI reports as a usage error naming its flag.
+	setting := func(field string, value any, problem string) (Config, train.RunInfo, error) {
+		return c, teacher, &train.ConfigError{Field: field, Value: value, Problem: problem, Package: "distill"}
+	}
 	switch c.Student.Model {
 	case nn.KindCNN, nn.KindLSTM:
 	case nn.KindBiGRU:
@@ -136,20 +142,20 @@ func (c Config) resolved() (Config, train.RunInfo, error) {
 	case !(c.Alpha >= 0 && c.Alpha <= 1):
 		return bad("alpha %v is outside [0, 1]", c.Alpha)
 	case c.Alpha == 1 && (c.Unsup != "" || c.Augment.Copies > 0):
-		return bad("alpha 1 ignores the teacher, so unlabelled transfer examples would teach nothing")
+		return setting("alpha", c.Alpha, "alpha 1 ignores the teacher, so unlabelled or augmented transfer examples would teach nothing")
 	case c.UnsupLimit < 0:
 		return bad("unsup limit %d is negative", c.UnsupLimit)
 	case c.UnsupLimit > 0 && c.Unsup == "":
-		return bad("an unsup limit without unlabelled reviews (give their archive)")
+		return setting("unsup_limit", c.UnsupLimit, "a limit of unlabelled reviews needs their archive (--unsup)")
 	case c.TeacherBatch < 1:
 		return bad("teacher batch size %d", c.TeacherBatch)
 	case c.ThroughputReviews < 0:
 		return bad("%d throughput reviews", c.ThroughputReviews)
 	case c.Baseline != "" && c.TrainBaseline:
-		return bad("give a baseline run or ask to train one, not both")
+		return setting("train_baseline", true, "give a baseline run (--baseline) or ask to train one, not both")
 	}
 	if err := c.Augment.check(); err != nil {
-		return c, teacher, err
+		return setting("augment", c.Augment.Copies, strings.TrimPrefix(err.Error(), "distill: "))
 	}
 	if c.Baseline != "" {
 		if c.Baseline, err = filepath.Abs(c.Baseline); err != nil {

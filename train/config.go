@@ -175,10 +175,17 @@ type ConfigError struct {
 	Field   string
 	Value   any
 	Problem string
+	// Package names the package whose configuration it is, for the message ("train" when empty;
+	// distill's own settings say "distill").
+	Package string
 }
 
 func (e *ConfigError) Error() string {
-	return fmt.Sprintf("train: %s: %s", e.Setting(), e.Problem)
+	pkg := e.Package
+	if pkg == "" {
+		pkg = "train"
+	}
+	return fmt.Sprintf("%s: %s: %s", pkg, e.Setting(), e.Problem)
 }
 
 // Setting names the field and its value: "dropout 1.5", "encoder" for an empty one.

@@ -81,6 +81,11 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 				}
 				fmt.Fprintf(th.Log, "Run directory: %s\n", cfg.RunDir)
 				res, err = distill.Run(ctx, cfg, hooks)
+				if err != nil {
+					if ue, ok := configError(cmd, err).(usageError); ok { // options that do not go together
+						return ue
+					}
+				}
 			}
 			if err != nil {
 				return runError(err)

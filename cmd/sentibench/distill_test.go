@@ -54,10 +54,20 @@ func TestDistillCommand(t *testing.T) {
 		{[]string{"distill", "--teacher", teacher, "--student", "gru", "--run", filepath.Join(dir, "y")}, true, "--student gru: want cnn or lstm"},
 		{[]string{"train", "--resume", student}, false, "sentibench distill --resume"},
 		{[]string{"distill", "--teacher", teacher, "--glove", filepath.Join(dir, "missing-vectors.txt"), "--run", filepath.Join(dir, "z")}, false, "missing-vectors.txt"},
+		// Options that do not go together are usage errors naming a flag, and leave nothing.
+		{[]string{"distill", "--teacher", teacher, "--alpha", "1", "--augment", "1", "--run", filepath.Join(dir, "c1")}, true, "--alpha 1: alpha 1 ignores the teacher"},
+		{[]string{"distill", "--teacher", teacher, "--unsup-limit", "5", "--run", filepath.Join(dir, "c2")}, true, "--unsup-limit 5: a limit of unlabelled reviews needs their archive"},
+		{[]string{"distill", "--teacher", teacher, "--baseline", teacher, "--train-baseline", "--run", filepath.Join(dir, "c3")}, true, "--train-baseline: give a baseline run"},
+		{[]string{"distill", "--teacher", teacher, "--augment", "1", "--mask-prob", "0", "--ngram-prob", "0", "--run", filepath.Join(dir, "c4")}, true, "--augment 1: augmented copies with neither masking"},
 	} {
 		_, _, err := run(t, append(c.args, "--progress", "quiet")...)
 		if err == nil || isUsage(err) != c.usage || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: got %v (usage %v), want an error with %q (usage %v)", c.args, err, isUsage(err), c.want, c.usage)
+		}
+	}
+	for _, name := range []string{"c1", "c2", "c3", "c4"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("the refused distillation left %s (%v)", name, err)
 		}
 	}
 }
