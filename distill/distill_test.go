@@ -502,7 +502,7 @@ func TestBadInput(t *testing.T) {
 		{"alpha", func(c *Config) { c.Alpha = 1.2 }, "alpha 1.2 is outside [0, 1]"},
 		{"alpha 1 with unlabelled", func(c *Config) { c.Alpha, c.Augment.Copies = 1, 2 }, "alpha 1 ignores the teacher"},
 		{"copies without change", func(c *Config) { c.Augment = Augment{Copies: 1} }, "unchanged"},
-		{"unsup limit alone", func(c *Config) { c.UnsupLimit = 5 }, "unsup limit without"},
+		{"unsup limit alone", func(c *Config) { c.UnsupLimit = 5 }, "a limit of unlabelled reviews needs their archive"},
 		{"missing unsup", func(c *Config) { c.Unsup = filepath.Join(notRun, "unsup.tar.gz") }, "unsup.tar.gz"},
 		{"unfinished baseline", func(c *Config) { c.Baseline = unfinished }, "baseline run"},
 		{"two baselines", func(c *Config) { c.Baseline, c.TrainBaseline = teacherDir, true }, "not both"},
