@@ -40,6 +40,11 @@ func positive(v string) (bool, string) {
 	return err == nil && x > 0, "want a positive number (leave the flag out for the default)"
 }
 
+// named is a column or field name, which an empty value would silently replace by the default.
+func named(v string) (bool, string) {
+	return v != "", "want a column or field name (leave the flag out for the default)"
+}
+
 // zeroOr: a count or size whose 0 means something (the meaning, as "never stop early").
 func zeroOr(meaning string) flagRule {
 	return func(v string) (bool, string) {
@@ -121,6 +126,8 @@ var flagRules = map[string]flagRule{
 	"models":   oneOf(nn.KindLSTM, nn.KindCNN, nn.KindBiGRU),
 	"devices":  device,
 	"dropouts": probability,
+	// own data's columns (train, distill, eval; data's fields)
+	"text-column": named, "label-column": named, "text-field": named, "label-field": named,
 	// serve
 	"max-batch": positive, "max-queue": positive, "max-body-bytes": positive, "max-texts": positive,
 	"max-text-bytes": positive,

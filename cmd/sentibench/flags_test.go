@@ -59,6 +59,8 @@ func TestFlagErrorsExit2(t *testing.T) {
 		{[]string{"train", "--patience", "-1"}, "--patience -1:"},
 		{[]string{"train", "--limit", "-5"}, "--limit -5:"},
 		{[]string{"train", "--max-len", "-1"}, "--max-len -1:"},
+		{[]string{"train", "--text-column", ""}, "--text-column :"},
+		{[]string{"data", "info", "--label-field", ""}, "--label-field :"},
 		{[]string{"train", "--max-batches", "-1"}, "--max-batches -1:"},
 		{[]string{"train", "--pool", "mean"}, "--pool mean:"},
 		{[]string{"train", "--truncate-head", "-3"}, "--truncate-head -3:"},
