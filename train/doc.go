@@ -1,7 +1,44 @@
 // Package train runs the reference recipe end to end: epochs of training with Adam on binary
 // cross-entropy, validation after each epoch, the best-valid-loss checkpoint, a final test of
 // that checkpoint, and checkpoints that a killed run resumes from bit for bit. It also loads a
-// finished run for evaluation and prediction. A run bounds a review's tokens (Config.MaxLen,
-// DefaultMaxLen by default) and refuses a batch whose estimated memory (nn.BatchBytes) the
-// machine cannot hold, before allocating it.
+// finished run for evaluation and prediction, and it owns the run directory's format: nothing
+// else writes or parses it.
+//
+// # At a glance
+//
+// Training:
+//
+//	cfg := train.DefaultConfig("cnn")   // the recipe; lstm, cnn or bigru
+//	cfg.Data, cfg.RunDir = "sample", "runs/cnn"
+//	res, err := train.Run(ctx, cfg, train.Hooks{})   // cancel ctx: a checkpoint, then ErrInterrupted
+//	res, err = train.Resume(ctx, "runs/cnn", train.Hooks{})   // after a crash or Ctrl-C
+//
+// Hooks are observers only (the log, the progress display, a Meter of time and memory, OnEpoch).
+// What changes a run's results beyond its Config comes through RunWith and ResumeWith's
+// Options: an Objective (another loss and extra training texts: distillation), ResumeOptions
+// (threads, a re-test of a finished run) and a RunLock the caller already holds.
+//
+// Using a finished run:
+//
+//	p, err := train.Load("runs/cnn", train.LoadOptions{})   // a Predictor
+//	probs, err := p.Predict([]string{"A wonderful, moving film."})
+//	m, classes, err := train.Evaluate(ctx, "runs/cnn", train.EvalOptions{Data: "other.tsv"})
+//	log, err := train.ReadRunLog("runs/cnn")   // the epochs and the test, typed; log.Finished
+//
+// # The run directory
+//
+// config.json (RunInfo: the run's Config, the model's nn.Config, labels, sizes), vocab.txt,
+// run.jsonl (one EpochRecord a line, then the FinalRecord), best/ and last/ (weights; last/ also
+// the optimiser and generator states), and lock: the flock that LockRun and CreateRun take for a
+// run's whole life, holding the writer's process ID, so that two writers never share a
+// directory. Readers (Load, Evaluate, ReadRunLog, ReadRunInfo) take no lock. The configuration
+// and the checkpoints are written atomically; run.jsonl gets a line per epoch and is rewritten
+// atomically from the checkpoint's records when a run resumes, so that it never holds an epoch
+// the checkpoint does not.
+//
+// # Bounds
+//
+// A run bounds a review's tokens (Config.MaxLen, DefaultMaxLen by default) and refuses a batch
+// whose estimated memory (nn.BatchBytes) the machine cannot hold, before allocating it. A
+// Config that Run would refuse gives a *ConfigError naming the field (Config.Check).
 package train
