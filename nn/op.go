@@ -23,8 +23,6 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/sentibench/sentibench/internal/blas"
 )
 
 // opTag gives the ops of one layer unique names: the layer's name plus a counter the layer owns.
@@ -34,9 +32,12 @@ type opTag struct {
 }
 
 // next returns a fresh name such as "fc#3".
-func (t *opTag) next() string {
+func (t *opTag) next() string { return fmt.Sprintf("%s#%d", t.name, t.nextID()) }
+
+// nextID returns a fresh number: 1, 2, ...
+func (t *opTag) nextID() uint64 {
 	t.n++
-	return fmt.Sprintf("%s#%d", t.name, t.n)
+	return t.n
 }
 
 // hashString is the Hashcode of an op named s.
@@ -48,6 +49,9 @@ func hashString(s string) uint32 {
 
 // writeHash writes s into h (an op's WriteHash).
 func writeHash(h hash.Hash, s string) { h.Write([]byte(s)) }
+
+// tensorType is the type of a tensor of dims dimensions of any element type.
+func tensorType(dims int) G.TensorType { return G.TensorType{Dims: dims, Of: hm.TypeVariable('a')} }
 
 // fnType builds an op's type from its inputs' and its output's dimensions (0 = scalar).
 func fnType(dims ...int) hm.Type {
@@ -121,16 +125,6 @@ func resize[T any](buf *[]T, n int) []T {
 // zero clears s.
 func zero[T float](s []T) {
 	clear(s)
-}
-
-// axpy computes y += alpha x over len(x) elements (gonum's vectorised kernels).
-func axpy[T float](impl blas.Impl, alpha T, x, y []T) {
-	switch x := any(x).(type) {
-	case []float32:
-		impl.Saxpy(len(x), float32(alpha), x, 1, any(y).([]float32), 1)
-	case []float64:
-		impl.Daxpy(len(x), float64(alpha), x, 1, any(y).([]float64), 1)
-	}
 }
 
 // token is the one-element value a backward op returns: its real results are read by getters.
