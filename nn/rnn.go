@@ -26,28 +26,21 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// cellKind says which recurrent cell a stack is made of.
-type cellKind int
+// cellKind is the cell a recurrent stack is made of: what the stack, its ops and the layout of
+// its buffers need to know of it. Its steps in the CPU engine are cellSteps (rnn_engine.go);
+// both are implemented in lstm.go and gru.go.
+type cellKind interface {
+	String() string     // "LSTM" or "GRU"
+	gates() int         // the H-wide gate blocks: 4 (i, f, g, o) or 3 (r, z, n)
+	actBlocks() int     // the H-wide blocks of activations a row keeps: the gates, and the GRU's W_hn h + b_hn
+	hasCellState() bool // a cell state c beside the hidden state h (the LSTM)
+}
 
-const (
-	cellLSTM cellKind = iota
-	cellGRU
+// The two cells.
+var (
+	cellLSTM cellKind = lstmCell{}
+	cellGRU  cellKind = gruCell{}
 )
-
-func (k cellKind) String() string {
-	if k == cellGRU {
-		return "GRU"
-	}
-	return "LSTM"
-}
-
-// gates is the number of H-wide gate blocks of the cell: 4 (i, f, g, o) or 3 (r, z, n).
-func (k cellKind) gates() int {
-	if k == cellGRU {
-		return 3
-	}
-	return 4
-}
 
 // Parameter roles within one layer and direction, in PyTorch's state_dict order.
 const (

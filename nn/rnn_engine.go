@@ -79,6 +79,7 @@ type rnnKernels interface {
 // BLAS is single-threaded. Measurements: BenchmarkLSTM (lstm_test.go) and the notes there.
 type cpuRNN[F float] struct {
 	s          *rnnStack
+	cell       cellSteps[F]
 	bl         blas.Impl
 	concurrent bool // the directions run concurrently (set by begin)
 	plan       segPlan
@@ -100,6 +101,37 @@ type cpuRNN[F float] struct {
 	mu   sync.Mutex
 	cond *sync.Cond
 	done []bool
+}
+
+// cellSteps is a cell's part of the CPU engine in precision F: the passes over one segment
+// (see cpuRNN) that differ between the LSTM (lstmSteps, lstm.go) and the GRU (gruSteps,
+// gru.go). The engine around them is the same for both.
+type cellSteps[F float] interface {
+	// forwardSegment runs the cell over the segment: its activations (into sg.gates, sg.hn)
+	// and states (sg.h, sg.c, sg.tc). The backward pass runs it again, on the same inputs, to
+	// recompute a segment whose activations were not kept.
+	forwardSegment(k *cpuRNN[F], r *rnnRun, sg *segment[F], wih, bih, bhh []F)
+	// segmentStates recomputes the states of a segment from its kept activations.
+	segmentStates(k *cpuRNN[F], r *rnnRun, sg *segment[F])
+	// backwardSegment is BPTT through the segment: the activations become the gradients
+	// of the pre-activations, the direction's carried gradients go on to the next segment.
+	backwardSegment(k *cpuRNN[F], r *rnnRun, sg *segment[F], whh []F, og *outGrad[F])
+	// paramGrads adds the segment's share of the weight gradients (first: sets them).
+	paramGrads(k *cpuRNN[F], r *rnnRun, sg *segment[F], dWih, dWhh, dBih, dBhh []F, first bool)
+	// inputGrad sets (beta 0) or adds to (beta 1) dX, the segment's rows of the input
+	// gradient: its direction's share.
+	inputGrad(k *cpuRNN[F], sg *segment[F], wih, dX []F, beta F)
+	// tieBiasGrads fills, once a layer's segments are done, the bias gradients that equal
+	// others (paramGrads computes each once).
+	tieBiasGrads(dBih, dBhh []F, H int)
+}
+
+// cellStepsOf returns the engine steps of cell c in precision F.
+func cellStepsOf[F float](c cellKind) cellSteps[F] {
+	if _, ok := c.(gruCell); ok {
+		return gruSteps[F]{}
+	}
+	return lstmSteps[F]{}
 }
 
 // cpuDir holds one direction's buffers: the scratch of the segment being processed (reused by
@@ -168,7 +200,7 @@ func (sg *segment[F]) prev(r *rnnRun, t, H int) (h, c []F, m int) {
 
 // segPlan is a batch's cut into segments, and which segments' activations the forward pass
 func newCPURNN[F float](s *rnnStack) *cpuRNN[F] {
-	k := &cpuRNN[F]{s: s, bl: s.dev.BLAS, grads: make([][]F, len(s.params)), own: make([][]F, len(s.params))}
+	k := &cpuRNN[F]{s: s, cell: cellStepsOf[F](s.cell), bl: s.dev.BLAS, grads: make([][]F, len(s.params)), own: make([][]F, len(s.params))}
 	k.cond = sync.NewCond(&k.mu)
 	return k
 }
@@ -237,7 +269,7 @@ func (k *cpuRNN[F]) prepareBuffers(r *rnnRun) {
 		resize(&dr.whhT, H*gh)
 		resize(&dr.step, r.B*gh)
 		resize(&dr.dh, r.B*H)
-		if s.cell == cellLSTM {
+		if s.cell.hasCellState() {
 			resize(&dr.dc, r.B*H)
 		}
 	}
@@ -265,13 +297,10 @@ func (k *cpuRNN[F]) setSegment(sg *segment[F], r *rnnRun, l, d, j int, x []F) {
 	if sg.kept {
 		act = k.kept[d][l][j]
 	}
-	sg.gates, sg.hn = act[:n*gh], nil
-	if s.cell == cellGRU {
-		sg.hn = act[n*gh : n*(gh+H)]
-	}
+	sg.gates, sg.hn = act[:n*gh], act[n*gh:n*s.cell.actBlocks()*H] // (hn: empty for the LSTM)
 	sg.h, sg.hIn = dr.h[:n*H], dr.hIn[l][j]
 	sg.c, sg.tc, sg.cIn = nil, nil, nil
-	if s.cell == cellLSTM {
+	if s.cell.hasCellState() {
 		sg.c, sg.tc, sg.cIn = dr.c[:n*H], dr.tc[:n*H], dr.cIn[l][j]
 	}
 	sg.x = k.segmentInput(r, sg, x)
@@ -349,11 +378,7 @@ func (k *cpuRNN[F]) forwardLayer(r *rnnRun, l int, x []F, wv []G.Value) {
 
 // segmentForward runs the cell over the segment: its activations and states.
 func (k *cpuRNN[F]) segmentForward(r *rnnRun, sg *segment[F], wih, bih, bhh []F) {
-	if k.s.cell == cellGRU {
-		k.gruForwardSegment(r, sg, wih, bih, bhh)
-	} else {
-		k.lstmForwardSegment(r, sg, wih)
-	}
+	k.cell.forwardSegment(k, r, sg, wih, bih, bhh)
 }
 
 // writeOutputs copies the segment's hidden states where the layer's output goes: the rows that
@@ -521,34 +546,21 @@ func (k *cpuRNN[F]) backwardLayer(r *rnnRun, l int, x []F, wv []G.Value, og *out
 		} else {
 			k.segmentForward(r, sg, wih, bih, bhh)
 		}
-		if s.cell == cellGRU {
-			k.gruBackwardSegment(r, sg, whh, og)
-			k.gruParamGrads(r, sg, gi(d, pWih), gi(d, pWhh), gi(d, pBih), gi(d, pBhh), i == 0)
-		} else {
-			k.lstmBackwardSegment(r, sg, whh, og)
-			k.lstmParamGrads(r, sg, gi(d, pWih), gi(d, pWhh), gi(d, pBih), i == 0)
-		}
+		k.cell.backwardSegment(k, r, sg, whh, og)
+		k.cell.paramGrads(k, r, sg, gi(d, pWih), gi(d, pWhh), gi(d, pBih), gi(d, pBhh), i == 0)
 		if dst != nil {
 			k.inputGrad(r, sg, wih, dst[sg.j])
 		}
 	})
 	for d := 0; d < s.dirs; d++ {
-		if s.cell == cellGRU {
-			copy(gi(d, pBih)[:2*s.hidden], gi(d, pBhh)[:2*s.hidden])
-		} else {
-			copy(gi(d, pBhh), gi(d, pBih))
-		}
+		k.cell.tieBiasGrads(gi(d, pBih), gi(d, pBhh), s.hidden)
 	}
 }
 
 // segmentStates recomputes the segment's states from its kept activations and its entering
 // state.
 func (k *cpuRNN[F]) segmentStates(r *rnnRun, sg *segment[F]) {
-	if k.s.cell == cellGRU {
-		k.gruSegmentStates(r, sg)
-	} else {
-		k.lstmSegmentStates(r, sg)
-	}
+	k.cell.segmentStates(k, r, sg)
 }
 
 // startStep, backwards, brings the carried gradient dh of each row of step t up to date: the
@@ -627,11 +639,7 @@ func (k *cpuRNN[F]) inputGrad(r *rnnRun, sg *segment[F], wih, dX []F) {
 	if first {
 		beta = 0
 	}
-	if k.s.cell == cellGRU {
-		k.gruInputGrad(sg, wih, dX, beta)
-	} else {
-		k.lstmInputGrad(sg, wih, dX, beta)
-	}
+	k.cell.inputGrad(k, sg, wih, dX, beta)
 	if first && k.s.dirs == 2 {
 		k.mu.Lock()
 		k.done[sg.j] = true

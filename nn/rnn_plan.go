@@ -65,11 +65,7 @@ func (p *segPlan) order(i, d int) int {
 
 // actWidth is the width of a row of activations: the G*H gates, and for the GRU W_hn h + b_hn.
 func (k *cpuRNN[F]) actWidth() int {
-	gh := k.s.cell.gates() * k.s.hidden
-	if k.s.cell == cellGRU {
-		return gh + k.s.hidden
-	}
-	return gh
+	return k.s.cell.actBlocks() * k.s.hidden
 }
 
 // planBatch cuts the batch into segments, chooses the segments whose activations the forward
@@ -163,7 +159,7 @@ func (k *cpuRNN[F]) layout(r *rnnRun, arena []F) int {
 		dr.h, dr.hp = take(rows*H), take(rows*H)
 		dr.x = take(rows * max(s.in, W))
 		dr.c, dr.tc, dr.act = nil, nil, nil
-		if s.cell == cellLSTM {
+		if s.cell.hasCellState() {
 			dr.c, dr.tc = take(rows*H), take(rows*H)
 		}
 		if p.scratch {
@@ -174,7 +170,7 @@ func (k *cpuRNN[F]) layout(r *rnnRun, arena []F) int {
 		for l := 0; l < L; l++ {
 			for j := 0; j < p.S; j++ {
 				dr.hIn[l][j] = take(r.B * H)
-				if s.cell == cellLSTM {
+				if s.cell.hasCellState() {
 					dr.cIn[l][j] = take(r.B * H)
 				}
 			}
