@@ -299,7 +299,7 @@ func (s *rnnStack) forward(x *G.Node, w G.Nodes, lengths []int, T int, mode Mode
 	run.drawMasks(s, rng)
 	s.current = run.id
 
-	op := &rnnOp{s: s, run: run, id: run.id, T: run.T, B: run.B, seq: seq, inputGrad: run.inputGrad}
+	op := newRNNOp(s, run)
 	out, err := G.ApplyOp(op, append(G.Nodes{x}, w...)...)
 	if err != nil {
 		return fail(err)
@@ -307,7 +307,7 @@ func (s *rnnStack) forward(x *G.Node, w G.Nodes, lengths []int, T int, mode Mode
 	if !seq {
 		return out, nil, nil
 	}
-	final, err = G.ApplyOp(&rnnFinalOp{s: s, run: run, id: run.id, T: run.T, B: run.B}, out)
+	final, err = G.ApplyOp(newRNNFinalOp(s, run), out)
 	if err != nil {
 		return fail(err)
 	}

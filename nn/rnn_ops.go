@@ -17,11 +17,8 @@ package nn
 // batch's buffers.
 
 import (
-	"errors"
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -31,39 +28,32 @@ import (
 // shapes the graph; run is the layer's (shared) description of the newest batch, used only
 // once the op has checked that it is that batch's.
 type rnnOp struct {
+	opBase
 	s         *rnnStack
 	run       *rnnRun
 	id        uint64
 	T, B      int
-	seq       bool
 	inputGrad bool
 }
 
-func (op *rnnOp) Arity() int { return 1 + len(op.s.params) }
-
-func (op *rnnOp) Type() hm.Type {
-	ts := []hm.Type{tensorType(2)}
-	for _, p := range op.s.params {
-		ts = append(ts, tensorType(len(p.Shape)))
+// newRNNOp returns the forward op of run r of stack s.
+func newRNNOp(s *rnnStack, r *rnnRun) *rnnOp {
+	out := tensor.Shape{r.B, s.dirs * s.hidden}
+	if r.seq {
+		out[0] = r.T * r.B
 	}
-	return hm.NewFnType(append(ts, tensorType(2))...)
+	name := fmt.Sprintf("%v%q#%d{T=%d,B=%d}", s.cell, s.prefix, r.id, r.T, r.B)
+	return &rnnOp{opBase: newOp(name, out, s.inputDims()...), s: s, run: r, id: r.id, T: r.T, B: r.B, inputGrad: r.inputGrad}
 }
 
-func (op *rnnOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	if op.seq {
-		return tensor.Shape{op.T * op.B, op.s.dirs * op.s.hidden}, nil
+// inputDims are the dimensions of the forward op's inputs: x and the weights.
+func (s *rnnStack) inputDims() []int {
+	dims := []int{2}
+	for _, p := range s.params {
+		dims = append(dims, len(p.Shape))
 	}
-	return tensor.Shape{op.B, op.s.dirs * op.s.hidden}, nil
+	return dims
 }
-
-func (op *rnnOp) ReturnsPtr() bool     { return false }
-func (op *rnnOp) CallsExtern() bool    { return false }
-func (op *rnnOp) OverwritesInput() int { return -1 }
-func (op *rnnOp) String() string {
-	return fmt.Sprintf("%v%q#%d{T=%d,B=%d}", op.s.cell, op.s.prefix, op.id, op.T, op.B)
-}
-func (op *rnnOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *rnnOp) Hashcode() uint32      { return hashString(op.String()) }
 
 func (op *rnnOp) DiffWRT(n int) []bool {
 	d := make([]bool, n)
@@ -74,7 +64,12 @@ func (op *rnnOp) DiffWRT(n int) []bool {
 }
 
 func (op *rnnOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	bw, err := G.ApplyOp(&rnnBwdOp{op}, append(append(G.Nodes{}, inputs...), grad)...)
+	dx := tensor.Shape{1, 1} // a placeholder when the layer computes no input gradient
+	if op.inputGrad {
+		dx = tensor.Shape{op.T * op.B, op.s.in}
+	}
+	bwd := &rnnBwdOp{newGradOp("Bwd"+op.name, dx, append(op.s.inputDims(), 2)...), op}
+	bw, err := G.ApplyOp(bwd, append(append(G.Nodes{}, inputs...), grad)...)
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +77,9 @@ func (op *rnnOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) 
 	if op.inputGrad {
 		res[0] = bw
 	}
-	for i := range op.s.params {
-		if res[i+1], err = G.ApplyOp(&rnnGradOp{op, i}, bw); err != nil {
+	for i, p := range op.s.params {
+		get := &rnnGradOp{newGradOp(fmt.Sprintf("Grad(%s)%s", p.Name, op.name), tensor.Shape(p.Shape), 2), op, i}
+		if res[i+1], err = G.ApplyOp(get, bw); err != nil {
 			return nil, err
 		}
 	}
@@ -117,48 +113,27 @@ func (op *rnnOp) Do(vals ...G.Value) (G.Value, error) {
 // rnnBwdOp is the backward op: inputs x, the weights and the output's gradient; output the
 // input gradient (a (1, 1) placeholder when the layer computes none). The parameter
 // gradients stay in the kernels, read by rnnGradOp.
-type rnnBwdOp struct{ *rnnOp }
-
-func (op *rnnBwdOp) Arity() int { return 2 + len(op.s.params) }
-
-func (op *rnnBwdOp) Type() hm.Type {
-	ts := []hm.Type{tensorType(2)}
-	for _, p := range op.s.params {
-		ts = append(ts, tensorType(len(p.Shape)))
-	}
-	return hm.NewFnType(append(ts, tensorType(2), tensorType(2))...)
-}
-
-func (op *rnnBwdOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	if !op.inputGrad {
-		return tensor.Shape{1, 1}, nil
-	}
-	return tensor.Shape{op.T * op.B, op.s.in}, nil
-}
-
-func (op *rnnBwdOp) String() string        { return "Bwd" + op.rnnOp.String() }
-func (op *rnnBwdOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *rnnBwdOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *rnnBwdOp) DiffWRT(n int) []bool  { return make([]bool, n) }
-func (op *rnnBwdOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, errors.New("nn: recurrent layers have no second derivative")
+type rnnBwdOp struct {
+	gradOpBase
+	fwd *rnnOp
 }
 
 func (op *rnnBwdOp) Do(vals ...G.Value) (G.Value, error) {
-	if err := op.check(); err != nil {
+	f := op.fwd
+	if err := f.check(); err != nil {
 		return nil, err
 	}
-	if op.s.forwardOf != op.id {
-		return nil, fmt.Errorf("nn: %v %q: backward op #%d ran before its forward op", op.s.cell, op.s.prefix, op.id)
+	if f.s.forwardOf != f.id {
+		return nil, fmt.Errorf("nn: %v %q: backward op #%d ran before its forward op", f.s.cell, f.s.prefix, f.id)
 	}
-	k, err := op.s.kernels(vals[0].Dtype())
+	k, err := f.s.kernels(vals[0].Dtype())
 	if err != nil {
-		return nil, fmt.Errorf("nn: %v %q: %w", op.s.cell, op.s.prefix, err)
+		return nil, fmt.Errorf("nn: %v %q: %w", f.s.cell, f.s.prefix, err)
 	}
 	n := len(vals)
-	dx, err := k.Backward(op.run, vals[n-1], vals[0], vals[1:n-1])
+	dx, err := k.Backward(f.run, vals[n-1], vals[0], vals[1:n-1])
 	if err != nil {
-		return nil, fmt.Errorf("nn: %v %q backward: %w", op.s.cell, op.s.prefix, err)
+		return nil, fmt.Errorf("nn: %v %q backward: %w", f.s.cell, f.s.prefix, err)
 	}
 	if dx == nil {
 		dt := vals[0].Dtype()
@@ -170,32 +145,16 @@ func (op *rnnBwdOp) Do(vals ...G.Value) (G.Value, error) {
 // rnnGradOp hands parameter i's gradient, computed by the backward op (its input), to the
 // graph.
 type rnnGradOp struct {
-	*rnnOp
-	i int
-}
-
-func (op *rnnGradOp) Arity() int { return 1 }
-func (op *rnnGradOp) Type() hm.Type {
-	return hm.NewFnType(tensorType(2), tensorType(len(op.s.params[op.i].Shape)))
-}
-func (op *rnnGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape(op.s.params[op.i].Shape).Clone(), nil
-}
-func (op *rnnGradOp) String() string {
-	return fmt.Sprintf("Grad(%s)%v", op.s.params[op.i].Name, op.rnnOp)
-}
-func (op *rnnGradOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *rnnGradOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *rnnGradOp) DiffWRT(n int) []bool  { return make([]bool, n) }
-func (op *rnnGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, errors.New("nn: recurrent layers have no second derivative")
+	gradOpBase
+	fwd *rnnOp
+	i   int
 }
 
 func (op *rnnGradOp) Do(vals ...G.Value) (G.Value, error) {
-	if err := op.check(); err != nil {
+	if err := op.fwd.check(); err != nil {
 		return nil, err
 	}
-	k, err := op.s.kernels(vals[0].Dtype())
+	k, err := op.fwd.s.kernels(vals[0].Dtype())
 	if err != nil {
 		return nil, err
 	}
@@ -205,28 +164,22 @@ func (op *rnnGradOp) Do(vals ...G.Value) (G.Value, error) {
 // rnnFinalOp picks the final states (B, dirs*H) out of a sequence output (T*B, dirs*H): the
 // forward direction's state at each sequence's last step, the reverse direction's at step 0.
 type rnnFinalOp struct {
+	opBase
 	s    *rnnStack
 	run  *rnnRun
 	id   uint64
 	T, B int
 }
 
-func (op *rnnFinalOp) Arity() int    { return 1 }
-func (op *rnnFinalOp) Type() hm.Type { return hm.NewFnType(tensorType(2), tensorType(2)) }
-func (op *rnnFinalOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.B, op.s.dirs * op.s.hidden}, nil
+func newRNNFinalOp(s *rnnStack, r *rnnRun) *rnnFinalOp {
+	name := fmt.Sprintf("Final%v%q#%d", s.cell, s.prefix, r.id)
+	return &rnnFinalOp{newOp(name, tensor.Shape{r.B, s.dirs * s.hidden}, 2), s, r, r.id, r.T, r.B}
 }
-func (op *rnnFinalOp) ReturnsPtr() bool     { return false }
-func (op *rnnFinalOp) CallsExtern() bool    { return false }
-func (op *rnnFinalOp) OverwritesInput() int { return -1 }
-func (op *rnnFinalOp) String() string {
-	return fmt.Sprintf("Final%v%q#%d", op.s.cell, op.s.prefix, op.id)
-}
-func (op *rnnFinalOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *rnnFinalOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *rnnFinalOp) DiffWRT(n int) []bool  { return []bool{true} }
+
+func (op *rnnFinalOp) DiffWRT(n int) []bool { return []bool{true} }
 func (op *rnnFinalOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(&rnnFinalBwdOp{op}, grad)
+	seq := tensor.Shape{op.T * op.B, op.s.dirs * op.s.hidden}
+	d, err := G.ApplyOp(&rnnFinalBwdOp{newGradOp("Bwd"+op.name, seq, 2), op}, grad)
 	return G.Nodes{d}, err
 }
 
@@ -235,9 +188,17 @@ func (op *rnnFinalOp) rows(b int) (fwd, rev int) {
 	return (op.run.lengths[b]-1)*op.run.B + b, b
 }
 
-func (op *rnnFinalOp) Do(vals ...G.Value) (G.Value, error) {
+// check says whether the op may run: its graph must be the layer's newest.
+func (op *rnnFinalOp) check() error {
 	if op.s.current != op.id {
-		return nil, fmt.Errorf("nn: %v %q: stale graph", op.s.cell, op.s.prefix)
+		return fmt.Errorf("nn: %v %q: stale graph", op.s.cell, op.s.prefix)
+	}
+	return nil
+}
+
+func (op *rnnFinalOp) Do(vals ...G.Value) (G.Value, error) {
+	if err := op.check(); err != nil {
+		return nil, err
 	}
 	switch seq := vals[0].Data().(type) {
 	case []float32:
@@ -262,33 +223,26 @@ func finalGather[F float](op *rnnFinalOp, seq []F) G.Value {
 }
 
 // rnnFinalBwdOp scatters the final states' gradient back into a sequence-shaped gradient.
-type rnnFinalBwdOp struct{ *rnnFinalOp }
-
-func (op *rnnFinalBwdOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.T * op.B, op.s.dirs * op.s.hidden}, nil
-}
-func (op *rnnFinalBwdOp) String() string        { return "Bwd" + op.rnnFinalOp.String() }
-func (op *rnnFinalBwdOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *rnnFinalBwdOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *rnnFinalBwdOp) DiffWRT(n int) []bool  { return make([]bool, n) }
-func (op *rnnFinalBwdOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, errors.New("nn: recurrent layers have no second derivative")
+type rnnFinalBwdOp struct {
+	gradOpBase
+	fwd *rnnFinalOp
 }
 
 func (op *rnnFinalBwdOp) Do(vals ...G.Value) (G.Value, error) {
-	if op.s.current != op.id {
-		return nil, fmt.Errorf("nn: %v %q: stale graph", op.s.cell, op.s.prefix)
+	f := op.fwd
+	if err := f.check(); err != nil {
+		return nil, err
 	}
 	switch d := vals[0].Data().(type) {
 	case []float32:
-		return finalScatter(op, d), nil
+		return finalScatter(f, d), nil
 	case []float64:
-		return finalScatter(op, d), nil
+		return finalScatter(f, d), nil
 	}
-	return nil, fmt.Errorf("nn: %v %q: dtype %v is not supported", op.s.cell, op.s.prefix, vals[0].Dtype())
+	return nil, fmt.Errorf("nn: %v %q: dtype %v is not supported", f.s.cell, f.s.prefix, vals[0].Dtype())
 }
 
-func finalScatter[F float](op *rnnFinalBwdOp, d []F) G.Value {
+func finalScatter[F float](op *rnnFinalOp, d []F) G.Value {
 	H, W := op.s.hidden, op.s.dirs*op.s.hidden
 	out := make([]F, op.run.T*op.run.B*W)
 	for b := 0; b < op.run.B; b++ {
