@@ -19,11 +19,11 @@ import (
 type GRU struct{ s *rnnStack }
 
 // NewGRU returns a GRU with zero weights (call Init, or load weights into Params); the
-// arguments are NewLSTM's. inputGrad says whether the backward pass computes the gradient of
-// the input: false for frozen features (the bigru head over an encoder), which saves the
-// largest matrix product of the first layer.
-func NewGRU(dev *CPU, prefix string, inputDim, hidden, layers int, bidirectional bool, dropout float64, inputGrad bool) (*GRU, error) {
-	s, err := newRNNStack(cellGRU, dev, prefix, inputDim, hidden, layers, bidirectional, dropout, inputGrad)
+// arguments are NewLSTM's. The input gradient is computed; SetInputGrad(false) turns it off
+// for frozen features (the bigru head over an encoder), which saves the largest matrix product
+// of the first layer.
+func NewGRU(dev *CPU, prefix string, inputDim, hidden, layers int, bidirectional bool, dropout float64) (*GRU, error) {
+	s, err := newRNNStack(cellGRU, dev, prefix, inputDim, hidden, layers, bidirectional, dropout, true)
 	if err != nil {
 		return nil, err
 	}
@@ -50,15 +50,14 @@ func (l *GRU) SetMaxActivationBytes(n int64) { l.s.maxActBytes = n }
 func (l *GRU) MaxActivationBytes() int64 { return l.s.maxActBytes }
 
 // Forward adds the GRU to x's graph; arguments, results and lifetimes are LSTM.Forward's.
-func (l *GRU) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG, seq bool) (final, outputs *G.Node, err error) {
-	if x == nil {
-		return l.s.forward(nil, nil, lengths, T, mode, rng, seq)
-	}
-	w, err := l.s.bindParams(x.Graph())
-	if err != nil {
-		return nil, nil, err
-	}
-	return l.s.forward(x, w, lengths, T, mode, rng, seq)
+func (l *GRU) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG) (final *G.Node, err error) {
+	final, _, err = l.s.forwardBound(x, lengths, T, mode, rng, false)
+	return final, err
+}
+
+// ForwardSequence is Forward that also returns the output sequence (see LSTM.ForwardSequence).
+func (l *GRU) ForwardSequence(x *G.Node, lengths []int, T int, mode Mode, rng *RNG) (final, outputs *G.Node, err error) {
+	return l.s.forwardBound(x, lengths, T, mode, rng, true)
 }
 
 // ---------------------------------------------------------------------------- the cell

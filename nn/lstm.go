@@ -71,8 +71,7 @@ func (l *LSTM) MaxActivationBytes() int64 { return l.s.maxActBytes }
 
 // Forward adds the LSTM to x's graph and returns the last layer's final states, (B, H) or,
 // when bidirectional, (B, 2H) = [forward | backward] (PyTorch's torch.cat((h_n[-2], h_n[-1]),
-// 1)), and, when seq is true, the last layer's output sequence (T*B, dirs*H), time-major
-// (row t*B+b is sequence b at step t), zero on padding; outputs is nil when seq is false.
+// 1)). ForwardSequence returns the output sequence as well.
 //
 // x is (T*B, inputDim) float32, time-major and padded to T steps; lengths holds the B true
 // lengths, longest first, each in 1..T. rng draws the dropout masks (Train mode, dropout > 0,
@@ -86,15 +85,15 @@ func (l *LSTM) MaxActivationBytes() int64 { return l.s.maxActBytes }
 // The layer serves one graph at a time: a newer Forward makes the older graph's ops fail. The
 // values its ops return (the final states, the output sequence, the input and parameter
 // gradients) are the layer's own buffers, valid until its next graph runs.
-func (l *LSTM) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG, seq bool) (final, outputs *G.Node, err error) {
-	if x == nil {
-		return l.s.forward(nil, nil, lengths, T, mode, rng, seq)
-	}
-	w, err := l.s.bindParams(x.Graph())
-	if err != nil {
-		return nil, nil, err
-	}
-	return l.s.forward(x, w, lengths, T, mode, rng, seq)
+func (l *LSTM) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG) (final *G.Node, err error) {
+	final, _, err = l.s.forwardBound(x, lengths, T, mode, rng, false)
+	return final, err
+}
+
+// ForwardSequence is Forward that also returns the last layer's output sequence (T*B, dirs*H),
+// time-major (row t*B+b is sequence b at step t), zero on padding.
+func (l *LSTM) ForwardSequence(x *G.Node, lengths []int, T int, mode Mode, rng *RNG) (final, outputs *G.Node, err error) {
+	return l.s.forwardBound(x, lengths, T, mode, rng, true)
 }
 
 // ---------------------------------------------------------------------------- the cell

@@ -314,6 +314,18 @@ func (s *rnnStack) forward(x *G.Node, w G.Nodes, lengths []int, T int, mode Mode
 	return final, out, nil
 }
 
+// forwardBound is forward with the layer's own parameters, bound to x's graph (bindParams).
+func (s *rnnStack) forwardBound(x *G.Node, lengths []int, T int, mode Mode, rng *RNG, seq bool) (final, outputs *G.Node, err error) {
+	if x == nil {
+		return s.forward(nil, nil, lengths, T, mode, rng, seq)
+	}
+	w, err := s.bindParams(x.Graph())
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.forward(x, w, lengths, T, mode, rng, seq)
+}
+
 // bindParams returns the graph nodes of the layer's parameters in g: the input node named
 // Param.Name that wraps Param.Value itself, made here when the graph has none yet. The step
 // runner finds them by value after the model's Forward.
