@@ -9,6 +9,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/sentibench/sentibench/internal/gradcheck"
 	"github.com/sentibench/sentibench/nn"
 )
 
@@ -245,13 +246,13 @@ func TestLossGradCheck(t *testing.T) {
 			setBatch(l, teacher, labels)
 			_, _, grad := lossOf(t, l, z, tensor.Float64)
 			const h = 1e-6
+			x := append([]float64(nil), z...)
+			lossAt := func() float64 {
+				v, _, _ := lossOf(t, l, x, tensor.Float64)
+				return v
+			}
 			for i := range z {
-				x := append([]float64(nil), z...)
-				x[i] = z[i] + h
-				up, _, _ := lossOf(t, l, x, tensor.Float64)
-				x[i] = z[i] - h
-				down, _, _ := lossOf(t, l, x, tensor.Float64)
-				num := (up - down) / (2 * h)
+				num := gradcheck.Central(lossAt, x, i, h)
 				if math.Abs(num-grad[i]) > 1e-7*math.Max(1, math.Abs(num)) {
 					t.Errorf("%T T=%v alpha=%v: element %d: analytic %.10g, numeric %.10g", l, T, alpha, i, grad[i], num)
 				}

@@ -20,6 +20,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/sentibench/sentibench/internal/blas"
+	"github.com/sentibench/sentibench/internal/gradcheck"
 	"github.com/sentibench/sentibench/internal/safetensors"
 )
 
@@ -205,13 +206,7 @@ func checkRNNGradients(t *testing.T, c rnnCase) {
 	worst := 0.0
 	for i, v := range vals {
 		for j := range v {
-			orig := v[j]
-			v[j] = orig + eps
-			lp := lossAt()
-			v[j] = orig - eps
-			lm := lossAt()
-			v[j] = orig
-			num := (lp - lm) / (2 * eps)
+			num := gradcheck.Central(lossAt, v, j, eps)
 			got := grads[i][j]
 			diff := math.Abs(got - num)
 			worst = max(worst, diff/(1e-6+math.Abs(num)))
