@@ -9,6 +9,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/sentibench/sentibench/internal/gradcheck"
 	"github.com/sentibench/sentibench/nn"
 )
 
@@ -49,15 +50,33 @@ func lossOf(t *testing.T, loss nn.PerExampleLoss, z []float64, dt tensor.Dtype) 
 	if err := vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
-	v, err := scalarOf(cost.Value())
-	if err != nil {
-		t.Fatal(err)
+	v := float64s(t, cost.Value().Data())
+	if len(v) != 1 {
+		t.Fatalf("loss of %d values, want a scalar", len(v))
 	}
-	gz, err := floats(grads[0].Value())
-	if err != nil {
-		t.Fatal(err)
+	gz := float64s(t, grads[0].Value().Data())
+	return v[0], append([]float32(nil), loss.PerExample()...), gz
+}
+
+// float64s returns a value's data, a float32 or float64 scalar or slice, as float64s.
+func float64s(t *testing.T, data any) []float64 {
+	t.Helper()
+	switch x := data.(type) {
+	case float32:
+		return []float64{float64(x)}
+	case float64:
+		return []float64{x}
+	case []float32:
+		out := make([]float64, len(x))
+		for i, f := range x {
+			out[i] = float64(f)
+		}
+		return out
+	case []float64:
+		return append([]float64(nil), x...)
 	}
-	return v, append([]float32(nil), loss.PerExample()...), append([]float64(nil), gz...)
+	t.Fatalf("a value of type %T, want float32 or float64 data", data)
+	return nil
 }
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(1, math.Abs(b)) }
@@ -227,13 +246,13 @@ func TestLossGradCheck(t *testing.T) {
 			setBatch(l, teacher, labels)
 			_, _, grad := lossOf(t, l, z, tensor.Float64)
 			const h = 1e-6
+			x := append([]float64(nil), z...)
+			lossAt := func() float64 {
+				v, _, _ := lossOf(t, l, x, tensor.Float64)
+				return v
+			}
 			for i := range z {
-				x := append([]float64(nil), z...)
-				x[i] = z[i] + h
-				up, _, _ := lossOf(t, l, x, tensor.Float64)
-				x[i] = z[i] - h
-				down, _, _ := lossOf(t, l, x, tensor.Float64)
-				num := (up - down) / (2 * h)
+				num := gradcheck.Central(lossAt, x, i, h)
 				if math.Abs(num-grad[i]) > 1e-7*math.Max(1, math.Abs(num)) {
 					t.Errorf("%T T=%v alpha=%v: element %d: analytic %.10g, numeric %.10g", l, T, alpha, i, grad[i], num)
 				}

@@ -84,7 +84,7 @@ func BenchmarkEmbeddingOp(b *testing.B) {
 		b.Fatal(err)
 	}
 	fwd := y.Op().(*embedOp)
-	bwd := &embedBwdOp{fwd}
+	bwd := fwd.backward()
 	dy := dense(make([]float32, benchB*benchT*100), benchB*benchT, 100)
 	step := func() {
 		if _, err := fwd.Do(e.Weight.Value); err != nil {

@@ -13,6 +13,8 @@
 // (weight_ih_l0, weight_hh_l0_reverse, ...), so a model's weights move to and from PyTorch
 // unchanged (see the safetensors checkpoints of package train).
 //
-// Data flows one way through the project: data -> nn -> train -> distill/profile -> cmd.
-// This package imports data (for the batch types) and nothing above it.
+// Data flows one way through the project: data -> nn -> train -> distill/profile/serve -> cmd.
+// This package imports none of them: a batch comes in as an Input (token ids and lengths),
+// which train fills from package data; of the project, nn imports only internal/blas and
+// internal/safetensors.
 package nn

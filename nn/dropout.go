@@ -6,10 +6,8 @@ package nn
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -51,7 +49,7 @@ func (d *Dropout) Forward(x *G.Node, mode Mode, rng *RNG) (*G.Node, error) {
 	}
 	n := x.Shape().TotalSize()
 	d.drawMask(rng, n)
-	op := &dropoutOp{d: d, name: d.tag.next(), shape: x.Shape().Clone()}
+	op := newDropoutOp(d, d.tag.next(), x.Shape())
 	return G.ApplyOp(op, x)
 }
 
@@ -70,25 +68,23 @@ func (d *Dropout) drawMask(rng *RNG, n int) {
 }
 
 type dropoutOp struct {
-	d     *Dropout
-	name  string
-	shape tensor.Shape
+	opBase
+	d *Dropout
 }
 
-func (op *dropoutOp) Arity() int { return 1 }
-func (op *dropoutOp) Type() hm.Type {
-	return fnType(op.shape.Dims(), op.shape.Dims())
+// newDropoutOp returns d's op named name over inputs of the given shape.
+func newDropoutOp(d *Dropout, name string, shape tensor.Shape) *dropoutOp {
+	return &dropoutOp{newOp("Dropout("+name+")", shape, shape.Dims()), d}
 }
-func (op *dropoutOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
-func (op *dropoutOp) ReturnsPtr() bool                               { return false }
-func (op *dropoutOp) CallsExtern() bool                              { return false }
-func (op *dropoutOp) OverwritesInput() int                           { return -1 }
-func (op *dropoutOp) String() string                                 { return "Dropout(" + op.name + ")" }
-func (op *dropoutOp) WriteHash(h hash.Hash)                          { writeHash(h, op.String()) }
-func (op *dropoutOp) Hashcode() uint32                               { return hashString(op.String()) }
-func (op *dropoutOp) DiffWRT(int) []bool                             { return []bool{true} }
+
+// backward returns the op's backward op.
+func (op *dropoutOp) backward() *dropoutBwdOp {
+	return &dropoutBwdOp{newGradOp("Grad"+op.name, op.out, op.out.Dims()), op}
+}
+
+func (op *dropoutOp) DiffWRT(int) []bool { return []bool{true} }
 func (op *dropoutOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&dropoutBwdOp{op}, grad)
+	dx, err := G.ApplyOp(op.backward(), grad)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +98,7 @@ func (op *dropoutOp) Do(vals ...G.Value) (G.Value, error) {
 	case tensor.Float64:
 		return dropApply(op, &op.d.w64.out, vals[0])
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }
 
 // dropApply writes x * mask / (1-p) into *buf.
@@ -127,25 +123,21 @@ func dropApply[T float](op *dropoutOp, buf *[]T, xv G.Value) (G.Value, error) {
 			out[i] = 0
 		}
 	}
-	return dense(out, op.shape...), nil
+	return dense(out, op.out...), nil
 }
 
-type dropoutBwdOp struct{ *dropoutOp }
-
-func (op *dropoutBwdOp) String() string        { return "DropoutGrad(" + op.name + ")" }
-func (op *dropoutBwdOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *dropoutBwdOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *dropoutBwdOp) DiffWRT(int) []bool    { return []bool{false} }
-func (op *dropoutBwdOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("nn: %v: no second derivative", op)
+// dropoutBwdOp applies the forward op's mask to the output gradient.
+type dropoutBwdOp struct {
+	gradOpBase
+	fwd *dropoutOp
 }
 
 func (op *dropoutBwdOp) Do(vals ...G.Value) (G.Value, error) {
 	switch vals[0].Dtype() {
 	case tensor.Float32:
-		return dropApply(op.dropoutOp, &op.d.w32.dx, vals[0])
+		return dropApply(op.fwd, &op.fwd.d.w32.dx, vals[0])
 	case tensor.Float64:
-		return dropApply(op.dropoutOp, &op.d.w64.dx, vals[0])
+		return dropApply(op.fwd, &op.fwd.d.w64.dx, vals[0])
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }

@@ -98,13 +98,13 @@ func TestDropoutInPlace(t *testing.T) {
 		d := NewDropout("drop", 0.4)
 		d.InPlace = inPlace
 		d.drawMask(NewRNG(9), n)
-		op := &dropoutOp{d: d, name: "drop", shape: tensor.Shape{n}}
+		op := newDropoutOp(d, "drop", tensor.Shape{n})
 		x, dy := append([]float32(nil), xs...), append([]float32(nil), dys...)
 		y, err := op.Do(dense(x, n))
 		if err != nil {
 			t.Fatal(err)
 		}
-		dx, err := (&dropoutBwdOp{op}).Do(dense(dy, n))
+		dx, err := op.backward().Do(dense(dy, n))
 		if err != nil {
 			t.Fatal(err)
 		}

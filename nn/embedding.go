@@ -6,9 +6,7 @@ package nn
 
 import (
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -111,7 +109,8 @@ func (e *Embedding) Lookup(w *G.Node, ids []int32, B, T int, timeMajor bool) (*G
 				e.Weight.Name, id, i%T, i/T, e.Vocab)
 		}
 	}
-	op := &embedOp{e: e, name: e.tag.next(), ids: ids, B: B, T: T, timeMajor: timeMajor}
+	op := &embedOp{opBase: newOp("Embedding("+e.tag.next()+")", tensor.Shape{B * T, e.Dim}, 2),
+		e: e, ids: ids, B: B, T: T, timeMajor: timeMajor}
 	return G.ApplyOp(op, w)
 }
 
@@ -125,28 +124,17 @@ func (op *embedOp) row(b, t int) int {
 
 // embedOp gathers the rows of the ids: forward of Embedding.Lookup.
 type embedOp struct {
+	opBase
 	e         *Embedding
-	name      string
 	ids       []int32
 	B, T      int
 	timeMajor bool
 	intoGrad  bool // write the table's gradient into e.Weight.Grad
 }
 
-func (op *embedOp) Arity() int    { return 1 }
-func (op *embedOp) Type() hm.Type { return fnType(2, 2) }
-func (op *embedOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.B * op.T, op.e.Dim}, nil
-}
-func (op *embedOp) ReturnsPtr() bool      { return false }
-func (op *embedOp) CallsExtern() bool     { return false }
-func (op *embedOp) OverwritesInput() int  { return -1 }
-func (op *embedOp) String() string        { return "Embedding(" + op.name + ")" }
-func (op *embedOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *embedOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *embedOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op *embedOp) DiffWRT(int) []bool { return []bool{true} }
 func (op *embedOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dw, err := G.ApplyOp(&embedBwdOp{op}, grad)
+	dw, err := G.ApplyOp(op.backward(), grad)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +148,7 @@ func (op *embedOp) Do(vals ...G.Value) (G.Value, error) {
 	case tensor.Float64:
 		return embedForward(op, &op.e.w64, vals[0])
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }
 
 func embedForward[T float](op *embedOp, ws *embedWork[T], wv G.Value) (G.Value, error) {
@@ -182,28 +170,24 @@ func embedForward[T float](op *embedOp, ws *embedWork[T], wv G.Value) (G.Value, 
 
 // embedBwdOp scatter-adds the output gradient into the table's gradient (the padding row gets
 // none). Its only input is the output gradient; the ids are on the op.
-type embedBwdOp struct{ *embedOp }
-
-func (op *embedBwdOp) Type() hm.Type { return fnType(2, 2) }
-func (op *embedBwdOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.e.Vocab, op.e.Dim}, nil
+type embedBwdOp struct {
+	gradOpBase
+	fwd *embedOp
 }
-func (op *embedBwdOp) String() string        { return "EmbeddingGrad(" + op.name + ")" }
-func (op *embedBwdOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *embedBwdOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *embedBwdOp) DiffWRT(int) []bool    { return []bool{false} }
-func (op *embedBwdOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("nn: %v: no second derivative", op)
+
+// backward returns the op's backward op.
+func (op *embedOp) backward() *embedBwdOp {
+	return &embedBwdOp{newGradOp("Grad"+op.name, tensor.Shape{op.e.Vocab, op.e.Dim}, 2), op}
 }
 
 func (op *embedBwdOp) Do(vals ...G.Value) (G.Value, error) {
 	switch vals[0].Dtype() {
 	case tensor.Float32:
-		return embedBackward(op, &op.e.w32, vals[0])
+		return embedBackward(op, &op.fwd.e.w32, vals[0])
 	case tensor.Float64:
-		return embedBackward(op, &op.e.w64, vals[0])
+		return embedBackward(op, &op.fwd.e.w64, vals[0])
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }
 
 func embedBackward[T float](op *embedBwdOp, ws *embedWork[T], dv G.Value) (G.Value, error) {
@@ -211,25 +195,25 @@ func embedBackward[T float](op *embedBwdOp, ws *embedWork[T], dv G.Value) (G.Val
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
-	E := op.e.Dim
-	if len(dOut) != op.B*op.T*E {
-		return nil, fmt.Errorf("nn: %v: output gradient has %d values, want %d", op, len(dOut), op.B*op.T*E)
+	E := op.fwd.e.Dim
+	if len(dOut) != op.fwd.B*op.fwd.T*E {
+		return nil, fmt.Errorf("nn: %v: output gradient has %d values, want %d", op, len(dOut), op.fwd.B*op.fwd.T*E)
 	}
 	var dW []T
-	if g, ok := any(op.e.Weight.Grad).([]T); ok && op.intoGrad && len(g) == op.e.Vocab*E {
+	if g, ok := any(op.fwd.e.Weight.Grad).([]T); ok && op.fwd.intoGrad && len(g) == op.fwd.e.Vocab*E {
 		dW = g // the runner finds the gradient in place
 	} else {
-		dW = resize(&ws.dW, op.e.Vocab*E)
+		dW = resize(&ws.dW, op.fwd.e.Vocab*E)
 	}
 	zero(dW)
-	pad := op.e.PadID
-	for b := 0; b < op.B; b++ {
-		for t := 0; t < op.T; t++ {
-			id := int(op.ids[b*op.T+t])
+	pad := op.fwd.e.PadID
+	for b := 0; b < op.fwd.B; b++ {
+		for t := 0; t < op.fwd.T; t++ {
+			id := int(op.fwd.ids[b*op.fwd.T+t])
 			if id == pad {
 				continue
 			}
-			r := op.row(b, t)
+			r := op.fwd.row(b, t)
 			dst := dW[id*E : (id+1)*E]
 			src := dOut[r*E : (r+1)*E]
 			for j := range dst {
@@ -237,5 +221,5 @@ func embedBackward[T float](op *embedBwdOp, ws *embedWork[T], dv G.Value) (G.Val
 			}
 		}
 	}
-	return dense(dW, op.e.Vocab, E), nil
+	return dense(dW, op.fwd.e.Vocab, E), nil
 }

@@ -7,6 +7,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/sentibench/sentibench/internal/gradcheck"
 )
 
 // input64 adds a float64 input node named name with the given values.
@@ -94,13 +96,7 @@ func (c gradCase) check(t *testing.T) {
 			if c.skip != nil && c.skip(i, j) {
 				continue
 			}
-			old := x[j]
-			x[j] = old + h
-			up := run()
-			x[j] = old - h
-			down := run()
-			x[j] = old
-			num := (up - down) / (2 * h)
+			num := gradcheck.Central(run, x, j, h)
 			a := analytic[i][j]
 			rel := math.Abs(a-num) / math.Max(1, math.Max(math.Abs(a), math.Abs(num)))
 			worst = math.Max(worst, rel)

@@ -19,11 +19,11 @@ import (
 type GRU struct{ s *rnnStack }
 
 // NewGRU returns a GRU with zero weights (call Init, or load weights into Params); the
-// arguments are NewLSTM's. inputGrad says whether the backward pass computes the gradient of
-// the input: false for frozen features (the bigru head over an encoder), which saves the
-// largest matrix product of the first layer.
-func NewGRU(dev *CPU, prefix string, inputDim, hidden, layers int, bidirectional bool, dropout float64, inputGrad bool) (*GRU, error) {
-	s, err := newRNNStack(cellGRU, dev, prefix, inputDim, hidden, layers, bidirectional, dropout, inputGrad)
+// arguments are NewLSTM's. The input gradient is computed; SetInputGrad(false) turns it off
+// for frozen features (the bigru head over an encoder), which saves the largest matrix product
+// of the first layer.
+func NewGRU(dev *CPU, prefix string, inputDim, hidden, layers int, bidirectional bool, dropout float64) (*GRU, error) {
+	s, err := newRNNStack(cellGRU, dev, prefix, inputDim, hidden, layers, bidirectional, dropout, true)
 	if err != nil {
 		return nil, err
 	}
@@ -50,25 +50,35 @@ func (l *GRU) SetMaxActivationBytes(n int64) { l.s.maxActBytes = n }
 func (l *GRU) MaxActivationBytes() int64 { return l.s.maxActBytes }
 
 // Forward adds the GRU to x's graph; arguments, results and lifetimes are LSTM.Forward's.
-func (l *GRU) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG, seq bool) (final, outputs *G.Node, err error) {
-	if x == nil {
-		return l.s.forward(nil, nil, lengths, T, mode, rng, seq)
-	}
-	w, err := l.s.bindParams(x.Graph())
-	if err != nil {
-		return nil, nil, err
-	}
-	return l.s.forward(x, w, lengths, T, mode, rng, seq)
+func (l *GRU) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG) (final *G.Node, err error) {
+	final, _, err = l.s.forwardBound(x, lengths, T, mode, rng, false)
+	return final, err
 }
 
-// ---------------------------------------------------------------------------- CPU kernels
+// ForwardSequence is Forward that also returns the output sequence (see LSTM.ForwardSequence).
+func (l *GRU) ForwardSequence(x *G.Node, lengths []int, T int, mode Mode, rng *RNG) (final, outputs *G.Node, err error) {
+	return l.s.forwardBound(x, lengths, T, mode, rng, true)
+}
 
-// gruForwardSegment runs the GRU over one segment (see cpuRNN): the input projection of the
+// ---------------------------------------------------------------------------- the cell
+
+// gruCell is the GRU's cellKind.
+type gruCell struct{}
+
+func (gruCell) String() string     { return "GRU" }
+func (gruCell) gates() int         { return 3 }
+func (gruCell) actBlocks() int     { return 4 } // r, z, n and W_hn h + b_hn
+func (gruCell) hasCellState() bool { return false }
+
+// gruSteps are the GRU's cellSteps.
+type gruSteps[F float] struct{}
+
+// forwardSegment runs the GRU over one segment (see cpuRNN): the input projection of the
 // segment's rows in one product, then per step the recurrent product W_hh h over the running
 // sequences and the cell arithmetic. It leaves r, z, n in sg.gates, W_hn h + b_hn in sg.hn and
 // the hidden states in sg.h. The backward pass runs it again, on the same inputs, to recompute
 // a segment whose activations were not kept.
-func (k *cpuRNN[F]) gruForwardSegment(r *rnnRun, sg *segment[F], wih, bih, bhh []F) {
+func (gruSteps[F]) forwardSegment(k *cpuRNN[F], r *rnnRun, sg *segment[F], wih, bih, bhh []F) {
 	H, inl := k.s.hidden, k.s.layerIn(sg.l)
 	gh := 3 * H
 	dr := &k.dir[sg.d]
@@ -92,8 +102,8 @@ func (k *cpuRNN[F]) gruForwardSegment(r *rnnRun, sg *segment[F], wih, bih, bhh [
 	}
 }
 
-// gruSegmentStates recomputes the hidden states of a segment whose activations were kept.
-func (k *cpuRNN[F]) gruSegmentStates(r *rnnRun, sg *segment[F]) {
+// segmentStates recomputes the hidden states of a segment whose activations were kept.
+func (gruSteps[F]) segmentStates(k *cpuRNN[F], r *rnnRun, sg *segment[F]) {
 	H := k.s.hidden
 	gh := 3 * H
 	for i := 0; i < sg.t1-sg.t0; i++ {
@@ -159,11 +169,11 @@ func gruCellState[F float](g, hp, h []F) {
 	}
 }
 
-// gruBackwardSegment is BPTT through one segment (see lstmBackwardSegment). Each row's gates
+// backwardSegment is BPTT through one segment (see lstmSteps.backwardSegment). Each row's gates
 // become the gradients of the recurrent pre-activations, [dr, dz, dn⊙r] (what W_hh and b_hh
 // see), and hn becomes dn, the n gate's input-side gradient, so that the input side's
 // gradients are [dr, dz, dn].
-func (k *cpuRNN[F]) gruBackwardSegment(r *rnnRun, sg *segment[F], whh []F, og *outGrad[F]) {
+func (gruSteps[F]) backwardSegment(k *cpuRNN[F], r *rnnRun, sg *segment[F], whh []F, og *outGrad[F]) {
 	H := k.s.hidden
 	gh := 3 * H
 	dr := &k.dir[sg.d]
@@ -214,10 +224,10 @@ func gruCellBackward[F float](g, hn, hp, dh []F) {
 	}
 }
 
-// gruParamGrads adds the segment's share of the weight gradients (first: sets them): dW_hh and
+// paramGrads adds the segment's share of the weight gradients (first: sets them): dW_hh and
 // db_hh from the recurrent-side gradients, dW_ih and db_ih[2H:] from [dr, dz] and dn (db_ih[:2H]
 // is db_hh[:2H], copied at the end).
-func (k *cpuRNN[F]) gruParamGrads(r *rnnRun, sg *segment[F], dWih, dWhh, dBih, dBhh []F, first bool) {
+func (gruSteps[F]) paramGrads(k *cpuRNN[F], r *rnnRun, sg *segment[F], dWih, dWhh, dBih, dBhh []F, first bool) {
 	H, inl := k.s.hidden, k.s.layerIn(sg.l)
 	gh := 3 * H
 	beta := F(1)
@@ -233,11 +243,14 @@ func (k *cpuRNN[F]) gruParamGrads(r *rnnRun, sg *segment[F], dWih, dWhh, dBih, d
 	k.colSums(dBih[2*H:], sg.hn, n, H, H, beta)
 }
 
-// gruInputGrad sets (beta 0) or adds to (beta 1) dX, the segment's rows of the input
+// inputGrad sets (beta 0) or adds to (beta 1) dX, the segment's rows of the input
 // gradient, its direction's share: [dr, dz] W_ih[:2H] + dn W_ih[2H:].
-func (k *cpuRNN[F]) gruInputGrad(sg *segment[F], wih, dX []F, beta F) {
+func (gruSteps[F]) inputGrad(k *cpuRNN[F], sg *segment[F], wih, dX []F, beta F) {
 	H, inl, n := k.s.hidden, k.s.layerIn(sg.l), sg.rows
 	gh := 3 * H
 	k.bigGemm(false, false, n, inl, 2*H, sub(sg.gates, 0, 0, gh, n, 2*H), gh, wih[:2*H*inl], inl, beta, dX, inl)
 	k.bigGemm(false, false, n, inl, H, sg.hn, H, wih[2*H*inl:], inl, 1, dX, inl)
 }
+
+// tieBiasGrads sets db_ih[:2H] = db_hh[:2H] (the r and z biases add up before the cell).
+func (gruSteps[F]) tieBiasGrads(dBih, dBhh []F, H int) { copy(dBih[:2*H], dBhh[:2*H]) }

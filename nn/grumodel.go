@@ -20,10 +20,11 @@ type GRUClassifier struct {
 }
 
 func newGRUClassifier(dev *CPU, cfg Config, rng *RNG) (*GRUClassifier, error) {
-	rnn, err := NewGRU(dev, "rnn.", cfg.InputDim, cfg.Hidden, cfg.Layers, cfg.Bidirectional, cfg.Dropout, false)
+	rnn, err := NewGRU(dev, "rnn.", cfg.InputDim, cfg.Hidden, cfg.Layers, cfg.Bidirectional, cfg.Dropout)
 	if err != nil {
 		return nil, err
 	}
+	rnn.SetInputGrad(false) // the features are frozen
 	in := rnn.OutputDim()
 	var pool *SeqPool
 	if cfg.Pool == PoolConcat {
@@ -59,20 +60,31 @@ func (m *GRUClassifier) Forward(g *G.ExprGraph, in *Input, mode Mode, rng *RNG) 
 	rows := in.T * in.B()
 	x := G.NewMatrix(g, tensor.Float32, G.WithShape(rows, in.Dim), G.WithName("features"),
 		G.WithValue(tensor.New(tensor.WithShape(rows, in.Dim), tensor.WithBacking(in.Feats))))
-	h, seq, err := m.RNN.Forward(x, in.Lengths, in.T, mode, rng, m.Pool != nil)
-	if err != nil {
-		return nil, err
-	}
-	if m.Pool != nil {
-		pooled, err := m.Pool.Forward(seq, in.Lengths, in.T)
+	if m.Pool == nil {
+		h, err := m.RNN.Forward(x, in.Lengths, in.T, mode, rng)
 		if err != nil {
 			return nil, err
 		}
-		if h, err = G.Concat(1, h, pooled); err != nil {
-			return nil, err
-		}
+		return m.head(h, mode, rng)
 	}
-	if h, err = m.Dropout.Forward(h, mode, rng); err != nil {
+	h, seq, err := m.RNN.ForwardSequence(x, in.Lengths, in.T, mode, rng)
+	if err != nil {
+		return nil, err
+	}
+	pooled, err := m.Pool.Forward(seq, in.Lengths, in.T)
+	if err != nil {
+		return nil, err
+	}
+	if h, err = G.Concat(1, h, pooled); err != nil {
+		return nil, err
+	}
+	return m.head(h, mode, rng)
+}
+
+// head is the classifier over the GRU's (pooled) features: dropout, then the linear layer.
+func (m *GRUClassifier) head(h *G.Node, mode Mode, rng *RNG) (*G.Node, error) {
+	h, err := m.Dropout.Forward(h, mode, rng)
+	if err != nil {
 		return nil, err
 	}
 	return m.FC.Forward(h)

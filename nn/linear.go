@@ -5,10 +5,8 @@ package nn
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -74,38 +72,27 @@ func (l *Linear) Apply(x, w, b *G.Node) (*G.Node, error) {
 	if len(xs) != 2 || xs[1] != l.In {
 		return nil, fmt.Errorf("nn: linear %s: input has shape %v, want (B, %d)", l.Weight.Name, xs, l.In)
 	}
-	op := &linearOp{l: l, name: l.tag.next(), B: xs[0]}
+	op := &linearOp{opBase: newOp("Linear("+l.tag.next()+")", tensor.Shape{xs[0], l.Out}, 2, 2, 1), l: l, B: xs[0]}
 	return G.ApplyOp(op, x, w, b)
 }
 
 // linearOp computes y = x W^T + b; inputs x, W, b.
 type linearOp struct {
-	l    *Linear
-	name string
-	B    int
+	opBase
+	l *Linear
+	B int
 }
 
-func (op *linearOp) Arity() int    { return 3 }
-func (op *linearOp) Type() hm.Type { return fnType(2, 2, 1, 2) }
-func (op *linearOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.B, op.l.Out}, nil
-}
-func (op *linearOp) ReturnsPtr() bool      { return false }
-func (op *linearOp) CallsExtern() bool     { return false }
-func (op *linearOp) OverwritesInput() int  { return -1 }
-func (op *linearOp) String() string        { return "Linear(" + op.name + ")" }
-func (op *linearOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *linearOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *linearOp) DiffWRT(int) []bool    { return []bool{true, true, true} }
+func (op *linearOp) DiffWRT(int) []bool { return []bool{true, true, true} }
 
 func (op *linearOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	bw, err := G.ApplyOp(&linearBwdOp{op}, in[0], in[1], grad)
+	bw, err := G.ApplyOp(&linearBwdOp{newGradOp("Backward"+op.name, tensor.Shape{1}, 2, 2, 2), op}, in[0], in[1], grad)
 	if err != nil {
 		return nil, err
 	}
 	res := make(G.Nodes, 3)
 	for k := range res {
-		if res[k], err = G.ApplyOp(&linearGradOp{op, k}, bw); err != nil {
+		if res[k], err = G.ApplyOp(op.gradGetter(k), bw); err != nil {
 			return nil, err
 		}
 	}
@@ -119,7 +106,7 @@ func (op *linearOp) Do(vals ...G.Value) (G.Value, error) {
 	case tensor.Float64:
 		return linearForward(op, &op.l.w64, vals)
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }
 
 func linearForward[T float](op *linearOp, ws *linearWork[T], vals []G.Value) (G.Value, error) {
@@ -139,29 +126,19 @@ func linearForward[T float](op *linearOp, ws *linearWork[T], vals []G.Value) (G.
 }
 
 // linearBwdOp computes dx = dy W, dW = dy^T x, db = sum over rows of dy; inputs x, W, dy.
-type linearBwdOp struct{ *linearOp }
-
-func (op *linearBwdOp) Arity() int    { return 3 }
-func (op *linearBwdOp) Type() hm.Type { return fnType(2, 2, 2, 1) }
-func (op *linearBwdOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{1}, nil
-}
-func (op *linearBwdOp) String() string        { return "LinearBackward(" + op.name + ")" }
-func (op *linearBwdOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *linearBwdOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *linearBwdOp) DiffWRT(int) []bool    { return []bool{false, false, false} }
-func (op *linearBwdOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("nn: %v: no second derivative", op)
+type linearBwdOp struct {
+	gradOpBase
+	fwd *linearOp
 }
 
 func (op *linearBwdOp) Do(vals ...G.Value) (G.Value, error) {
 	switch vals[0].Dtype() {
 	case tensor.Float32:
-		return linearBackward(op, &op.l.w32, vals)
+		return linearBackward(op, &op.fwd.l.w32, vals)
 	case tensor.Float64:
-		return linearBackward(op, &op.l.w64, vals)
+		return linearBackward(op, &op.fwd.l.w64, vals)
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }
 
 func linearBackward[T float](op *linearBwdOp, ws *linearWork[T], vals []G.Value) (G.Value, error) {
@@ -171,12 +148,12 @@ func linearBackward[T float](op *linearBwdOp, ws *linearWork[T], vals []G.Value)
 	if err := firstErr(err1, err2, err3); err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
-	B, In, Out := op.B, op.l.In, op.l.Out
+	B, In, Out := op.fwd.B, op.fwd.l.In, op.fwd.l.Out
 	dx := resize(&ws.dx, B*In)
 	dW := resize(&ws.dW, Out*In)
 	db := resize(&ws.db, Out)
-	gemm(op.l.dev.BLAS, false, false, B, In, Out, 1, dy, Out, w, In, 0, dx, In)
-	gemm(op.l.dev.BLAS, true, false, Out, In, B, 1, dy, Out, x, In, 0, dW, In)
+	gemm(op.fwd.l.dev.BLAS, false, false, B, In, Out, 1, dy, Out, w, In, 0, dx, In)
+	gemm(op.fwd.l.dev.BLAS, true, false, Out, In, B, 1, dy, Out, x, In, 0, dW, In)
 	zero(db)
 	for i := 0; i < B; i++ {
 		for j, v := range dy[i*Out : (i+1)*Out] {
@@ -188,44 +165,26 @@ func linearBackward[T float](op *linearBwdOp, ws *linearWork[T], vals []G.Value)
 
 // linearGradOp reads one gradient of linearBwdOp: k = 0 dx, 1 dW, 2 db.
 type linearGradOp struct {
-	*linearOp
+	gradOpBase
+	l *Linear
 	k int
 }
 
-func (op *linearGradOp) Arity() int    { return 1 }
-func (op *linearGradOp) Type() hm.Type { return fnType(1, op.dims()) }
-func (op *linearGradOp) dims() int {
-	if op.k == 2 {
-		return 1
-	}
-	return 2
-}
-func (op *linearGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	switch op.k {
-	case 0:
-		return tensor.Shape{op.B, op.l.In}, nil
-	case 1:
-		return tensor.Shape{op.l.Out, op.l.In}, nil
-	}
-	return tensor.Shape{op.l.Out}, nil
-}
-func (op *linearGradOp) String() string        { return fmt.Sprintf("LinearGrad%d(%s)", op.k, op.name) }
-func (op *linearGradOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *linearGradOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *linearGradOp) DiffWRT(int) []bool    { return []bool{false} }
-func (op *linearGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("nn: %v: no second derivative", op)
+// gradGetter returns the getter of gradient k (0 dx, 1 dW, 2 db) of the op's backward op.
+func (op *linearOp) gradGetter(k int) *linearGradOp {
+	shape := []tensor.Shape{{op.B, op.l.In}, {op.l.Out, op.l.In}, {op.l.Out}}[k]
+	return &linearGradOp{newGradOp(fmt.Sprintf("Grad%d%s", k, op.name), shape, 1), op.l, k}
 }
 
 func (op *linearGradOp) Do(vals ...G.Value) (G.Value, error) {
-	s, _ := op.InferShape()
+	s := op.out.Clone()
 	switch vals[0].Dtype() {
 	case tensor.Float32:
 		return dense([][]float32{op.l.w32.dx, op.l.w32.dW, op.l.w32.db}[op.k], s...), nil
 	case tensor.Float64:
 		return dense([][]float64{op.l.w64.dx, op.l.w64.dW, op.l.w64.db}[op.k], s...), nil
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }
 
 // ReLU is max(0, x), element-wise (Gorgonia's Rectify).

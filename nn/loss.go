@@ -6,10 +6,8 @@ package nn
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -28,35 +26,139 @@ type PerExampleLoss interface {
 	PerExample() []float32
 }
 
+// PointwiseLoss is a Loss whose value is the mean over the batch of a closed form per example:
+// Term(i, z) is example i's loss at its logit z and the loss's derivative in z. One op computes
+// it forward (every term, their mean, the per-example losses) and backward (every derivative,
+// scaled by the incoming gradient over the batch size), with no intermediate nodes.
+// BCEWithLogits is one; package distill's losses are others. Set Name and Term before Build.
+type PointwiseLoss struct {
+	// Name names the loss's ops (with a number of their own per Build): "bce", say.
+	Name string
+	// Term returns example i's loss at logit z and its derivative dloss/dz.
+	Term func(i int, z float64) (loss, dz float64)
+
+	tag opTag
+	per []float32
+}
+
+// Build implements Loss: the mean of Term over logits, (B) or (B, 1).
+func (l *PointwiseLoss) Build(g *G.ExprGraph, logits *G.Node) (*G.Node, error) {
+	if l.Term == nil {
+		return nil, fmt.Errorf("nn: loss %q has no Term", l.Name)
+	}
+	l.tag.name = l.Name
+	shape := logits.Shape()
+	op := &lossOp{opBase: newOp(l.tag.next(), tensor.ScalarShape(), shape.Dims()), l: l, shape: shape.Clone()}
+	return G.ApplyOp(op, logits)
+}
+
+// PerExample implements PerExampleLoss.
+func (l *PointwiseLoss) PerExample() []float32 { return l.per }
+
+// lossOp is PointwiseLoss's op: the logits in, the mean loss out.
+type lossOp struct {
+	opBase
+	l     *PointwiseLoss
+	shape tensor.Shape
+}
+
+func (op *lossOp) DiffWRT(int) []bool { return []bool{true} }
+func (op *lossOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+	bwd := &lossBwdOp{newGradOp("Grad"+op.name, op.shape, op.shape.Dims(), 0), op}
+	dz, err := G.ApplyOp(bwd, in[0], grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dz}, nil
+}
+
+func (op *lossOp) Do(vals ...G.Value) (G.Value, error) {
+	switch vals[0].Dtype() {
+	case tensor.Float32:
+		return lossForward[float32](op, vals[0])
+	case tensor.Float64:
+		return lossForward[float64](op, vals[0])
+	}
+	return nil, unsupported(op, vals[0])
+}
+
+func lossForward[T float](op *lossOp, zv G.Value) (G.Value, error) {
+	z, err := values[T](zv)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	if len(z) != op.shape.TotalSize() {
+		return nil, fmt.Errorf("nn: %v: %d logits, want %d", op, len(z), op.shape.TotalSize())
+	}
+	per := resize(&op.l.per, len(z))
+	var sum float64
+	for i := range z {
+		loss, _ := op.l.Term(i, float64(z[i]))
+		per[i] = float32(loss)
+		sum += loss
+	}
+	return scalar[T](sum / float64(len(z))), nil
+}
+
+// lossBwdOp computes dz_i = grad * dloss_i/dz_i / B; inputs the logits and the scalar grad.
+type lossBwdOp struct {
+	gradOpBase
+	fwd *lossOp
+}
+
+func (op *lossBwdOp) Do(vals ...G.Value) (G.Value, error) {
+	switch vals[0].Dtype() {
+	case tensor.Float32:
+		return lossBackward[float32](op, vals)
+	case tensor.Float64:
+		return lossBackward[float64](op, vals)
+	}
+	return nil, unsupported(op, vals[0])
+}
+
+func lossBackward[T float](op *lossBwdOp, vals []G.Value) (G.Value, error) {
+	z, err := values[T](vals[0])
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	g, err := scalarValue(vals[1])
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	scale := g / float64(len(z))
+	dz := make([]T, len(z)) // B values: not worth a reused buffer
+	for i := range z {
+		_, d := op.fwd.l.Term(i, float64(z[i]))
+		dz[i] = T(d * scale)
+	}
+	return dense(dz, op.fwd.shape...), nil
+}
+
 // BCEWithLogits is PyTorch's BCEWithLogitsLoss (mean over the batch) for one logit per example:
 // loss_i = max(z,0) - z*y + log(1 + exp(-|z|)), computed without overflow. Set Targets (one
 // 0/1, or soft, target per logit) before each step; the value is reusable across steps.
 type BCEWithLogits struct {
 	Targets []float32
 
-	tag opTag
-	per []float32
+	loss PointwiseLoss
 }
 
 // NewBCEWithLogits returns the loss for the given targets.
-func NewBCEWithLogits(targets []float32) *BCEWithLogits {
-	return &BCEWithLogits{Targets: targets, tag: opTag{name: "bce"}}
-}
+func NewBCEWithLogits(targets []float32) *BCEWithLogits { return &BCEWithLogits{Targets: targets} }
 
 // Build implements Loss.
 func (l *BCEWithLogits) Build(g *G.ExprGraph, logits *G.Node) (*G.Node, error) {
 	if n := logits.Shape().TotalSize(); n != len(l.Targets) {
 		return nil, fmt.Errorf("nn: binary cross-entropy: %d logits for %d targets", n, len(l.Targets))
 	}
-	if l.tag.name == "" {
-		l.tag.name = "bce"
-	}
-	op := &bceOp{l: l, name: l.tag.next(), shape: logits.Shape().Clone()}
-	return G.ApplyOp(op, logits)
+	targets := l.Targets // the targets of this graph, as BCEWithLogits was when it was built
+	l.loss.Name = "BCEWithLogits"
+	l.loss.Term = func(i int, z float64) (float64, float64) { return bceTerm(z, float64(targets[i])) }
+	return l.loss.Build(g, logits)
 }
 
 // PerExample implements PerExampleLoss.
-func (l *BCEWithLogits) PerExample() []float32 { return l.per }
+func (l *BCEWithLogits) PerExample() []float32 { return l.loss.PerExample() }
 
 // bceTerm is the loss of logit z against target y and its derivative sigmoid(z) - y.
 func bceTerm(z, y float64) (loss, grad float64) {
@@ -71,100 +173,7 @@ func bceTerm(z, y float64) (loss, grad float64) {
 	return loss, s - y
 }
 
-type bceOp struct {
-	l     *BCEWithLogits
-	name  string
-	shape tensor.Shape
-}
-
-func (op *bceOp) Arity() int                                     { return 1 }
-func (op *bceOp) Type() hm.Type                                  { return fnType(op.shape.Dims(), 0) }
-func (op *bceOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
-func (op *bceOp) ReturnsPtr() bool                               { return false }
-func (op *bceOp) CallsExtern() bool                              { return false }
-func (op *bceOp) OverwritesInput() int                           { return -1 }
-func (op *bceOp) String() string                                 { return "BCEWithLogits(" + op.name + ")" }
-func (op *bceOp) WriteHash(h hash.Hash)                          { writeHash(h, op.String()) }
-func (op *bceOp) Hashcode() uint32                               { return hashString(op.String()) }
-func (op *bceOp) DiffWRT(int) []bool                             { return []bool{true} }
-func (op *bceOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dz, err := G.ApplyOp(&bceBwdOp{op}, in[0], grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{dz}, nil
-}
-
-func (op *bceOp) Do(vals ...G.Value) (G.Value, error) {
-	switch vals[0].Dtype() {
-	case tensor.Float32:
-		return bceForward[float32](op, vals[0])
-	case tensor.Float64:
-		return bceForward[float64](op, vals[0])
-	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
-}
-
-func bceForward[T float](op *bceOp, zv G.Value) (G.Value, error) {
-	z, err := values[T](zv)
-	if err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
-	}
-	y := op.l.Targets
-	if len(z) != len(y) {
-		return nil, fmt.Errorf("nn: %v: %d logits for %d targets", op, len(z), len(y))
-	}
-	per := resize(&op.l.per, len(z))
-	var sum float64
-	for i := range z {
-		loss, _ := bceTerm(float64(z[i]), float64(y[i]))
-		per[i] = float32(loss)
-		sum += loss
-	}
-	return scalar[T](sum / float64(len(z))), nil
-}
-
-// bceBwdOp computes dz = grad * (sigmoid(z) - y) / N; inputs z and the scalar grad.
-type bceBwdOp struct{ *bceOp }
-
-func (op *bceBwdOp) Arity() int    { return 2 }
-func (op *bceBwdOp) Type() hm.Type { return fnType(op.shape.Dims(), 0, op.shape.Dims()) }
-func (op *bceBwdOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return op.shape.Clone(), nil
-}
-func (op *bceBwdOp) String() string        { return "BCEWithLogitsGrad(" + op.name + ")" }
-func (op *bceBwdOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *bceBwdOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *bceBwdOp) DiffWRT(int) []bool    { return []bool{false, false} }
-func (op *bceBwdOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("nn: %v: no second derivative", op)
-}
-
-func (op *bceBwdOp) Do(vals ...G.Value) (G.Value, error) {
-	switch vals[0].Dtype() {
-	case tensor.Float32:
-		return bceBackward[float32](op, vals)
-	case tensor.Float64:
-		return bceBackward[float64](op, vals)
-	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
-}
-
-func bceBackward[T float](op *bceBwdOp, vals []G.Value) (G.Value, error) {
-	z, err := values[T](vals[0])
-	if err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
-	}
-	g, err := scalarValue(vals[1])
-	if err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
-	}
-	y := op.l.Targets
-	scale := g / float64(len(z))
-	dz := make([]T, len(z)) // B values: not worth a reused buffer
-	for i := range z {
-		_, d := bceTerm(float64(z[i]), float64(y[i]))
-		dz[i] = T(d * scale)
-	}
-	return dense(dz, op.shape...), nil
-}
+var (
+	_ PerExampleLoss = (*PointwiseLoss)(nil)
+	_ PerExampleLoss = (*BCEWithLogits)(nil)
+)

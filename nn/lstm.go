@@ -71,8 +71,7 @@ func (l *LSTM) MaxActivationBytes() int64 { return l.s.maxActBytes }
 
 // Forward adds the LSTM to x's graph and returns the last layer's final states, (B, H) or,
 // when bidirectional, (B, 2H) = [forward | backward] (PyTorch's torch.cat((h_n[-2], h_n[-1]),
-// 1)), and, when seq is true, the last layer's output sequence (T*B, dirs*H), time-major
-// (row t*B+b is sequence b at step t), zero on padding; outputs is nil when seq is false.
+// 1)). ForwardSequence returns the output sequence as well.
 //
 // x is (T*B, inputDim) float32, time-major and padded to T steps; lengths holds the B true
 // lengths, longest first, each in 1..T. rng draws the dropout masks (Train mode, dropout > 0,
@@ -86,25 +85,36 @@ func (l *LSTM) MaxActivationBytes() int64 { return l.s.maxActBytes }
 // The layer serves one graph at a time: a newer Forward makes the older graph's ops fail. The
 // values its ops return (the final states, the output sequence, the input and parameter
 // gradients) are the layer's own buffers, valid until its next graph runs.
-func (l *LSTM) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG, seq bool) (final, outputs *G.Node, err error) {
-	if x == nil {
-		return l.s.forward(nil, nil, lengths, T, mode, rng, seq)
-	}
-	w, err := l.s.bindParams(x.Graph())
-	if err != nil {
-		return nil, nil, err
-	}
-	return l.s.forward(x, w, lengths, T, mode, rng, seq)
+func (l *LSTM) Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG) (final *G.Node, err error) {
+	final, _, err = l.s.forwardBound(x, lengths, T, mode, rng, false)
+	return final, err
 }
 
-// ---------------------------------------------------------------------------- CPU kernels
+// ForwardSequence is Forward that also returns the last layer's output sequence (T*B, dirs*H),
+// time-major (row t*B+b is sequence b at step t), zero on padding.
+func (l *LSTM) ForwardSequence(x *G.Node, lengths []int, T int, mode Mode, rng *RNG) (final, outputs *G.Node, err error) {
+	return l.s.forwardBound(x, lengths, T, mode, rng, true)
+}
 
-// lstmForwardSegment runs the LSTM over one segment (see cpuRNN): the input projection of the
+// ---------------------------------------------------------------------------- the cell
+
+// lstmCell is the LSTM's cellKind.
+type lstmCell struct{}
+
+func (lstmCell) String() string     { return "LSTM" }
+func (lstmCell) gates() int         { return 4 }
+func (lstmCell) actBlocks() int     { return 4 }
+func (lstmCell) hasCellState() bool { return true }
+
+// lstmSteps are the LSTM's cellSteps.
+type lstmSteps[F float] struct{}
+
+// forwardSegment runs the LSTM over one segment (see cpuRNN): the input projection of the
 // segment's rows in one product, then the recurrence step by step, each step one product over
 // the sequences still running and the cell arithmetic. It leaves the gate activations in
 // sg.gates and the states in sg.h, sg.c and sg.tc. The backward pass runs it again, on the
 // same inputs, to recompute a segment whose activations were not kept.
-func (k *cpuRNN[F]) lstmForwardSegment(r *rnnRun, sg *segment[F], wih []F) {
+func (lstmSteps[F]) forwardSegment(k *cpuRNN[F], r *rnnRun, sg *segment[F], wih, _, _ []F) {
 	H, inl := k.s.hidden, k.s.layerIn(sg.l)
 	gh := 4 * H
 	dr := &k.dir[sg.d]
@@ -127,9 +137,9 @@ func (k *cpuRNN[F]) lstmForwardSegment(r *rnnRun, sg *segment[F], wih []F) {
 	}
 }
 
-// lstmSegmentStates recomputes the states of a segment whose gate activations were kept: the
-// cell arithmetic of lstmForwardSegment without the products.
-func (k *cpuRNN[F]) lstmSegmentStates(r *rnnRun, sg *segment[F]) {
+// segmentStates recomputes the states of a segment whose gate activations were kept: the
+// cell arithmetic of forwardSegment without the products.
+func (lstmSteps[F]) segmentStates(k *cpuRNN[F], r *rnnRun, sg *segment[F]) {
 	H := k.s.hidden
 	gh := 4 * H
 	for i := 0; i < sg.t1-sg.t0; i++ {
@@ -185,11 +195,11 @@ func lstmCellState[F float](g, cp, c, tc, h []F) {
 	}
 }
 
-// lstmBackwardSegment is BPTT through one segment, its steps in reverse order. The carried
+// backwardSegment is BPTT through one segment, its steps in reverse order. The carried
 // gradients of h and c (the direction's dh and dc, one row per sequence) come in from the
 // segment processed before (the later steps) and go out to the next; startStep adds each
 // step's output gradient. The gate gradients replace the activations in sg.gates.
-func (k *cpuRNN[F]) lstmBackwardSegment(r *rnnRun, sg *segment[F], whh []F, og *outGrad[F]) {
+func (lstmSteps[F]) backwardSegment(k *cpuRNN[F], r *rnnRun, sg *segment[F], whh []F, og *outGrad[F]) {
 	H := k.s.hidden
 	gh := 4 * H
 	dr := &k.dir[sg.d]
@@ -238,10 +248,10 @@ func lstmCellBackward[F float](g, tc, cp, dh, dc []F) {
 	}
 }
 
-// lstmParamGrads adds the segment's share of the weight gradients, three products over its
+// paramGrads adds the segment's share of the weight gradients, three products over its
 // rows: dW_hh += dGatesᵀ h_{t-1}, dW_ih += dGatesᵀ x, db_ih += column sums of dGates (first: set
 // them instead; db_hh is db_ih, copied at the end).
-func (k *cpuRNN[F]) lstmParamGrads(r *rnnRun, sg *segment[F], dWih, dWhh, dBih []F, first bool) {
+func (lstmSteps[F]) paramGrads(k *cpuRNN[F], r *rnnRun, sg *segment[F], dWih, dWhh, dBih, _ []F, first bool) {
 	H, inl := k.s.hidden, k.s.layerIn(sg.l)
 	gh := 4 * H
 	beta := F(1)
@@ -254,9 +264,12 @@ func (k *cpuRNN[F]) lstmParamGrads(r *rnnRun, sg *segment[F], dWih, dWhh, dBih [
 	k.colSums(dBih, sg.gates, sg.rows, gh, gh, beta)
 }
 
-// lstmInputGrad sets (beta 0) or adds to (beta 1) dX, the segment's rows of the input
+// inputGrad sets (beta 0) or adds to (beta 1) dX, the segment's rows of the input
 // gradient, its direction's share: dGates W_ih.
-func (k *cpuRNN[F]) lstmInputGrad(sg *segment[F], wih, dX []F, beta F) {
+func (lstmSteps[F]) inputGrad(k *cpuRNN[F], sg *segment[F], wih, dX []F, beta F) {
 	inl, gh := k.s.layerIn(sg.l), 4*k.s.hidden
 	k.bigGemm(false, false, sg.rows, inl, gh, sg.gates, gh, wih, inl, beta, dX, inl)
 }
+
+// tieBiasGrads sets db_hh = db_ih (the two biases add up before the cell).
+func (lstmSteps[F]) tieBiasGrads(dBih, dBhh []F, _ int) { copy(dBhh, dBih) }

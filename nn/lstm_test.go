@@ -69,7 +69,7 @@ func BenchmarkLSTMGraphStep(b *testing.B) {
 		g := G.NewGraph()
 		xn := G.NewMatrix(g, tensor.Float32, G.WithShape(T*B, E), G.WithName("x"),
 			G.WithValue(tensor.New(tensor.WithShape(T*B, E), tensor.WithBacking(x))))
-		final, _, err := l.Forward(xn, lengths, T, Train, rng, false)
+		final, err := l.Forward(xn, lengths, T, Train, rng)
 		if err != nil {
 			b.Fatal(err)
 		}

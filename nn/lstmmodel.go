@@ -64,7 +64,7 @@ func (m *LSTMClassifier) Forward(g *G.ExprGraph, in *Input, mode Mode, rng *RNG)
 		return nil, err
 	}
 	m.RNN.SetInputGrad(!m.Embedding.Weight.Frozen)
-	h, _, err := m.RNN.Forward(x, in.Lengths, in.T, mode, rng, false)
+	h, err := m.RNN.Forward(x, in.Lengths, in.T, mode, rng)
 	if err != nil {
 		return nil, err
 	}

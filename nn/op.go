@@ -10,10 +10,16 @@ package nn
 //   - one getter op per wanted gradient, reading it out of the backward op's buffers. Getters
 //     depend on the backward node, so the tape runs them after it.
 //
-// Gorgonia merges graph nodes whose ops hash alike and whose inputs are the same, so every op
-// instance names itself with an id drawn from its layer's own counter (opTag): no package-wide
-// state. The values an op returns wrap buffers its layer owns; a layer therefore must not be
-// used by two graphs at once (a model runs one step at a time).
+// An op author writes its math only: every op embeds opBase (made by newOp), which answers
+// the rest of gorgonia.Op from what is known when the op is made: its name, its inputs' and
+// output's dimensions and its output's shape. A forward op adds Do, DiffWRT and SymDiff; a
+// backward or getter op embeds gradOpBase (newGradOp) instead, which has no derivative, and
+// adds Do.
+//
+// Gorgonia merges graph nodes whose ops hash alike and whose inputs are the same. An op hashes
+// its name, and every op instance's name carries an id drawn from its layer's own counter
+// (opTag): no package-wide state. The values an op returns wrap buffers its layer owns; a
+// layer therefore must not be used by two graphs at once (a model runs one step at a time).
 
 import (
 	"fmt"
@@ -23,8 +29,6 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/sentibench/sentibench/internal/blas"
 )
 
 // opTag gives the ops of one layer unique names: the layer's name plus a counter the layer owns.
@@ -34,9 +38,57 @@ type opTag struct {
 }
 
 // next returns a fresh name such as "fc#3".
-func (t *opTag) next() string {
+func (t *opTag) next() string { return fmt.Sprintf("%s#%d", t.name, t.nextID()) }
+
+// nextID returns a fresh number: 1, 2, ...
+func (t *opTag) nextID() uint64 {
 	t.n++
-	return fmt.Sprintf("%s#%d", t.name, t.n)
+	return t.n
+}
+
+// opBase is the part of a gorgonia.Op that the package's ops answer alike, fixed when the op
+// is made (newOp): its name (String, and WriteHash and Hashcode, which hash the name), its
+// type (Arity, Type) and its output's shape (InferShape). It returns no pointer, calls nothing
+// external and overwrites no input.
+type opBase struct {
+	name  string
+	typ   hm.Type
+	arity int
+	out   tensor.Shape
+}
+
+// newOp returns the opBase of an op called name whose inputs have the given dimensions (0: a
+// scalar) and whose output has shape out (a scalar for tensor.ScalarShape()).
+func newOp(name string, out tensor.Shape, inDims ...int) opBase {
+	return opBase{name: name, typ: fnType(append(append([]int(nil), inDims...), out.Dims())...), arity: len(inDims), out: out.Clone()}
+}
+
+func (b *opBase) Arity() int                                     { return b.arity }
+func (b *opBase) Type() hm.Type                                  { return b.typ }
+func (b *opBase) InferShape(...G.DimSizer) (tensor.Shape, error) { return b.out.Clone(), nil }
+func (b *opBase) ReturnsPtr() bool                               { return false }
+func (b *opBase) CallsExtern() bool                              { return false }
+func (b *opBase) OverwritesInput() int                           { return -1 }
+func (b *opBase) String() string                                 { return b.name }
+func (b *opBase) WriteHash(h hash.Hash)                          { h.Write([]byte(b.name)) }
+func (b *opBase) Hashcode() uint32                               { return hashString(b.name) }
+
+// gradOpBase is the opBase of a backward or getter op: an op without a derivative.
+type gradOpBase struct{ opBase }
+
+// newGradOp is newOp for a backward or getter op.
+func newGradOp(name string, out tensor.Shape, inDims ...int) gradOpBase {
+	return gradOpBase{newOp(name, out, inDims...)}
+}
+
+func (b *gradOpBase) DiffWRT(n int) []bool { return make([]bool, n) }
+func (b *gradOpBase) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
+	return nil, fmt.Errorf("nn: %s: no second derivative", b.name)
+}
+
+// unsupported is the error of an op's Do given a value of another type than float32 or float64.
+func unsupported(op fmt.Stringer, v G.Value) error {
+	return fmt.Errorf("nn: %v: unsupported dtype %v", op, v.Dtype())
 }
 
 // hashString is the Hashcode of an op named s.
@@ -46,8 +98,8 @@ func hashString(s string) uint32 {
 	return h.Sum32()
 }
 
-// writeHash writes s into h (an op's WriteHash).
-func writeHash(h hash.Hash, s string) { h.Write([]byte(s)) }
+// tensorType is the type of a tensor of dims dimensions of any element type.
+func tensorType(dims int) G.TensorType { return G.TensorType{Dims: dims, Of: hm.TypeVariable('a')} }
 
 // fnType builds an op's type from its inputs' and its output's dimensions (0 = scalar).
 func fnType(dims ...int) hm.Type {
@@ -121,16 +173,6 @@ func resize[T any](buf *[]T, n int) []T {
 // zero clears s.
 func zero[T float](s []T) {
 	clear(s)
-}
-
-// axpy computes y += alpha x over len(x) elements (gonum's vectorised kernels).
-func axpy[T float](impl blas.Impl, alpha T, x, y []T) {
-	switch x := any(x).(type) {
-	case []float32:
-		impl.Saxpy(len(x), float32(alpha), x, 1, any(y).([]float32), 1)
-	case []float64:
-		impl.Daxpy(len(x), float64(alpha), x, 1, any(y).([]float64), 1)
-	}
 }
 
 // token is the one-element value a backward op returns: its real results are read by getters.

@@ -20,6 +20,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/sentibench/sentibench/internal/blas"
+	"github.com/sentibench/sentibench/internal/gradcheck"
 	"github.com/sentibench/sentibench/internal/safetensors"
 )
 
@@ -205,13 +206,7 @@ func checkRNNGradients(t *testing.T, c rnnCase) {
 	worst := 0.0
 	for i, v := range vals {
 		for j := range v {
-			orig := v[j]
-			v[j] = orig + eps
-			lp := lossAt()
-			v[j] = orig - eps
-			lm := lossAt()
-			v[j] = orig
-			num := (lp - lm) / (2 * eps)
+			num := gradcheck.Central(lossAt, v, j, eps)
 			got := grads[i][j]
 			diff := math.Abs(got - num)
 			worst = max(worst, diff/(1e-6+math.Abs(num)))
@@ -369,7 +364,8 @@ func TestRNNMatchesPyTorch(t *testing.T) {
 
 type recurrent interface {
 	Params() []*Param
-	Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG, seq bool) (final, outputs *G.Node, err error)
+	Forward(x *G.Node, lengths []int, T int, mode Mode, rng *RNG) (final *G.Node, err error)
+	ForwardSequence(x *G.Node, lengths []int, T int, mode Mode, rng *RNG) (final, outputs *G.Node, err error)
 	OutputDim() int
 }
 
@@ -380,7 +376,7 @@ func newTorchLayer(t *testing.T, c torchCase) recurrent {
 	if c.Cell == "lstm" {
 		l, err = NewLSTM(testCPU(t), "rnn.", c.Input, c.Hidden, c.Layers, c.Bidirectional, 0.5)
 	} else {
-		l, err = NewGRU(testCPU(t), "rnn.", c.Input, c.Hidden, c.Layers, c.Bidirectional, 0.5, true)
+		l, err = NewGRU(testCPU(t), "rnn.", c.Input, c.Hidden, c.Layers, c.Bidirectional, 0.5)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -422,7 +418,13 @@ func torchParity32(t *testing.T, vec *torchVectors, name string, c torchCase, se
 	x := G.NewMatrix(g, tensor.Float32, G.WithShape(c.T*B, c.Input), G.WithName("x"),
 		G.WithValue(tensor.New(tensor.WithShape(c.T*B, c.Input), tensor.WithBacking(vec.f32(t, name+"/x")))))
 	// Eval mode: the layer's dropout (0.5) must not act.
-	final, outputs, err := l.Forward(x, c.Lengths, c.T, Eval, nil, seq)
+	var final, outputs *G.Node
+	var err error
+	if seq {
+		final, outputs, err = l.ForwardSequence(x, c.Lengths, c.T, Eval, nil)
+	} else {
+		final, err = l.Forward(x, c.Lengths, c.T, Eval, nil)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -667,7 +669,7 @@ func forwardValue(t *testing.T, l *LSTM, x []float32, lengths []int, T int, mode
 	g := G.NewGraph()
 	xn := G.NewMatrix(g, tensor.Float32, G.WithShape(T*len(lengths), 3), G.WithName("x"),
 		G.WithValue(tensor.New(tensor.WithShape(T*len(lengths), 3), tensor.WithBacking(x))))
-	final, _, err := l.Forward(xn, lengths, T, mode, rng, false)
+	final, err := l.Forward(xn, lengths, T, mode, rng)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -680,7 +682,7 @@ func forwardValue(t *testing.T, l *LSTM, x []float32, lengths []int, T int, mode
 }
 
 func TestRNNParamsAndInit(t *testing.T) {
-	l, err := NewGRU(testCPU(t), "enc.", 7, 4, 2, true, 0, true)
+	l, err := NewGRU(testCPU(t), "enc.", 7, 4, 2, true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -714,7 +716,7 @@ func TestRNNParamsAndInit(t *testing.T) {
 	if math.Abs(sum/n) > 0.05 {
 		t.Errorf("mean of the initial weights %.3f, want about 0", sum/n)
 	}
-	l2, _ := NewGRU(testCPU(t), "enc.", 7, 4, 2, true, 0, true)
+	l2, _ := NewGRU(testCPU(t), "enc.", 7, 4, 2, true, 0)
 	l2.Init(NewRNG(1))
 	if fmt.Sprint(l2.Params()[5].Data()) != fmt.Sprint(ps[5].Data()) {
 		t.Error("the same seed gave different weights")
@@ -729,8 +731,8 @@ func TestRNNBadInput(t *testing.T) {
 	}{
 		{"hidden 0", func() error { _, err := NewLSTM(dev, "r.", 3, 0, 1, false, 0); return err }},
 		{"dropout 1", func() error { _, err := NewLSTM(dev, "r.", 3, 4, 2, false, 1); return err }},
-		{"dropout NaN", func() error { _, err := NewGRU(dev, "r.", 3, 4, 2, false, math.NaN(), false); return err }},
-		{"no device", func() error { _, err := NewGRU(nil, "r.", 3, 4, 2, false, 0, false); return err }},
+		{"dropout NaN", func() error { _, err := NewGRU(dev, "r.", 3, 4, 2, false, math.NaN()); return err }},
+		{"no device", func() error { _, err := NewGRU(nil, "r.", 3, 4, 2, false, 0); return err }},
 	} {
 		if err := c.make(); err == nil {
 			t.Errorf("%s: no error", c.name)
@@ -757,12 +759,12 @@ func TestRNNBadInput(t *testing.T) {
 		g := G.NewGraph()
 		xn := G.NewMatrix(g, tensor.Float32, G.WithShape(c.rows, 3), G.WithName("x"),
 			G.WithValue(tensor.New(tensor.WithShape(c.rows, 3), tensor.WithBacking(x[:c.rows*3]))))
-		_, _, err := l.Forward(xn, c.lengths, c.T, c.mode, c.rng, false)
+		_, err := l.Forward(xn, c.lengths, c.T, c.mode, c.rng)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one mentioning %q", c.name, err, c.want)
 		}
 	}
-	if _, _, err := l.Forward(nil, []int{1}, 1, Eval, nil, false); err == nil {
+	if _, err := l.Forward(nil, []int{1}, 1, Eval, nil); err == nil {
 		t.Error("nil input: no error")
 	}
 }
@@ -775,7 +777,7 @@ func TestRNNStaleGraph(t *testing.T) {
 		g := G.NewGraph()
 		xn := G.NewMatrix(g, tensor.Float32, G.WithShape(4, 3), G.WithName("x"),
 			G.WithValue(tensor.New(tensor.WithShape(4, 3), tensor.WithBacking(make([]float32, 12)))))
-		if _, _, err := l.Forward(xn, []int{2, 1}, 2, Eval, nil, false); err != nil {
+		if _, err := l.Forward(xn, []int{2, 1}, 2, Eval, nil); err != nil {
 			t.Fatal(err)
 		}
 		return g

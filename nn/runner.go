@@ -4,11 +4,9 @@ package nn
 
 import (
 	"fmt"
-	"hash"
 	"math"
 	"time"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -62,7 +60,7 @@ func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res S
 	if err != nil {
 		return res, err
 	}
-	if logits, err = G.ApplyOp(&tapOp{r: r, shape: logits.Shape().Clone()}, logits); err != nil {
+	if logits, err = G.ApplyOp(newTapOp(r, logits.Shape()), logits); err != nil {
 		return res, fmt.Errorf("nn: the %s model's logits: %w", m.Config().Kind, err)
 	}
 
@@ -72,7 +70,7 @@ func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res S
 		if cost, err = loss.Build(g, logits); err != nil {
 			return res, err
 		}
-		if cost, err = G.ApplyOp(&markOp{r: r}, cost); err != nil {
+		if cost, err = G.ApplyOp(newMarkOp(r), cost); err != nil {
 			return res, fmt.Errorf("nn: marking the loss: %w", err)
 		}
 	} else if mode == Train {
@@ -173,20 +171,15 @@ func copyGrad(p *Param, v G.Value) error {
 
 // tapOp passes the logits through (as a copy) and keeps a copy in the Runner.
 type tapOp struct {
-	r     *Runner
-	shape tensor.Shape
+	opBase
+	r *Runner
 }
 
-func (op *tapOp) Arity() int                                     { return 1 }
-func (op *tapOp) Type() hm.Type                                  { return fnType(op.shape.Dims(), op.shape.Dims()) }
-func (op *tapOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
-func (op *tapOp) ReturnsPtr() bool                               { return false }
-func (op *tapOp) CallsExtern() bool                              { return false }
-func (op *tapOp) OverwritesInput() int                           { return -1 }
-func (op *tapOp) String() string                                 { return "LogitsTap" }
-func (op *tapOp) WriteHash(h hash.Hash)                          { writeHash(h, op.String()) }
-func (op *tapOp) Hashcode() uint32                               { return hashString(op.String()) }
-func (op *tapOp) DiffWRT(int) []bool                             { return []bool{true} }
+func newTapOp(r *Runner, shape tensor.Shape) *tapOp {
+	return &tapOp{newOp("LogitsTap", shape, shape.Dims()), r}
+}
+
+func (op *tapOp) DiffWRT(int) []bool { return []bool{true} }
 func (op *tapOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 	return G.Nodes{grad}, nil
 }
@@ -196,25 +189,21 @@ func (op *tapOp) Do(vals ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("nn: logits: %w", err)
 	}
 	op.r.logits = append(op.r.logits[:0], z...)
-	return dense(append([]float32(nil), z...), op.shape...), nil
+	return dense(append([]float32(nil), z...), op.out...), nil
 }
 
 // markOp passes the loss through unchanged; its backward op notes when the backward pass starts
 // (the first op to run after the forward pass).
-type markOp struct{ r *Runner }
+type markOp struct {
+	opBase
+	r *Runner
+}
 
-func (op *markOp) Arity() int                                     { return 1 }
-func (op *markOp) Type() hm.Type                                  { return fnType(0, 0) }
-func (op *markOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
-func (op *markOp) ReturnsPtr() bool                               { return false }
-func (op *markOp) CallsExtern() bool                              { return false }
-func (op *markOp) OverwritesInput() int                           { return -1 }
-func (op *markOp) String() string                                 { return "LossMark" }
-func (op *markOp) WriteHash(h hash.Hash)                          { writeHash(h, op.String()) }
-func (op *markOp) Hashcode() uint32                               { return hashString(op.String()) }
-func (op *markOp) DiffWRT(int) []bool                             { return []bool{true} }
+func newMarkOp(r *Runner) *markOp { return &markOp{newOp("LossMark", tensor.ScalarShape(), 0), r} }
+
+func (op *markOp) DiffWRT(int) []bool { return []bool{true} }
 func (op *markOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(&markBwdOp{op}, grad)
+	d, err := G.ApplyOp(&markBwdOp{newGradOp("LossMarkGrad", tensor.ScalarShape(), 0), op.r}, grad)
 	if err != nil {
 		return nil, err
 	}
@@ -222,12 +211,11 @@ func (op *markOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 }
 func (op *markOp) Do(vals ...G.Value) (G.Value, error) { return copyScalar(vals[0]) }
 
-type markBwdOp struct{ *markOp }
+type markBwdOp struct {
+	gradOpBase
+	r *Runner
+}
 
-func (op *markBwdOp) String() string        { return "LossMarkGrad" }
-func (op *markBwdOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *markBwdOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *markBwdOp) DiffWRT(int) []bool    { return []bool{false} }
 func (op *markBwdOp) Do(vals ...G.Value) (G.Value, error) {
 	op.r.backwardStart = time.Now()
 	return copyScalar(vals[0])

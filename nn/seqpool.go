@@ -7,9 +7,7 @@ package nn
 
 import (
 	"fmt"
-	"hash"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -48,31 +46,22 @@ func (p *SeqPool) Forward(x *G.Node, lengths []int, T int) (*G.Node, error) {
 			return nil, fmt.Errorf("nn: pool %s: sequence %d has length %d, outside [1, T=%d]", p.tag.name, b, l, T)
 		}
 	}
-	op := &seqPoolOp{p: p, name: p.tag.next(), lengths: append([]int(nil), lengths...), T: T, W: x.Shape()[1]}
+	W := x.Shape()[1]
+	op := &seqPoolOp{opBase: newOp("SeqPool("+p.tag.next()+")", tensor.Shape{B, 2 * W}, 2),
+		p: p, lengths: append([]int(nil), lengths...), T: T, W: W}
 	return G.ApplyOp(op, x)
 }
 
 type seqPoolOp struct {
+	opBase
 	p       *SeqPool
-	name    string
 	lengths []int
 	T, W    int
 }
 
-func (op *seqPoolOp) Arity() int    { return 1 }
-func (op *seqPoolOp) Type() hm.Type { return fnType(2, 2) }
-func (op *seqPoolOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{len(op.lengths), 2 * op.W}, nil
-}
-func (op *seqPoolOp) ReturnsPtr() bool      { return false }
-func (op *seqPoolOp) CallsExtern() bool     { return false }
-func (op *seqPoolOp) OverwritesInput() int  { return -1 }
-func (op *seqPoolOp) String() string        { return "SeqPool(" + op.name + ")" }
-func (op *seqPoolOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *seqPoolOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *seqPoolOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op *seqPoolOp) DiffWRT(int) []bool { return []bool{true} }
 func (op *seqPoolOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	dx, err := G.ApplyOp(&seqPoolBwdOp{op}, grad)
+	dx, err := G.ApplyOp(&seqPoolBwdOp{newGradOp("Grad"+op.name, tensor.Shape{op.T * len(op.lengths), op.W}, 2), op}, grad)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +75,7 @@ func (op *seqPoolOp) Do(vals ...G.Value) (G.Value, error) {
 	case tensor.Float64:
 		return poolForward(op, &op.p.w64, vals[0])
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }
 
 // poolForward computes [mean | max] per sequence and remembers where each maximum was.
@@ -126,28 +115,19 @@ func poolForward[T float](op *seqPoolOp, w *poolWork[T], xv G.Value) (G.Value, e
 	return dense(out, B, 2*W), nil
 }
 
-type seqPoolBwdOp struct{ *seqPoolOp }
-
-func (op *seqPoolBwdOp) Type() hm.Type { return fnType(2, 2) }
-func (op *seqPoolBwdOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.T * len(op.lengths), op.W}, nil
-}
-func (op *seqPoolBwdOp) String() string        { return "SeqPoolGrad(" + op.name + ")" }
-func (op *seqPoolBwdOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *seqPoolBwdOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *seqPoolBwdOp) DiffWRT(int) []bool    { return []bool{false} }
-func (op *seqPoolBwdOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("nn: %v: no second derivative", op)
+type seqPoolBwdOp struct {
+	gradOpBase
+	fwd *seqPoolOp
 }
 
 func (op *seqPoolBwdOp) Do(vals ...G.Value) (G.Value, error) {
 	switch vals[0].Dtype() {
 	case tensor.Float32:
-		return poolBackward(op, &op.p.w32, vals[0])
+		return poolBackward(op, &op.fwd.p.w32, vals[0])
 	case tensor.Float64:
-		return poolBackward(op, &op.p.w64, vals[0])
+		return poolBackward(op, &op.fwd.p.w64, vals[0])
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }
 
 // poolBackward spreads the mean's gradient evenly over each sequence's steps and routes the
@@ -157,13 +137,13 @@ func poolBackward[T float](op *seqPoolBwdOp, w *poolWork[T], gv G.Value) (G.Valu
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
-	B, W := len(op.lengths), op.W
+	B, W := len(op.fwd.lengths), op.fwd.W
 	if len(dy) != B*2*W || len(w.arg) != B*W {
 		return nil, fmt.Errorf("nn: %v: gradient has %d values, want %d (or the forward pass did not run)", op, len(dy), B*2*W)
 	}
-	dx := resize(&w.dx, op.T*B*W)
+	dx := resize(&w.dx, op.fwd.T*B*W)
 	clear(dx)
-	for b, l := range op.lengths {
+	for b, l := range op.fwd.lengths {
 		dmean, dmax, am := dy[b*2*W:b*2*W+W], dy[b*2*W+W:(b+1)*2*W], w.arg[b*W:(b+1)*W]
 		inv := 1 / T(l)
 		for t := 0; t < l; t++ {
@@ -176,5 +156,5 @@ func poolBackward[T float](op *seqPoolBwdOp, w *poolWork[T], gv G.Value) (G.Valu
 			dx[am[j]*W+j] += g
 		}
 	}
-	return dense(dx, op.T*B, W), nil
+	return dense(dx, op.fwd.T*B, W), nil
 }

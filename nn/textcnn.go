@@ -22,10 +22,8 @@ package nn
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -144,36 +142,24 @@ func (c *TextCNN) Apply(x *G.Node, params G.Nodes, lengths []int, T int, needInp
 			return nil, fmt.Errorf("nn: text CNN %s: sequence %d has length %d, outside [1, %d]", c.tag.name, b, l, T)
 		}
 	}
-	op := &cnnOp{c: c, name: c.tag.next(), lengths: append([]int(nil), lengths...), B: B, T: T, needDX: needInputGrad}
+	dims := []int{2}
+	for range c.Widths {
+		dims = append(dims, 3, 1)
+	}
+	op := &cnnOp{opBase: newOp("TextCNN("+c.tag.next()+")", tensor.Shape{B, c.OutDim()}, dims...),
+		c: c, lengths: append([]int(nil), lengths...), B: B, T: T, needDX: needInputGrad}
 	return G.ApplyOp(op, append(G.Nodes{x}, params...)...)
 }
 
 // cnnOp is the forward op; inputs x, w0, b0, w1, b1, ...
 type cnnOp struct {
+	opBase
 	c       *TextCNN
-	name    string
 	lengths []int
 	B, T    int
 	needDX  bool
 }
 
-func (op *cnnOp) Arity() int { return 1 + 2*len(op.c.Widths) }
-func (op *cnnOp) Type() hm.Type {
-	dims := []int{2}
-	for range op.c.Widths {
-		dims = append(dims, 3, 1)
-	}
-	return fnType(append(dims, 2)...)
-}
-func (op *cnnOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.B, op.c.OutDim()}, nil
-}
-func (op *cnnOp) ReturnsPtr() bool      { return false }
-func (op *cnnOp) CallsExtern() bool     { return false }
-func (op *cnnOp) OverwritesInput() int  { return -1 }
-func (op *cnnOp) String() string        { return "TextCNN(" + op.name + ")" }
-func (op *cnnOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *cnnOp) Hashcode() uint32      { return hashString(op.String()) }
 func (op *cnnOp) DiffWRT(n int) []bool {
 	d := make([]bool, n)
 	for i := range d {
@@ -183,7 +169,7 @@ func (op *cnnOp) DiffWRT(n int) []bool {
 }
 
 func (op *cnnOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	bw, err := G.ApplyOp(&cnnBwdOp{op}, in[0], grad)
+	bw, err := G.ApplyOp(&cnnBwdOp{newGradOp("Backward"+op.name, tensor.Shape{1}, 2, 2), op}, in[0], grad)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +178,7 @@ func (op *cnnOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 		if k == 0 && !op.needDX {
 			continue
 		}
-		if res[k], err = G.ApplyOp(&cnnGradOp{op, k}, bw); err != nil {
+		if res[k], err = G.ApplyOp(op.gradGetter(k), bw); err != nil {
 			return nil, err
 		}
 	}
@@ -206,7 +192,7 @@ func (op *cnnOp) Do(vals ...G.Value) (G.Value, error) {
 	case tensor.Float64:
 		return cnnForward(op, &op.c.w64, vals)
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }
 
 // windows is the number of windows of width w of sequence b (those inside max(len, MinLen)).
@@ -325,34 +311,24 @@ func cnnForward[T float](op *cnnOp, ws *cnnWork[T], vals []G.Value) (G.Value, er
 }
 
 // cnnBwdOp computes every gradient of the op; inputs x and the output gradient.
-type cnnBwdOp struct{ *cnnOp }
-
-func (op *cnnBwdOp) Arity() int    { return 2 }
-func (op *cnnBwdOp) Type() hm.Type { return fnType(2, 2, 1) }
-func (op *cnnBwdOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{1}, nil
-}
-func (op *cnnBwdOp) String() string        { return "TextCNNBackward(" + op.name + ")" }
-func (op *cnnBwdOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *cnnBwdOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *cnnBwdOp) DiffWRT(int) []bool    { return []bool{false, false} }
-func (op *cnnBwdOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("nn: %v: no second derivative", op)
+type cnnBwdOp struct {
+	gradOpBase
+	fwd *cnnOp
 }
 
 func (op *cnnBwdOp) Do(vals ...G.Value) (G.Value, error) {
 	switch vals[0].Dtype() {
 	case tensor.Float32:
-		return cnnBackward(op, &op.c.w32, vals)
+		return cnnBackward(op, &op.fwd.c.w32, vals)
 	case tensor.Float64:
-		return cnnBackward(op, &op.c.w64, vals)
+		return cnnBackward(op, &op.fwd.c.w64, vals)
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }
 
 func cnnBackward[T float](op *cnnBwdOp, ws *cnnWork[T], vals []G.Value) (G.Value, error) {
-	c := op.c
-	B, Tn, E, F := op.B, op.T, c.Dim, c.Filters
+	c := op.fwd.c
+	B, Tn, E, F := op.fwd.B, op.fwd.T, c.Dim, c.Filters
 	nW := len(c.Widths)
 	nWF := nW * F
 	x, err1 := values[T](vals[0])
@@ -364,7 +340,7 @@ func cnnBackward[T float](op *cnnBwdOp, ws *cnnWork[T], vals []G.Value) (G.Value
 		return nil, fmt.Errorf("nn: %v: output gradient has %d values, want %d", op, len(dy), B*nWF)
 	}
 	var dx []T
-	if op.needDX {
+	if op.fwd.needDX {
 		dx = resize(&ws.dx, B*Tn*E)
 		zero(dx)
 	}
@@ -432,48 +408,33 @@ func cnnBackward[T float](op *cnnBwdOp, ws *cnnWork[T], vals []G.Value) (G.Value
 // cnnGradOp reads one gradient of cnnBwdOp: k = 0 the input, 1+2i width i's weight, 2+2i its
 // bias (the forward op's input order).
 type cnnGradOp struct {
-	*cnnOp
+	gradOpBase
+	c *TextCNN
 	k int
 }
 
-func (op *cnnGradOp) Arity() int    { return 1 }
-func (op *cnnGradOp) Type() hm.Type { return fnType(1, op.dims()) }
-func (op *cnnGradOp) dims() int {
-	switch {
-	case op.k == 0:
-		return 2
-	case op.k%2 == 1:
-		return 3
-	}
-	return 1
-}
-func (op *cnnGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+// gradGetter returns the getter of gradient k of the op's backward op (see cnnGradOp).
+func (op *cnnOp) gradGetter(k int) *cnnGradOp {
 	c := op.c
+	shape := tensor.Shape{c.Filters} // a bias
 	switch {
-	case op.k == 0:
-		return tensor.Shape{op.B * op.T, c.Dim}, nil
-	case op.k%2 == 1:
-		return tensor.Shape{c.Filters, c.Dim, c.Widths[(op.k-1)/2]}, nil
+	case k == 0:
+		shape = tensor.Shape{op.B * op.T, c.Dim}
+	case k%2 == 1:
+		shape = tensor.Shape{c.Filters, c.Dim, c.Widths[(k-1)/2]}
 	}
-	return tensor.Shape{c.Filters}, nil
-}
-func (op *cnnGradOp) String() string        { return fmt.Sprintf("TextCNNGrad%d(%s)", op.k, op.name) }
-func (op *cnnGradOp) WriteHash(h hash.Hash) { writeHash(h, op.String()) }
-func (op *cnnGradOp) Hashcode() uint32      { return hashString(op.String()) }
-func (op *cnnGradOp) DiffWRT(int) []bool    { return []bool{false} }
-func (op *cnnGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, fmt.Errorf("nn: %v: no second derivative", op)
+	return &cnnGradOp{newGradOp(fmt.Sprintf("Grad%d%s", k, op.name), shape, 1), c, k}
 }
 
 func (op *cnnGradOp) Do(vals ...G.Value) (G.Value, error) {
-	s, _ := op.InferShape()
+	s := op.out.Clone()
 	switch vals[0].Dtype() {
 	case tensor.Float32:
 		return dense(cnnGrad(op, &op.c.w32), s...), nil
 	case tensor.Float64:
 		return dense(cnnGrad(op, &op.c.w64), s...), nil
 	}
-	return nil, fmt.Errorf("nn: %v: unsupported dtype %v", op, vals[0].Dtype())
+	return nil, unsupported(op, vals[0])
 }
 
 func cnnGrad[T float](op *cnnGradOp, ws *cnnWork[T]) []T {
