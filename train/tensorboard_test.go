@@ -121,6 +121,7 @@ func TestTensorBoardLogOfRun(t *testing.T) {
 	cfg := smallConfig("cnn")
 	cfg.Epochs = 2
 	cfg.RunDir = filepath.Join(t.TempDir(), "run")
+	cfg.TensorBoard = TensorBoardOff // this test writes the log itself, through the hooks
 	tbDir := filepath.Join(cfg.RunDir, "tb")
 	log, err := OpenTensorBoardLog(tbDir, nil, 0)
 	if err != nil {

@@ -83,7 +83,7 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 				res, err = distill.Run(ctx, cfg, hooks)
 			}
 			if err != nil {
-				return runError(err)
+				return runError(configError(cmd, err))
 			}
 			if out.quiet {
 				fmt.Fprint(cmd.OutOrStdout(), res.Report.Text())
