@@ -12,17 +12,19 @@ import (
 	"github.com/sentibench/sentibench/nn"
 )
 
-// scheduledConfig is smallConfig with a warmup, a cosine schedule and decoupled weight decay.
+// scheduledConfig is smallConfig with a warmup, a cosine schedule, decoupled weight decay and
+// gradient accumulation over 3 micro-batches.
 func scheduledConfig(model string) Config {
 	cfg := smallConfig(model)
 	cfg.LRSchedule = string(nn.ScheduleCosine)
 	cfg.WarmupSteps = 5
 	cfg.WeightDecay = 0.05
 	cfg.LR = 3e-3
+	cfg.GradAccum = 3
 	return cfg
 }
 
-// TestScheduleResume: a run with a warmup, a cosine schedule and weight decay, interrupted inside
+// TestScheduleResume: a run with a warmup, a cosine schedule, weight decay and accumulation, interrupted inside
 // its epochs and resumed, ends as the same run left alone, bit for bit; its epoch records hold
 // the schedule's rate of each epoch's last step, and its figures are not the constant rate's.
 func TestScheduleResume(t *testing.T) {
