@@ -118,6 +118,7 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 	f.Float64Var(&st.Dropout, "dropout", 0.5, "every dropout of the student")
 	addTrainingFlags(f, st)
 	out.add(cmd)
+	addConfigFlag(cmd)
 	return cmd
 }
 

@@ -166,6 +166,7 @@ progress display stays on stderr.`,
 	f.IntSliceVar(&cfg.EncoderLayers, "encoder-layers", nil, "bigru: the features are the mean of these hidden states of the encoder (0: the embeddings, 1..L its layers, -1 the last; e.g. 4,5), not its last one (the recipe)")
 	f.IntVar(&cfg.TruncateHead, "truncate-head", 0, "bigru: truncate a review longer than the encoder's maximum to its first N word pieces and its last ones (head+tail; 0: its first ones, the recipe)")
 	out.add(cmd)
+	addConfigFlag(cmd)
 	logs.add(cmd, false)
 	return cmd
 }
