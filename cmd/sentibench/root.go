@@ -46,6 +46,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newServeCmd(),
 		newExportCmd(),
 	)
+	registerCompletions(root)
 	return root
 }
 
