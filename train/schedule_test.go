@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,5 +134,37 @@ func TestScheduleConfigErrors(t *testing.T) {
 	_, err = Run(context.Background(), cfg, quietHooks())
 	if !errors.As(err, &ce) || ce.Field != "warmup_steps" || !strings.Contains(err.Error(), "6 optimiser steps") {
 		t.Errorf("warmup beyond a run of capped epochs: got %v", err)
+	}
+}
+
+// TestOptimiserFromConfig: the run's optimiser gets the weight decay (AdamW's, not Adam's L2)
+// and the schedule over the run's steps, the warmup ratio resolved; the recipe's gets neither.
+func TestOptimiserFromConfig(t *testing.T) {
+	cfg := smallConfig("cnn")
+	cfg.WeightDecay, cfg.LRSchedule, cfg.WarmupRatio = 0.05, "polynomial", 0.25
+	cfg.RunDir = filepath.Join(t.TempDir(), "run")
+	resolved, err := cfg.resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := newTrainer(context.Background(), resolved, quietHooks(), Options{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.close()
+	oc := tr.opt.Config()
+	if oc.DecoupledWeightDecay != 0.05 || oc.WeightDecay != 0 {
+		t.Errorf("weight decay: decoupled %v, L2 %v; want decoupled 0.05", oc.DecoupledWeightDecay, oc.WeightDecay)
+	}
+	if s := tr.opt.Schedule(); s.Kind() != nn.SchedulePolynomial || s.WarmupSteps() != 5 { // ceil(0.25 * 18)
+		t.Errorf("schedule %s with %d warmup steps, want polynomial with 5", s.Kind(), s.WarmupSteps())
+	}
+
+	plain := newTestTrainer(t, "cnn", 1)
+	if oc := plain.opt.Config(); oc.DecoupledWeightDecay != 0 || oc.Schedule != (nn.ScheduleConfig{}) {
+		t.Errorf("the recipe's optimiser: %+v", oc)
 	}
 }
