@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sentibench/sentibench/nn"
 )
@@ -166,5 +168,50 @@ func TestOptimiserFromConfig(t *testing.T) {
 	plain := newTestTrainer(t, "cnn", 1)
 	if oc := plain.opt.Config(); oc.DecoupledWeightDecay != 0 || oc.Schedule != (nn.ScheduleConfig{}) {
 		t.Errorf("the recipe's optimiser: %+v", oc)
+	}
+}
+
+// TestScheduleResumeAfterSIGKILL kills a training child process with a schedule, weight decay
+// and accumulation at random moments and resumes it: the figures are the run left alone's, bit
+// for bit, and its TensorBoard log holds each step once and the run log's figures.
+func TestScheduleResumeAfterSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains several small models")
+	}
+	cfg := scheduledConfig("cnn")
+	cfg.RunDir = filepath.Join(t.TempDir(), "reference")
+	want, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if killed, err := runChildFor(cfg, filepath.Join(t.TempDir(), "timing"), time.Hour); err != nil || killed {
+		t.Fatalf("timing run: killed %v, %v", killed, err)
+	}
+	span := time.Since(start)
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 2))
+	killedRuns := 0
+	for trial := 0; killedRuns < 2; trial++ {
+		if trial >= 10 {
+			t.Fatalf("only %d of %d runs were killed before they finished (seed %d)", killedRuns, trial, seed)
+		}
+		dir := filepath.Join(t.TempDir(), fmt.Sprintf("killed-%d", trial))
+		killed, err := runChildFor(cfg, dir, time.Duration((0.1+0.8*rng.Float64())*float64(span)))
+		if err != nil {
+			t.Fatalf("trial %d (seed %d): %v", trial, seed, err)
+		}
+		if !killed {
+			continue
+		}
+		if _, err := runChildFor(cfg, dir, time.Hour); err != nil {
+			t.Fatalf("trial %d (seed %d): resuming: %v", trial, seed, err)
+		}
+		killedRuns++
+		got := readResult(t, dir)
+		sameFigures(t, want, got)
+		c := cfg
+		c.RunDir = dir
+		checkRunTensorBoard(t, filepath.Join(dir, "tb"), c, got)
 	}
 }
