@@ -152,7 +152,8 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 			return nil, fmt.Errorf("train: %s: the run log records a test but the checkpoint's training has not finished (damaged checkpoint?)", dir)
 		}
 		t.priorSeconds = prior.TotalSeconds // the time of the processes up to the recorded test
-		if t.tb != nil {                    // its event files hold the recorded test's figures: left as they are
+		// The event files hold the recorded test's figures: the retest leaves them as they are.
+		if t.tb != nil {
 			err := t.tb.Close()
 			t.tb = nil
 			if err != nil {
@@ -186,7 +187,8 @@ type trainer struct {
 	priorSeconds float64
 }
 
-// close frees the run's devices: the encoder's copy on a GPU, then the engine.
+// close closes the TensorBoard log and frees the run's devices: the encoder's copy on a GPU,
+// then the engine.
 func (t *trainer) close() error {
 	var errs []error
 	if t.tb != nil {
