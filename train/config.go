@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sentibench/sentibench/internal/atomicfile"
 	"github.com/sentibench/sentibench/internal/progress"
@@ -73,6 +74,24 @@ type Config struct {
 	FreezeEmbedding bool   `json:"freeze_embedding,omitempty"`
 	// MaxBatches > 0 caps the training batches of each epoch (for timing runs only).
 	MaxBatches int `json:"max_batches,omitempty"`
+
+	// LRSchedule varies the learning rate per optimiser step (an nn.ScheduleKind: constant,
+	// linear, cosine, cosine-restarts or polynomial, as transformers.get_scheduler); "" is the
+	// recipe's constant rate. The run's steps are Epochs times the batches of an epoch.
+	LRSchedule string `json:"lr_schedule,omitempty"`
+	// WarmupSteps or WarmupRatio (of the run's steps, rounded up), at most one of them, add a
+	// linear warmup from 0 to LR before the schedule.
+	WarmupSteps int     `json:"warmup_steps,omitempty"`
+	WarmupRatio float64 `json:"warmup_ratio,omitempty"`
+	// WeightDecay > 0 is AdamW's decoupled weight decay (torch.optim.AdamW's weight_decay).
+	WeightDecay float64 `json:"weight_decay,omitempty"`
+	// GradAccum > 1 splits each batch into that many micro-batches of about BatchSize/GradAccum
+	// reviews, whose gradients add up (each weighted by its share of the batch's reviews) to
+	// one optimiser step: the update of the whole batch in less memory. 0 or 1: whole batches.
+	GradAccum int `json:"grad_accum,omitempty"`
+	// TensorBoard is where the run's TensorBoard event files go: "" for RUN/tb, "none" for none.
+	// It changes where figures are written, never what is computed.
+	TensorBoard string `json:"tensorboard,omitempty"`
 
 	// Device is "cpu" (or "cuda" in a CUDA build). Threads is the number of worker threads
 	// (0: all cores). BLAS chooses the CPU BLAS (see internal/blas: "", "openblas", "gonum").
@@ -279,7 +298,84 @@ func (c Config) resolved() (Config, error) {
 	case c.FreezeEmbedding && c.GloVe == "":
 		return c, bad("freeze_embedding", true, "freezing the embedding only makes sense with pretrained vectors (GloVe)")
 	}
-	return c, nil
+	return c, c.checkOptimiser()
+}
+
+// checkOptimiser checks the learning-rate schedule, weight decay and gradient accumulation.
+func (c Config) checkOptimiser() error {
+	bad := func(field string, value any, problem string) error {
+		return &ConfigError{Field: field, Value: value, Problem: problem}
+	}
+	kinds := make([]string, 0, 5)
+	known := c.LRSchedule == ""
+	for _, k := range nn.ScheduleKinds() {
+		kinds = append(kinds, string(k))
+		known = known || string(k) == c.LRSchedule
+	}
+	_, onGPU, _ := gpuOrdinal(c.Device)
+	switch {
+	case !known:
+		return bad("lr_schedule", c.LRSchedule, "unknown learning-rate schedule (want "+orWords(kinds)+")")
+	case c.WarmupSteps < 0:
+		return bad("warmup_steps", c.WarmupSteps, "want 0 (no warmup) or a positive number of optimiser steps")
+	case !(c.WarmupRatio >= 0 && c.WarmupRatio <= 1):
+		return bad("warmup_ratio", c.WarmupRatio, "want a fraction of the run's optimiser steps in [0, 1]")
+	case c.WarmupSteps > 0 && c.WarmupRatio > 0:
+		return bad("warmup_ratio", c.WarmupRatio, fmt.Sprintf("give warmup steps (%d) or a warmup ratio, not both", c.WarmupSteps))
+	case !(c.WeightDecay >= 0) || math.IsInf(c.WeightDecay, 0):
+		return bad("weight_decay", c.WeightDecay, "want 0 (no decay) or a positive, finite decoupled weight decay")
+	case c.GradAccum < 0:
+		return bad("grad_accum", c.GradAccum, "want a positive number of micro-batches per batch")
+	case c.GradAccum > c.BatchSize:
+		return bad("grad_accum", c.GradAccum, fmt.Sprintf("more micro-batches than the batch size %d (each needs a review at least)", c.BatchSize))
+	case onGPU && c.LRSchedule != "" && c.LRSchedule != string(nn.ScheduleConstant):
+		return bad("lr_schedule", c.LRSchedule, "learning-rate schedules run on the CPU only (the GPU trainer has a constant rate)")
+	case onGPU && (c.WarmupSteps > 0 || c.WarmupRatio > 0):
+		field, value := "warmup_steps", any(c.WarmupSteps)
+		if c.WarmupRatio > 0 {
+			field, value = "warmup_ratio", c.WarmupRatio
+		}
+		return bad(field, value, "a warmup runs on the CPU only (the GPU trainer has a constant rate)")
+	case onGPU && c.WeightDecay > 0:
+		return bad("weight_decay", c.WeightDecay, "decoupled weight decay runs on the CPU only")
+	case onGPU && c.GradAccum > 1:
+		return bad("grad_accum", c.GradAccum, "gradient accumulation runs on the CPU only")
+	}
+	return nil
+}
+
+// orWords joins words as "a, b or c".
+func orWords(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// batchesPerEpoch is the number of training batches of each epoch for trainExamples examples.
+func (c Config) batchesPerEpoch(trainExamples int) int {
+	n := (trainExamples + c.BatchSize - 1) / c.BatchSize
+	if c.MaxBatches > 0 {
+		n = min(n, c.MaxBatches)
+	}
+	return n
+}
+
+// schedule is the optimiser's learning-rate schedule for a run over trainExamples examples: the
+// zero value (the recipe's constant rate, bit for bit) unless a schedule or a warmup is set.
+// A warmup longer than the run is a *ConfigError.
+func (c Config) schedule(trainExamples int) (nn.ScheduleConfig, error) {
+	if (c.LRSchedule == "" || c.LRSchedule == string(nn.ScheduleConstant)) && c.WarmupSteps == 0 && c.WarmupRatio == 0 {
+		return nn.ScheduleConfig{}, nil
+	}
+	perEpoch := c.batchesPerEpoch(trainExamples)
+	steps := c.Epochs * perEpoch
+	if c.WarmupSteps > steps {
+		return nn.ScheduleConfig{}, &ConfigError{Field: "warmup_steps", Value: c.WarmupSteps,
+			Problem: fmt.Sprintf("beyond the run's %d optimiser steps (%d epochs of %d batches)", steps, c.Epochs, perEpoch)}
+	}
+	return nn.ScheduleConfig{Kind: nn.ScheduleKind(c.LRSchedule), TrainingSteps: steps,
+		WarmupSteps: c.WarmupSteps, WarmupRatio: c.WarmupRatio}, nil
 }
 
 // negativeSize names the first negative model size or thread count of c.

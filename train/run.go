@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/internal/memstat"
 	"github.com/sentibench/sentibench/internal/progress"
+	"github.com/sentibench/sentibench/internal/tensorboard"
 	"github.com/sentibench/sentibench/nn"
 )
 
@@ -150,6 +152,14 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 			return nil, fmt.Errorf("train: %s: the run log records a test but the checkpoint's training has not finished (damaged checkpoint?)", dir)
 		}
 		t.priorSeconds = prior.TotalSeconds // the time of the processes up to the recorded test
+		// The event files hold the recorded test's figures: the retest leaves them as they are.
+		if t.tb != nil {
+			err := t.tb.Close()
+			t.tb = nil
+			if err != nil {
+				return nil, err
+			}
+		}
 	}
 	return t.run(ctx)
 }
@@ -167,22 +177,28 @@ type trainer struct {
 	rng   *nn.RNG // dropout masks
 	st    *state
 	saved *checkpointAt // the last checkpoint on disk; nil before the first
+	// optSteps counts the optimiser steps taken (the schedule's clock, restored from the
+	// checkpoint's optimiser state); tb, when not nil, receives the run's figures.
+	optSteps int64
+	tb       *TensorBoardLog
 	// start is when this process began the run; priorSeconds the time that the earlier
 	// processes of a resumed run spent on it (the checkpoint records it).
 	start        time.Time
 	priorSeconds float64
 }
 
-// close frees the run's devices: the encoder's copy on a GPU, then the engine.
+// close closes the TensorBoard log and frees the run's devices: the encoder's copy on a GPU,
+// then the engine.
 func (t *trainer) close() error {
-	var err error
+	var errs []error
+	if t.tb != nil {
+		errs = append(errs, t.tb.Close())
+	}
 	if t.ds != nil {
-		err = t.ds.enc.close()
+		errs = append(errs, t.ds.enc.close())
 	}
-	if err2 := t.eng.Close(); err == nil {
-		err = err2
-	}
-	return err
+	errs = append(errs, t.eng.Close())
+	return errors.Join(errs...)
 }
 
 // newTrainer reads the data, builds the model and optimiser, and, when resuming, restores the
@@ -237,7 +253,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if err := t.ds.checkBatchMemory(mc, cfg.BatchSize, nn.Train, opts.batchBudget); err != nil {
+	if err := t.ds.checkBatchMemory(mc, cfg.microBatchSize(), nn.Train, opts.batchBudget); err != nil {
 		return nil, err // before the run directory gets its files
 	}
 	t.rng = nn.NewRNG(cfg.Seed)
@@ -249,7 +265,11 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 			return nil, err
 		}
 	}
-	if t.opt, err = nn.NewAdam(nn.AdamConfig{LR: cfg.LR, MaxGradNorm: cfg.ClipNorm}); err != nil {
+	schedule, err := cfg.schedule(len(t.ds.train))
+	if err != nil {
+		return nil, err
+	}
+	if t.opt, err = nn.NewAdam(nn.AdamConfig{LR: cfg.LR, MaxGradNorm: cfg.ClipNorm, DecoupledWeightDecay: cfg.WeightDecay, Schedule: schedule}); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	switch {
@@ -282,6 +302,10 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 		t.ds.rng.State = t.st.DataRNG
 		t.saved = &checkpointAt{epoch: t.st.Epoch, batch: t.st.Batch}
 		t.priorSeconds = t.st.Seconds
+		t.optSteps = t.opt.Steps()
+		if err := t.openTensorBoard(resume); err != nil {
+			return nil, err
+		}
 		if !t.trained() { // a finished training's log may hold the test, which a retest replaces
 			if err := t.rewriteRunLog(); err != nil {
 				return nil, err
@@ -312,10 +336,63 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 	if err := t.rewriteRunLog(); err != nil {
 		return nil, err
 	}
+	if err := t.openTensorBoard(resume); err != nil {
+		return nil, err
+	}
 	if err := t.eng.Push(); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// tensorBoardDir is where the run's TensorBoard event files go ("" for none).
+func (c Config) tensorBoardDir() string {
+	switch c.TensorBoard {
+	case "":
+		return filepath.Join(c.RunDir, "tb")
+	case TensorBoardOff:
+		return ""
+	}
+	return c.TensorBoard
+}
+
+// TensorBoardOff is Config.TensorBoard's value for a run without TensorBoard event files.
+const TensorBoardOff = "none"
+
+// openTensorBoard opens the run's TensorBoard log: a resumed run's continues after the steps
+// of its checkpoint; a new run's starts afresh (without the event files that a process killed
+// before the run's first checkpoint left) with the hyperparameters.
+func (t *trainer) openTensorBoard(resume bool) error {
+	dir := t.cfg.tensorBoardDir()
+	if dir == "" {
+		return nil
+	}
+	var err error
+	if resume {
+		t.tb, err = OpenTensorBoardLog(dir, t.st.Records, t.optSteps)
+		return err
+	}
+	stale, err := tensorboard.EventFiles(dir)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	if t.tb, err = OpenTensorBoardLog(dir, nil, 0); err != nil {
+		return err
+	}
+	return t.tb.HParams(t.cfg)
+}
+
+// microBatchSize is the largest micro-batch of a batch (the batch itself without accumulation).
+func (c Config) microBatchSize() int {
+	if c.GradAccum > 1 {
+		return (c.BatchSize + c.GradAccum - 1) / c.GradAccum
+	}
+	return c.BatchSize
 }
 
 // VocabFile is the vocabulary's file name inside a run directory (word models).
@@ -377,7 +454,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 			return EpochRecord{}, fmt.Errorf("%w in epoch %d after %d of %d batches; checkpoint saved, resume with --resume %s",
 				ErrInterrupted, epoch, i, len(batches), t.dir)
 		}
-		in, labels, res, err := t.step(batches[i], loss)
+		work, labels, res, err := t.step(batches[i], loss)
 		if errors.Is(err, errNotFinite) {
 			bar.Done()
 			return EpochRecord{}, fmt.Errorf("train: the loss became %v in epoch %d, batch %d; stopping (%s; try a lower --lr or --clip-norm)",
@@ -392,8 +469,12 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		correct, labelled := countCorrect(res.Logits, labels)
 		sums.Correct += correct
 		sums.N += labelled
-		sums.Tokens += int64(in.Tokens())
-		meter.AddWork(in.Tokens(), nn.TrainFLOPs(t.model.Config(), in))
+		sums.Tokens += int64(work.tokens)
+		meter.AddWork(work.tokens, work.flops)
+		t.optSteps++
+		if err := t.logStep(res.Loss); err != nil {
+			return EpochRecord{}, err
+		}
 		bar.Add(1)
 		bar.SetNote(fmt.Sprintf("loss %.3f, acc %.2f%%", sums.LossSum/float64(max(sums.LossN, 1)), 100*float64(sums.Correct)/float64(max(sums.N, 1))))
 	}
@@ -415,8 +496,14 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		Epoch: epoch, TrainLoss: sums.LossSum / float64(max(sums.LossN, 1)), TrainAcc: float64(sums.Correct) / float64(max(sums.N, 1)),
 		ValidLoss: valid.Loss, ValidAcc: valid.Acc, TrainBatches: len(batches),
 		TrainSeconds: trainSeconds, ValidSeconds: stats.Seconds - trainSeconds, EpochStats: stats,
+		LR: t.lastLR(),
 	}
 	rec.Tokens = sums.Tokens
+	if t.tb != nil { // before the checkpoint: a resume drops what follows the checkpoint's steps
+		if err := t.tb.OnEpoch(rec); err != nil {
+			return rec, err
+		}
+	}
 
 	// Checkpoints: best when the valid loss improved, last always (after best, so that a crash
 	// in between repeats the epoch rather than losing its best weights).
@@ -452,32 +539,61 @@ var errNotFinite = errors.New("the loss is not finite")
 
 // step trains the model on one batch, as five calls: the batch's input, its loss (the
 // objective), the forward and backward passes, a check that the loss is finite, and the
-// optimiser's update. bce is the recipe's loss, reused from batch to batch.
-func (t *trainer) step(batch []int, bce *nn.BCEWithLogits) (*nn.Input, []float32, nn.StepResult, error) {
+// optimiser's update. With gradient accumulation (Config.GradAccum) the first three run once per
+// micro-batch and the gradients add up (accumulate) before the one update. bce is the recipe's
+// loss, reused from batch to batch. It returns the work done, the batch's labels and the
+// step's result (the loss and logits of the whole batch).
+func (t *trainer) step(batch []int, bce *nn.BCEWithLogits) (stepWork, []float32, nn.StepResult, error) {
 	meter := t.hooks.Meter
-	var res nn.StepResult
-	meter.Begin(PhaseData)
-	in, labels, err := t.ds.input(batch)
-	meter.End(PhaseData)
-	if err != nil {
-		return nil, nil, res, err
+	var (
+		res    nn.StepResult
+		work   stepWork
+		labels []float32
+		acc    *gradAccumulator
+	)
+	micro := microBatches(batch, t.cfg.GradAccum)
+	if len(micro) > 1 {
+		acc = t.newGradAccumulator()
 	}
-	loss, err := t.loss(batch, labels, bce)
-	if err != nil {
-		return nil, nil, res, err
+	for _, mb := range micro {
+		meter.Begin(PhaseData)
+		in, mbLabels, err := t.ds.input(mb)
+		meter.End(PhaseData)
+		if err != nil {
+			return work, nil, res, err
+		}
+		loss, err := t.loss(mb, mbLabels, bce)
+		if err != nil {
+			return work, nil, res, err
+		}
+		if res, err = t.eng.Step(in, loss, nn.Train, t.rng); err != nil {
+			return work, nil, res, err
+		}
+		meter.Add(PhaseForward, seconds(res.BuildSeconds+res.ForwardSeconds))
+		meter.Add(PhaseBackward, seconds(res.BackwardSeconds))
+		work.tokens += in.Tokens()
+		work.flops += nn.TrainFLOPs(t.model.Config(), in)
+		labels = append(labels, mbLabels...)
+		if acc != nil {
+			acc.add(res, float64(len(mb))/float64(len(batch)))
+		}
 	}
-	if res, err = t.eng.Step(in, loss, nn.Train, t.rng); err != nil {
-		return nil, nil, res, err
+	if acc != nil {
+		res = acc.finish()
 	}
-	meter.Add(PhaseForward, seconds(res.BuildSeconds+res.ForwardSeconds))
-	meter.Add(PhaseBackward, seconds(res.BackwardSeconds))
 	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
-		return nil, nil, res, errNotFinite
+		return work, nil, res, errNotFinite
 	}
 	meter.Begin(PhaseOptimizer)
-	err = t.eng.Update()
+	err := t.eng.Update()
 	meter.End(PhaseOptimizer)
-	return in, labels, res, err
+	return work, labels, res, err
+}
+
+// stepWork is what a step computed: its real tokens and its matrix products' FLOPs.
+type stepWork struct {
+	tokens int
+	flops  float64
 }
 
 // loss is a training batch's loss: the objective's, or the recipe's binary cross-entropy on
@@ -551,6 +667,11 @@ func (t *trainer) test() (*Result, error) {
 	if err := writeRunLog(t.dir, st.Records, &final); err != nil {
 		return nil, err
 	}
+	if t.tb != nil {
+		if err := t.tb.Final(final); err != nil {
+			return nil, err
+		}
+	}
 	mins, secs := int(total)/60, int(total)%60
 	fmt.Fprintf(t.hooks.Log, "Test (best epoch %02d, Val. Loss: %.3f) | Test Loss: %.3f | Test Acc: %.2f%% | Total Time: %dm %ds | Peak RSS: %.0f MiB\n",
 		st.BestEpoch, st.BestValidLoss, m.Loss, 100*m.Acc, mins, secs, final.PeakRSSMiB)
@@ -558,6 +679,11 @@ func (t *trainer) test() (*Result, error) {
 }
 
 func (t *trainer) saveLast() error {
+	if t.tb != nil { // the steps up to the checkpoint on disk first
+		if err := t.tb.Flush(); err != nil {
+			return err
+		}
+	}
 	var err error
 	if t.st.ModelRNG, err = t.rng.MarshalBinary(); err != nil {
 		return fmt.Errorf("train: %w", err)

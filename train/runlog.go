@@ -30,6 +30,8 @@ type EpochRecord struct {
 	// TrainSeconds and ValidSeconds split the epoch's wall time.
 	TrainSeconds float64 `json:"train_seconds"`
 	ValidSeconds float64 `json:"valid_seconds"`
+	// LR is the learning rate of the epoch's last optimiser step (it varies with a schedule).
+	LR float64 `json:"lr,omitempty"`
 	EpochStats
 }
 

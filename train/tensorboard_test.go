@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/sentibench/sentibench/internal/tensorboard"
+	"github.com/sentibench/sentibench/nn"
 )
 
 // tbScalar is one scalar read back from event files.
@@ -121,6 +122,7 @@ func TestTensorBoardLogOfRun(t *testing.T) {
 	cfg := smallConfig("cnn")
 	cfg.Epochs = 2
 	cfg.RunDir = filepath.Join(t.TempDir(), "run")
+	cfg.TensorBoard = TensorBoardOff // this test writes the log itself, through the hooks
 	tbDir := filepath.Join(cfg.RunDir, "tb")
 	log, err := OpenTensorBoardLog(tbDir, nil, 0)
 	if err != nil {
@@ -210,4 +212,119 @@ func checkWithTensorBoard(t *testing.T, dir string, want []tbScalar) {
 		}
 	}
 	compareScalars(t, "TensorBoard's EventAccumulator", got, want)
+}
+
+// TestRunWritesTensorBoard: a run writes its own TensorBoard log in RUN/tb: every epoch and final
+// figure of run.jsonl at the right step, the hyperparameters, and loss, learning rate and
+// gradient norm at each optimiser step once. A run interrupted inside an epoch and resumed has
+// every step once, with the values of the run left alone (read back by internal/tensorboard
+// and, with SENTIBENCH_TB_PYTHONPATH, by TensorBoard's EventAccumulator).
+func TestRunWritesTensorBoard(t *testing.T) {
+	cfg := smallConfig("cnn")
+	cfg.Epochs = 2
+	cfg.LRSchedule, cfg.WarmupSteps = "linear", 3
+	cfg.RunDir = filepath.Join(t.TempDir(), "run")
+	res, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbDir := filepath.Join(cfg.RunDir, "tb")
+	steps := checkRunTensorBoard(t, tbDir, cfg, readResult(t, cfg.RunDir))
+	if hp := readHParams(t, tbDir); hp["lr_schedule"] != "linear" || hp["warmup_steps"] != 3.0 || hp["model"] != "cnn" {
+		t.Errorf("hyperparameters %v", hp)
+	}
+
+	for _, stopAt := range []int{4, 8} { // inside epoch 1, inside epoch 2
+		cfg.RunDir = filepath.Join(t.TempDir(), fmt.Sprintf("stopped-%d", stopAt))
+		ctx, cancel := context.WithCancel(context.Background())
+		hooks := quietHooks()
+		hooks.Meter = &cancelAfter{n: stopAt, cancel: cancel}
+		_, err := Run(ctx, cfg, hooks)
+		cancel()
+		if err == nil {
+			t.Fatalf("stop at %d: the run was not interrupted", stopAt)
+		}
+		got, err := Resume(context.Background(), cfg.RunDir, quietHooks())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameFigures(t, res, got)
+		resumedSteps := checkRunTensorBoard(t, filepath.Join(cfg.RunDir, "tb"), cfg, readResult(t, cfg.RunDir))
+		for k, v := range steps {
+			if k.tag != "train/loss" && k.tag != "train/learning_rate" && k.tag != "train/grad_norm" {
+				continue
+			}
+			if resumedSteps[k] != v {
+				t.Errorf("stop at %d: %s@%d = %v, the run left alone %v", stopAt, k.tag, k.step, resumedSteps[k], v)
+			}
+		}
+	}
+
+	cfg.TensorBoard = TensorBoardOff
+	cfg.RunDir = filepath.Join(t.TempDir(), "off")
+	if _, err := Run(context.Background(), cfg, quietHooks()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.RunDir, "tb")); !os.IsNotExist(err) {
+		t.Errorf("tensorboard none: %s/tb exists (%v)", cfg.RunDir, err)
+	}
+}
+
+type tagStep struct {
+	tag  string
+	step int64
+}
+
+// checkRunTensorBoard compares a run's TensorBoard log with its run log and its schedule, and
+// returns every scalar by tag and step.
+func checkRunTensorBoard(t *testing.T, dir string, cfg Config, fromLog *Result) map[tagStep]float64 {
+	t.Helper()
+	got, _ := readTensorBoard(t, dir)
+	want := expectedScalars(t, fromLog)
+	total := 0
+	for _, r := range fromLog.Epochs {
+		total += r.TrainBatches
+	}
+	sched, err := nn.NewSchedule(nn.ScheduleConfig{Kind: nn.ScheduleKind(cfg.LRSchedule), TrainingSteps: total, WarmupSteps: cfg.WarmupSteps}, cfg.LR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[tagStep]float64{}
+	counts := map[string]int{}
+	for _, g := range got {
+		byKey[tagStep{g.tag, g.step}] = g.value
+		if !strings.HasPrefix(g.tag, "train/") {
+			continue
+		}
+		counts[g.tag]++
+		if g.step < 1 || g.step > int64(total) {
+			t.Errorf("%s at step %d, outside the run's %d steps", g.tag, g.step, total)
+		}
+		switch g.tag {
+		case "train/learning_rate":
+			if w := float64(float32(sched.LR(g.step - 1))); g.value != w {
+				t.Errorf("learning rate at step %d: %v, the schedule's %v", g.step, g.value, w)
+			}
+		case "train/loss", "train/grad_norm":
+			if !(g.value > 0) || math.IsInf(g.value, 0) {
+				t.Errorf("%s at step %d: %v", g.tag, g.step, g.value)
+			}
+		}
+		want = append(want, g) // the step scalars TensorBoard's reader must read back alike
+	}
+	for _, tag := range []string{"train/loss", "train/learning_rate", "train/grad_norm"} {
+		if counts[tag] != total {
+			t.Errorf("%s written %d times, want once per optimiser step (%d)", tag, counts[tag], total)
+		}
+	}
+	compareScalars(t, "internal/tensorboard", got, want)
+	checkWithTensorBoard(t, dir, want)
+	return byKey
+}
+
+// readHParams reads the hyperparameters of the event files in dir.
+func readHParams(t *testing.T, dir string) map[string]any {
+	t.Helper()
+	_, hp := readTensorBoard(t, dir)
+	return hp
 }

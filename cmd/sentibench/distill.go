@@ -88,7 +88,7 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 				}
 			}
 			if err != nil {
-				return runError(err)
+				return runError(configError(cmd, err))
 			}
 			if out.quiet {
 				fmt.Fprint(cmd.OutOrStdout(), res.Report.Text())
@@ -123,6 +123,7 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 	f.Float64Var(&st.Dropout, "dropout", 0.5, "every dropout of the student")
 	addTrainingFlags(f, st)
 	out.add(cmd)
+	addConfigFlag(cmd)
 	return cmd
 }
 

@@ -90,6 +90,16 @@ func parsedBy[T any](parse func(string) (T, error)) flagRule {
 	}
 }
 
+// parseSchedule accepts a learning-rate schedule's name.
+func parseSchedule(v string) (nn.ScheduleKind, error) {
+	for _, k := range nn.ScheduleKinds() {
+		if string(k) == v {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("want %s", scheduleList())
+}
+
 // blasChoice is a BLAS by name (see internal/blas.Load) or the path of a library that exists.
 func blasChoice(v string) (bool, string) {
 	switch strings.TrimSpace(v) {
@@ -111,7 +121,10 @@ var flagRules = map[string]flagRule{
 	"truncate-head": zeroOr("the first word pieces"), "unsup-limit": zeroOr("all"),
 	"augment": zeroOr("none"), "ngram-max": zeroOr("up to the whole review"),
 	"throughput-reviews": zeroOr("none"),
-	"dropout":            probability, "alpha": fraction, "mask-prob": fraction, "ngram-prob": fraction,
+	"warmup-steps":       zeroOr("no warmup"), "weight-decay": zeroOr("no decay"), "grad-accum": positive,
+	"warmup-ratio": fraction,
+	"lr-schedule":  parsedBy(parseSchedule),
+	"dropout":      probability, "alpha": fraction, "mask-prob": fraction, "ngram-prob": fraction,
 	"model":      oneOf(nn.KindLSTM, nn.KindCNN, nn.KindBiGRU),
 	"student":    oneOf(nn.KindCNN, nn.KindLSTM),
 	"loss":       oneOf(distill.LossKD, distill.LossMSE),

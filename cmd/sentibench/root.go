@@ -23,7 +23,12 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return checkGivenValues(c) }
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if err := applyConfigFile(c); err != nil {
+			return err
+		}
+		return checkGivenValues(c)
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Sprintf("%v (see '%s --help')", err, c.CommandPath())}
 	})
@@ -41,6 +46,7 @@ on the CPU or on CUDA, following the reference recipe (../shared/bench/RECIPE.md
 		newServeCmd(),
 		newExportCmd(),
 	)
+	registerCompletions(root)
 	return root
 }
 

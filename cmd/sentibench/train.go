@@ -13,6 +13,7 @@ import (
 
 	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/internal/progress"
+	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/profile"
 	"github.com/sentibench/sentibench/train"
 )
@@ -136,7 +137,7 @@ progress display stays on stderr.`,
 				res, err = train.Run(ctx, cfg, hooks)
 			}
 			if err != nil {
-				return runError(err)
+				return runError(configError(cmd, err)) // a warmup beyond the run's steps is known once the data are read
 			}
 			if records != nil {
 				records.flush()
@@ -165,6 +166,7 @@ progress display stays on stderr.`,
 	f.IntSliceVar(&cfg.EncoderLayers, "encoder-layers", nil, "bigru: the features are the mean of these hidden states of the encoder (0: the embeddings, 1..L its layers, -1 the last; e.g. 4,5), not its last one (the recipe)")
 	f.IntVar(&cfg.TruncateHead, "truncate-head", 0, "bigru: truncate a review longer than the encoder's maximum to its first N word pieces and its last ones (head+tail; 0: its first ones, the recipe)")
 	out.add(cmd)
+	addConfigFlag(cmd)
 	logs.add(cmd, false)
 	return cmd
 }
@@ -187,9 +189,24 @@ func addTrainingFlags(f *pflag.FlagSet, cfg *train.Config) {
 	f.IntVar(&cfg.EmbedDim, "embedding-dim", 0, "word embedding size (default: the recipe's 100)")
 	f.IntVar(&cfg.Filters, "filters", 0, "CNN filters per width (default: the recipe's 100)")
 	f.IntVar(&cfg.MaxBatches, "max-batches", 0, "cap the training batches of each epoch (timing runs)")
+	f.StringVar(&cfg.LRSchedule, "lr-schedule", "", "learning-rate schedule per optimiser step, as transformers.get_scheduler: "+scheduleList()+" (default constant, the recipe)")
+	f.IntVar(&cfg.WarmupSteps, "warmup-steps", 0, "linear warmup from 0 to --lr over this many optimiser steps (not with --warmup-ratio)")
+	f.Float64Var(&cfg.WarmupRatio, "warmup-ratio", 0, "linear warmup over this fraction of the run's optimiser steps, rounded up (not with --warmup-steps)")
+	f.Float64Var(&cfg.WeightDecay, "weight-decay", 0, "decoupled weight decay, as torch.optim.AdamW (0: none, the recipe)")
+	f.IntVar(&cfg.GradAccum, "grad-accum", 0, "split each batch into N micro-batches whose gradients add up to one update (the same update in less memory; default 1)")
+	f.StringVar(&cfg.TensorBoard, "tensorboard", "", "directory of the run's TensorBoard event files (default RUN/tb; none: no event files)")
 	f.StringVar(&cfg.Device, "device", cfg.Device, "cpu or cuda")
 	f.IntVar(&cfg.Threads, "threads", 0, "worker threads (default: all cores)")
 	f.StringVar(&cfg.BLAS, "blas", os.Getenv("SENTIBENCH_BLAS"), "CPU BLAS: auto, openblas, go, go-avx2, gonum or a library path (default $SENTIBENCH_BLAS, else auto)")
+}
+
+// scheduleList names the learning-rate schedules: "a, b or c".
+func scheduleList() string {
+	var kinds []string
+	for _, k := range nn.ScheduleKinds() {
+		kinds = append(kinds, string(k))
+	}
+	return orList(kinds)
 }
 
 // runError maps a run's error to the command's: a run stopped by SIGINT exits with 130.
