@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"path/filepath"
 	"time"
@@ -45,6 +46,9 @@ type Options struct {
 	// and keeps for longer than the training (distill, bench); otherwise Run and Resume take
 	// the lock themselves and release it when they return.
 	Lock *RunLock
+	// Comm, when set, connects the ranks of a data-parallel run (see Comm); nil is one rank.
+	// Only rank 0 takes the lock and writes the run directory.
+	Comm Comm
 
 	// newEngine, when set (by the tests), makes the engine instead of the device's: a stand-in
 	// for a GPU that keeps its own copy of the weights.
@@ -61,7 +65,9 @@ func RunWith(ctx context.Context, cfg Config, hooks Hooks, opts Options) (*Resul
 		return nil, err
 	}
 	lock := opts.Lock
-	if lock == nil {
+	if opts.Comm != nil && opts.Comm.Rank() != 0 {
+		// Another rank of a data-parallel run: rank 0 holds the run directory.
+	} else if lock == nil {
 		if lock, err = CreateRun(cfg.RunDir); err != nil {
 			return nil, err
 		}
@@ -73,7 +79,7 @@ func RunWith(ctx context.Context, cfg Config, hooks Hooks, opts Options) (*Resul
 	}
 	t, err := newTrainer(ctx, cfg, hooks, opts, false)
 	if err != nil {
-		if opts.Lock == nil {
+		if opts.Lock == nil && lock != nil {
 			lock.abandon() // removes the directory CreateRun made, when the setup left it empty
 		}
 		return nil, err
@@ -93,6 +99,9 @@ func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
 func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Result, error) {
 	if _, err := ReadRunInfo(dir); err != nil { // before locking: a clear error for what is no run
 		return nil, err
+	}
+	if opts.Comm != nil && opts.Comm.Size() > 1 {
+		return nil, fmt.Errorf("train: resuming %s on %d ranks is not supported yet: resume it as one process (the dropout masks then differ from the %d-rank run's)", dir, opts.Comm.Size(), opts.Comm.Size())
 	}
 	lock := opts.Lock
 	if lock == nil {
@@ -167,6 +176,10 @@ type trainer struct {
 	rng   *nn.RNG // dropout masks
 	st    *state
 	saved *checkpointAt // the last checkpoint on disk; nil before the first
+	// comm connects the ranks of a data-parallel run (SingleComm: one); see parallel.go.
+	comm    Comm
+	gradBuf []float32 // the allreduce's buffer
+	stopAll bool      // a rank was interrupted: every rank stops after this step
 	// start is when this process began the run; priorSeconds the time that the earlier
 	// processes of a resumed run spent on it (the checkpoint records it).
 	start        time.Time
@@ -189,7 +202,14 @@ func (t *trainer) close() error {
 // last checkpoint.
 func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resume bool) (t *trainer, err error) {
 	hooks.fill()
-	t = &trainer{cfg: cfg, hooks: hooks, obj: opts.Objective, dir: cfg.RunDir, start: time.Now()}
+	t = &trainer{cfg: cfg, hooks: hooks, obj: opts.Objective, dir: cfg.RunDir, start: time.Now(), comm: opts.Comm}
+	if t.comm == nil {
+		t.comm = SingleComm{}
+	}
+	if !t.writes() { // rank 0 reports
+		t.hooks.Log, t.hooks.Progress, t.hooks.ProgressMode = io.Discard, io.Discard, progress.Quiet
+		hooks = t.hooks
+	}
 	dev, err := newDevice(cfg)
 	if err != nil {
 		return nil, err
@@ -252,6 +272,17 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 	if t.opt, err = nn.NewAdam(nn.AdamConfig{LR: cfg.LR, MaxGradNorm: cfg.ClipNorm}); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	if t.parallel() {
+		if gdev != nil || opts.newEngine != nil {
+			return nil, fmt.Errorf("train: data-parallel training (%d ranks) runs on the CPU only: the GPU engine cannot sum gradients across ranks yet", t.comm.Size())
+		}
+		if err := t.checkSameStart(); err != nil {
+			return nil, err
+		}
+		if t.comm.Rank() > 0 {
+			t.rng = dropoutRNG(cfg.Seed, t.comm.Rank())
+		}
+	}
 	switch {
 	case opts.newEngine != nil: // the tests' device stand-in
 		t.eng, err = opts.newEngine(t.model, t.opt)
@@ -300,6 +331,9 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 
 	// A new run: its configuration, vocabulary and starting point on disk before any work.
 	t.st = &state{DataRNG: t.ds.rng.State}
+	if !t.writes() {
+		return t, t.eng.Push()
+	}
 	if t.ds.vocab != nil {
 		if err := t.ds.vocab.Save(filepath.Join(t.dir, VocabFile)); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
@@ -357,6 +391,13 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 	if cfg.MaxBatches > 0 && len(batches) > cfg.MaxBatches {
 		batches = batches[:cfg.MaxBatches]
 	}
+	shares := batches // this rank's part of each global batch (all of it with one rank)
+	if t.parallel() {
+		shares = make([][]int, len(batches))
+		for i, b := range batches {
+			shares[i] = share(b, t.comm.Rank(), t.comm.Size())
+		}
+	}
 	sums, first := st.Partial, st.Batch
 	st.Partial, st.Batch = partialEpoch{}, 0
 
@@ -367,7 +408,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 	bar.Start(int64(first))
 	loss := nn.NewBCEWithLogits(nil)
 	for i := first; i < len(batches); i++ {
-		if ctx.Err() != nil {
+		if t.interrupted(ctx) {
 			bar.Done()
 			sums.Seconds += time.Since(began).Seconds()
 			st.Batch, st.Partial, st.DataRNG = i, sums, rngAtStart
@@ -377,7 +418,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 			return EpochRecord{}, fmt.Errorf("%w in epoch %d after %d of %d batches; checkpoint saved, resume with --resume %s",
 				ErrInterrupted, epoch, i, len(batches), t.dir)
 		}
-		in, labels, res, err := t.step(batches[i], loss)
+		in, b, res, err := t.step(ctx, shares[i], len(batches[i]), loss)
 		if errors.Is(err, errNotFinite) {
 			bar.Done()
 			return EpochRecord{}, fmt.Errorf("train: the loss became %v in epoch %d, batch %d; stopping (%s; try a lower --lr or --clip-norm)",
@@ -387,13 +428,10 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
 		}
 
-		sums.LossSum += res.Loss * float64(len(labels))
-		sums.LossN += len(labels)
-		correct, labelled := countCorrect(res.Logits, labels)
-		sums.Correct += correct
-		sums.N += labelled
-		sums.Tokens += int64(in.Tokens())
-		meter.AddWork(in.Tokens(), nn.TrainFLOPs(t.model.Config(), in))
+		sums.add(b)
+		if in != nil { // this rank's work
+			meter.AddWork(in.Tokens(), nn.TrainFLOPs(t.model.Config(), in))
+		}
 		bar.Add(1)
 		bar.SetNote(fmt.Sprintf("loss %.3f, acc %.2f%%", sums.LossSum/float64(max(sums.LossN, 1)), 100*float64(sums.Correct)/float64(max(sums.N, 1))))
 	}
@@ -431,7 +469,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		if err := t.eng.Pull(); err != nil {
 			return rec, err
 		}
-		if err := saveBest(t.dir, t.model, epoch, valid.Loss); err != nil {
+		if err := t.saveBest(epoch, valid.Loss); err != nil {
 			return rec, err
 		}
 	} else {
@@ -453,31 +491,50 @@ var errNotFinite = errors.New("the loss is not finite")
 // step trains the model on one batch, as five calls: the batch's input, its loss (the
 // objective), the forward and backward passes, a check that the loss is finite, and the
 // optimiser's update. bce is the recipe's loss, reused from batch to batch.
-func (t *trainer) step(batch []int, bce *nn.BCEWithLogits) (*nn.Input, []float32, nn.StepResult, error) {
+//
+// On a data-parallel run, batch is this rank's share of a global batch of globalN reviews (it
+// may be empty), and between the backward pass and the update one allreduce sums the ranks'
+// gradients and figures (allreduceStep); the sums returned are then the global batch's, and
+// in (this rank's input) is nil for an empty share.
+func (t *trainer) step(ctx context.Context, batch []int, globalN int, bce *nn.BCEWithLogits) (*nn.Input, batchSums, nn.StepResult, error) {
 	meter := t.hooks.Meter
-	var res nn.StepResult
-	meter.Begin(PhaseData)
-	in, labels, err := t.ds.input(batch)
-	meter.End(PhaseData)
-	if err != nil {
-		return nil, nil, res, err
+	var (
+		res    nn.StepResult
+		in     *nn.Input
+		labels []float32
+		err    error
+	)
+	if len(batch) > 0 {
+		meter.Begin(PhaseData)
+		in, labels, err = t.ds.input(batch)
+		meter.End(PhaseData)
+		if err != nil {
+			return nil, batchSums{}, res, err
+		}
+		loss, err := t.loss(batch, labels, bce)
+		if err != nil {
+			return nil, batchSums{}, res, err
+		}
+		if res, err = t.eng.Step(in, loss, nn.Train, t.rng); err != nil {
+			return nil, batchSums{}, res, err
+		}
+		meter.Add(PhaseForward, seconds(res.BuildSeconds+res.ForwardSeconds))
+		meter.Add(PhaseBackward, seconds(res.BackwardSeconds))
 	}
-	loss, err := t.loss(batch, labels, bce)
-	if err != nil {
-		return nil, nil, res, err
+	sums := sumsOf(in, labels, res)
+	if t.parallel() {
+		if t.stopAll, err = t.allreduceStep(&sums, len(batch), globalN, ctx.Err() != nil); err != nil {
+			return nil, sums, res, err
+		}
+		res.Loss = sums.lossSum / float64(max(sums.lossN, 1)) // the global batch's mean
 	}
-	if res, err = t.eng.Step(in, loss, nn.Train, t.rng); err != nil {
-		return nil, nil, res, err
-	}
-	meter.Add(PhaseForward, seconds(res.BuildSeconds+res.ForwardSeconds))
-	meter.Add(PhaseBackward, seconds(res.BackwardSeconds))
 	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
-		return nil, nil, res, errNotFinite
+		return nil, sums, res, errNotFinite
 	}
 	meter.Begin(PhaseOptimizer)
 	err = t.eng.Update()
 	meter.End(PhaseOptimizer)
-	return in, labels, res, err
+	return in, sums, res, err
 }
 
 // loss is a training batch's loss: the objective's, or the recipe's binary cross-entropy on
@@ -491,23 +548,36 @@ func (t *trainer) loss(batch []int, labels []float32, bce *nn.BCEWithLogits) (nn
 }
 
 // evaluate runs the model over a split in evaluation mode (dropout off).
+// On a data-parallel run the ranks share the batches (evaluateShared).
 func (t *trainer) evaluate(indices []int) (Metrics, error) {
+	if t.parallel() {
+		return t.evaluateShared(indices)
+	}
 	return evaluate(t.eng, t.ds, indices, t.cfg.BatchSize)
 }
 
 func evaluate(eng engine, ds *dataset, indices []int, batchSize int) (Metrics, error) {
+	tally, err := evaluateBatches(eng, ds, data.EvalBatches(indices, ds.lengths, batchSize), batchSize)
+	if err != nil {
+		return Metrics{}, err
+	}
+	return tally.Metrics(), nil
+}
+
+// evaluateBatches tallies the model's predictions over the given evaluation batches.
+func evaluateBatches(eng engine, ds *dataset, batches [][]int, batchSize int) (*Tally, error) {
 	tally := NewTally(max(len(ds.classes), 2))
 	loss := nn.NewBCEWithLogits(nil)
 	losses := make([]float64, 0, batchSize)
-	for _, batch := range data.EvalBatches(indices, ds.lengths, batchSize) {
+	for _, batch := range batches {
 		in, labels, err := ds.input(batch)
 		if err != nil {
-			return Metrics{}, err
+			return nil, err
 		}
 		loss.Targets = labels
 		res, err := eng.Step(in, loss, nn.Eval, nil)
 		if err != nil {
-			return Metrics{}, err
+			return nil, err
 		}
 		losses = losses[:0]
 		for _, l := range res.PerExample {
@@ -515,19 +585,15 @@ func evaluate(eng engine, ds *dataset, indices []int, batchSize int) (Metrics, e
 		}
 		tally.AddBatch(res.Logits, labels, losses)
 	}
-	return tally.Metrics(), nil
+	return tally, nil
 }
 
 // test evaluates the best checkpoint on the test split and writes the run log's last line.
 func (t *trainer) test() (*Result, error) {
 	st := t.st
 	if st.BestEpoch > 0 {
-		ck, err := openCheckpointDir(t.dir, BestDir)
-		if err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		if err := nn.LoadWeights(filepath.Join(ck, WeightsFile), t.model); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
+		if err := t.loadBest(); err != nil {
+			return nil, err
 		}
 		if err := t.eng.Push(); err != nil {
 			return nil, err
@@ -548,6 +614,9 @@ func (t *trainer) test() (*Result, error) {
 		Seed: t.cfg.Seed, Device: t.cfg.Device, Threads: t.cfg.Threads, Sizes: t.ds.sizes(), Version: Version,
 	}
 	// The whole log at once: a retest replaces the recorded test only when the new one is there.
+	if !t.writes() {
+		return &Result{RunDir: t.dir, Epochs: st.Records, Final: final, Test: m}, nil
+	}
 	if err := writeRunLog(t.dir, st.Records, &final); err != nil {
 		return nil, err
 	}
@@ -566,6 +635,9 @@ func (t *trainer) saveLast() error {
 		return err
 	}
 	t.st.Seconds = t.seconds()
+	if !t.writes() {
+		return nil
+	}
 	if err := saveLast(t.dir, t.model, t.opt, t.st); err != nil {
 		return err
 	}
@@ -598,9 +670,55 @@ func (t *trainer) checkpointNote() string {
 
 // rewriteRunLog writes the run log from the checkpoint's records (atomically), so that it
 // never holds an epoch that the checkpoint does not.
-func (t *trainer) rewriteRunLog() error { return writeRunLog(t.dir, t.st.Records, nil) }
+func (t *trainer) rewriteRunLog() error {
+	if !t.writes() {
+		return nil
+	}
+	return writeRunLog(t.dir, t.st.Records, nil)
+}
 
-func (t *trainer) appendRunLog(rec any) error { return appendRunLog(t.dir, rec) }
+func (t *trainer) appendRunLog(rec any) error {
+	if !t.writes() {
+		return nil
+	}
+	return appendRunLog(t.dir, rec)
+}
+
+// saveBest writes the best checkpoint (rank 0).
+func (t *trainer) saveBest(epoch int, validLoss float64) error {
+	if !t.writes() {
+		return nil
+	}
+	return saveBest(t.dir, t.model, epoch, validLoss)
+}
+
+// loadBest reads the best checkpoint's weights into the model: rank 0 from the run directory,
+// which it broadcasts to the other ranks of a data-parallel run.
+func (t *trainer) loadBest() error {
+	if t.writes() {
+		ck, err := openCheckpointDir(t.dir, BestDir)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		if err := nn.LoadWeights(filepath.Join(ck, WeightsFile), t.model); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	if t.parallel() {
+		return t.broadcastWeights()
+	}
+	return nil
+}
+
+// interrupted says whether to stop before the next batch: on one rank when ctx is cancelled;
+// on several, when a rank's ctx was cancelled at the last step's allreduce (so that every rank
+// stops after the same batch).
+func (t *trainer) interrupted(ctx context.Context) bool {
+	if t.parallel() {
+		return t.stopAll
+	}
+	return ctx.Err() != nil
+}
 
 // EpochLine formats an epoch as torch_ref.py prints it.
 func EpochLine(r EpochRecord) string {
