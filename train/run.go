@@ -282,6 +282,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 		if t.comm.Rank() > 0 {
 			t.rng = dropoutRNG(cfg.Seed, t.comm.Rank())
 		}
+		fmt.Fprintf(hooks.Log, "Data-parallel: %d ranks, each trains on 1/%d of every batch\n", t.comm.Size(), t.comm.Size())
 	}
 	switch {
 	case opts.newEngine != nil: // the tests' device stand-in
