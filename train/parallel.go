@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/nn"
@@ -118,9 +119,13 @@ func (t *trainer) allreduceStep(b *batchSums, n, globalN int, stop bool) (stopAl
 	if stop {
 		slots[slotStop] = 1
 	}
+	began := time.Now()
 	if err := t.comm.AllreduceSum(buf); err != nil {
 		return false, fmt.Errorf("train: allreduce of the gradients: %w", err)
 	}
+	t.reduced.seconds += time.Since(began).Seconds()
+	t.reduced.steps++
+	t.reduced.bytes = 4 * int64(len(buf))
 	off = 0
 	for _, p := range params {
 		copy(p.Grad, buf[off:off+len(p.Grad)])
@@ -246,4 +251,23 @@ func (t *Tally) allreduce(c Comm) error {
 		}
 	}
 	return nil
+}
+
+// allreduceTimes are an epoch's allreduces of the gradients (the wait for the slowest rank
+// included).
+type allreduceTimes struct {
+	steps   int
+	seconds float64
+	bytes   int64 // per step
+}
+
+// logAllreduce reports the epoch's allreduces after its line, and starts counting anew.
+func (t *trainer) logAllreduce() {
+	if !t.parallel() {
+		return
+	}
+	r := t.reduced
+	t.reduced = allreduceTimes{}
+	fmt.Fprintf(t.hooks.Log, "Allreduce: %d steps, %.1f ms per step (waiting for the slowest rank included), %.2f MB per step\n",
+		r.steps, 1000*r.seconds/float64(max(r.steps, 1)), float64(r.bytes)/1e6)
 }

@@ -180,6 +180,7 @@ type trainer struct {
 	comm    Comm
 	gradBuf []float32 // the allreduce's buffer
 	stopAll bool      // a rank was interrupted: every rank stops after this step
+	reduced allreduceTimes
 	// start is when this process began the run; priorSeconds the time that the earlier
 	// processes of a resumed run spent on it (the checkpoint records it).
 	start        time.Time
@@ -483,6 +484,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		return rec, err
 	}
 	fmt.Fprintln(t.hooks.Log, EpochLine(rec))
+	t.logAllreduce() // data-parallel runs
 	return rec, nil
 }
 
