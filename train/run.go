@@ -687,42 +687,6 @@ func (t *trainer) appendRunLog(rec any) error {
 	return appendRunLog(t.dir, rec)
 }
 
-// saveBest writes the best checkpoint (rank 0).
-func (t *trainer) saveBest(epoch int, validLoss float64) error {
-	if !t.writes() {
-		return nil
-	}
-	return saveBest(t.dir, t.model, epoch, validLoss)
-}
-
-// loadBest reads the best checkpoint's weights into the model: rank 0 from the run directory,
-// which it broadcasts to the other ranks of a data-parallel run.
-func (t *trainer) loadBest() error {
-	if t.writes() {
-		ck, err := openCheckpointDir(t.dir, BestDir)
-		if err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-		if err := nn.LoadWeights(filepath.Join(ck, WeightsFile), t.model); err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-	}
-	if t.parallel() {
-		return t.broadcastWeights()
-	}
-	return nil
-}
-
-// interrupted says whether to stop before the next batch: on one rank when ctx is cancelled;
-// on several, when a rank's ctx was cancelled at the last step's allreduce (so that every rank
-// stops after the same batch).
-func (t *trainer) interrupted(ctx context.Context) bool {
-	if t.parallel() {
-		return t.stopAll
-	}
-	return ctx.Err() != nil
-}
-
 // EpochLine formats an epoch as torch_ref.py prints it.
 func EpochLine(r EpochRecord) string {
 	mins, secs := int(r.Seconds)/60, int(r.Seconds)%60
