@@ -232,3 +232,74 @@ func TestLocalCommSums(t *testing.T) {
 		}
 	}
 }
+
+// cancelAfterWork is a Meter that cancels a context after n training batches of its rank.
+type cancelAfterWork struct {
+	WallClock
+	n      int
+	cancel context.CancelFunc
+}
+
+func (m *cancelAfterWork) AddWork(tokens int, flops float64) {
+	m.WallClock.AddWork(tokens, flops)
+	if m.n--; m.n == 0 {
+		m.cancel()
+	}
+}
+
+// TestDataParallelInterrupt: an interrupt that reaches one rank only (rank 1's context is
+// cancelled after its third batch's allreduce, so that the fourth one carries the news) stops
+// every rank after the same batch, the fourth, with ErrInterrupted and a
+// checkpoint by rank 0; resumed as one process, the run (dropout 0) ends with the figures of a
+// run left alone, within float32 summation error.
+func TestDataParallelInterrupt(t *testing.T) {
+	cfg := smallConfig("cnn")
+	cfg.Dropout = 0
+	cfg.Epochs = 2
+	cfg.RunDir = filepath.Join(t.TempDir(), "one")
+	want, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	cfg.RunDir = filepath.Join(base, "rank0")
+	comms := LocalComm(2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, hooks := cfg, quietHooks()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if r == 1 {
+				c.RunDir = filepath.Join(base, "rank1")
+				hooks.Meter = &cancelAfterWork{n: 3, cancel: cancel}
+			}
+			_, errs[r] = RunWith(ctx, c, hooks, Options{Comm: comms[r]})
+			if errs[r] != nil && !errors.Is(errs[r], ErrInterrupted) {
+				comms[r].Abort(1)
+			}
+		}()
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "after 4 of") {
+			t.Fatalf("rank %d: %v, want ErrInterrupted after 4 batches", r, err)
+		}
+	}
+	got, err := Resume(context.Background(), cfg.RunDir, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range want.Epochs {
+		g := got.Epochs[i]
+		if !closeTo(w.TrainLoss, g.TrainLoss, 1e-5) || !closeTo(w.ValidLoss, g.ValidLoss, 1e-5) || w.TrainAcc != g.TrainAcc {
+			t.Errorf("epoch %d: train %v/%v valid %v, want %v/%v %v", w.Epoch, g.TrainLoss, g.TrainAcc, g.ValidLoss, w.TrainLoss, w.TrainAcc, w.ValidLoss)
+		}
+	}
+	if !closeTo(want.Final.TestLoss, got.Final.TestLoss, 1e-5) || want.Final.TestAcc != got.Final.TestAcc {
+		t.Errorf("test %v/%v, want %v/%v", got.Final.TestLoss, got.Final.TestAcc, want.Final.TestLoss, want.Final.TestAcc)
+	}
+}
