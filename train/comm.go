@@ -3,7 +3,6 @@ package train
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 )
 
@@ -152,19 +151,4 @@ func (g *localGroup) collective(rank int, buf []float32, combine func([][]float3
 		return ErrCommAborted
 	}
 	return g.err
-}
-
-// launchedRanks says whether an MPI launcher (OpenMPI's mpirun, or a PMI or PMIx launcher
-// such as Slurm's srun) started this process as one of several ranks, from the variables it
-// sets: a size above 1, or a rank above 0 (PMIx sets no size). what names the variable.
-func launchedRanks(getenv func(string) string) (what string, several bool) {
-	for _, v := range []struct {
-		name string
-		min  int // the value from which there are several ranks
-	}{{"OMPI_COMM_WORLD_SIZE", 2}, {"PMI_SIZE", 2}, {"OMPI_COMM_WORLD_RANK", 1}, {"PMI_RANK", 1}, {"PMIX_RANK", 1}} {
-		if n, err := strconv.Atoi(getenv(v.name)); err == nil && n >= v.min {
-			return fmt.Sprintf("%s=%d", v.name, n), true
-		}
-	}
-	return "", false
 }
