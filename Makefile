@@ -14,7 +14,7 @@ TRAIN_ARGS ?=
 UNSUP    ?= $(firstword $(wildcard ../shared/data/imdb/aclImdb_v1_unsup.tar.gz))
 VECTORS  ?= runs/imdb-100d.txt
 
-.PHONY: all build test bench fuzz lint staticcheck train wordvec help clean validate-deploy loadtest kernels gpu gpu-compile gpu-bundle
+.PHONY: all build mpi mpi-test test bench fuzz lint staticcheck train wordvec help clean validate-deploy loadtest kernels gpu gpu-compile gpu-bundle
 
 all: build
 
@@ -24,6 +24,8 @@ help:
 	@echo "make wordvec word2vec vectors of the train split and unlabelled reviews into $(VECTORS) (UNSUP=);"
 	@echo "             then make train TRAIN_ARGS=\"--glove $(VECTORS) --clip-norm 1\" (the README's best lstm)"
 	@echo "make test    run every test (short, no network, no GPU needed)"
+	@echo "make mpi     build $(BIN) with MPI (tag sentibench_mpi; needs libopenmpi-dev): mpirun -np N $(BIN) train ..."
+	@echo "make mpi-test  the MPI build's tests (a real mpirun -np 2; needs openmpi-bin)"
 	@echo "make bench   run the Go benchmarks (ops, data pipeline)"
 	@echo "make fuzz    search every fuzz target for FUZZTIME each (default 60s; make test runs their seeds)"
 	@echo "make lint    gofmt check and go vet"
@@ -37,6 +39,16 @@ help:
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sentibench
+
+# The MPI build (cgo against OpenMPI's libmpi: apt-get install openmpi-bin libopenmpi-dev):
+# mpirun -np N bin/sentibench train ... trains one run on N ranks.
+mpi:
+	$(GO) build -tags sentibench_mpi -o $(BIN) ./cmd/sentibench
+
+# The MPI build's tests: a real mpirun -np 2 against one process (skips without mpirun).
+mpi-test:
+	$(GO) vet -tags sentibench_mpi ./train/ ./cmd/sentibench/
+	$(GO) test -count=1 -tags sentibench_mpi -run 'MPI|DataParallel|LocalComm|OneRankComm' ./train/ ./cmd/sentibench/
 
 test: lint
 	$(GO) test -count=1 $(PKGS)

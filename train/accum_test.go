@@ -29,16 +29,16 @@ func TestGradAccumMatchesWholeBatch(t *testing.T) {
 				loss := nn.NewBCEWithLogits(nil)
 				for i := range 3 {
 					wBefore, aBefore := weights(whole.model), weights(accum.model)
-					_, wl, wr, err := whole.step(wb[i], loss)
+					_, wl, wr, err := whole.step(context.Background(), wb[i], len(wb[i]), loss)
 					if err != nil {
 						t.Fatal(err)
 					}
-					_, al, ar, err := accum.step(ab[i], loss)
+					_, al, ar, err := accum.step(context.Background(), ab[i], len(ab[i]), loss)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if len(wl) != len(al) || len(wr.Logits) != len(ar.Logits) {
-						t.Fatalf("step %d: %d labels and %d logits, whole batch %d and %d", i, len(al), len(ar.Logits), len(wl), len(wr.Logits))
+					if wl.lossN != al.lossN || len(wr.Logits) != len(ar.Logits) {
+						t.Fatalf("step %d: %d labels and %d logits, whole batch %d and %d", i, al.lossN, len(ar.Logits), wl.lossN, len(wr.Logits))
 					}
 					if d := math.Abs(wr.Loss-ar.Loss) / math.Abs(wr.Loss); d > 1e-6 {
 						t.Errorf("step %d: loss %v, whole batch %v (relative %.2g)", i, ar.Loss, wr.Loss, d)

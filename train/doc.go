@@ -16,7 +16,10 @@
 // Hooks are observers only (the log, the progress display, a Meter of time and memory, OnEpoch).
 // What changes a run's results beyond its Config comes through RunWith and ResumeWith's
 // Options: an Objective (another loss and extra training texts: distillation), ResumeOptions
-// (threads, a re-test of a finished run) and a RunLock the caller already holds.
+// (threads, a re-test of a finished run), a RunLock the caller already holds, and a Comm: given
+// several ranks (MPI under the build tag sentibench_mpi, or LocalComm's goroutines), a run is
+// data-parallel: each rank trains on its share of every global batch and the ranks sum their
+// gradients before each update (parallel.go).
 //
 // Using a finished run:
 //

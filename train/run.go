@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -47,6 +48,9 @@ type Options struct {
 	// and keeps for longer than the training (distill, bench); otherwise Run and Resume take
 	// the lock themselves and release it when they return.
 	Lock *RunLock
+	// Comm, when set, connects the ranks of a data-parallel run (see Comm); nil is one rank.
+	// Only rank 0 takes the lock and writes the run directory.
+	Comm Comm
 
 	// newEngine, when set (by the tests), makes the engine instead of the device's: a stand-in
 	// for a GPU that keeps its own copy of the weights.
@@ -63,7 +67,9 @@ func RunWith(ctx context.Context, cfg Config, hooks Hooks, opts Options) (*Resul
 		return nil, err
 	}
 	lock := opts.Lock
-	if lock == nil {
+	if opts.Comm != nil && opts.Comm.Rank() != 0 {
+		// Another rank of a data-parallel run: rank 0 holds the run directory.
+	} else if lock == nil {
 		if lock, err = CreateRun(cfg.RunDir); err != nil {
 			return nil, err
 		}
@@ -75,7 +81,7 @@ func RunWith(ctx context.Context, cfg Config, hooks Hooks, opts Options) (*Resul
 	}
 	t, err := newTrainer(ctx, cfg, hooks, opts, false)
 	if err != nil {
-		if opts.Lock == nil {
+		if opts.Lock == nil && lock != nil {
 			lock.abandon() // removes the directory CreateRun made, when the setup left it empty
 		}
 		return nil, err
@@ -95,6 +101,9 @@ func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
 func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Result, error) {
 	if _, err := ReadRunInfo(dir); err != nil { // before locking: a clear error for what is no run
 		return nil, err
+	}
+	if opts.Comm != nil && opts.Comm.Size() > 1 {
+		return nil, fmt.Errorf("train: resuming %s on %d ranks is not supported yet: resume it as one process (the dropout masks then differ from the %d-rank run's)", dir, opts.Comm.Size(), opts.Comm.Size())
 	}
 	lock := opts.Lock
 	if lock == nil {
@@ -181,6 +190,11 @@ type trainer struct {
 	// checkpoint's optimiser state); tb, when not nil, receives the run's figures.
 	optSteps int64
 	tb       *TensorBoardLog
+	// comm connects the ranks of a data-parallel run (SingleComm: one); see parallel.go.
+	comm    Comm
+	gradBuf []float32 // the allreduce's buffer
+	stopAll bool      // a rank was interrupted: every rank stops after this step
+	reduced allreduceTimes
 	// start is when this process began the run; priorSeconds the time that the earlier
 	// processes of a resumed run spent on it (the checkpoint records it).
 	start        time.Time
@@ -205,7 +219,14 @@ func (t *trainer) close() error {
 // last checkpoint.
 func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resume bool) (t *trainer, err error) {
 	hooks.fill()
-	t = &trainer{cfg: cfg, hooks: hooks, obj: opts.Objective, dir: cfg.RunDir, start: time.Now()}
+	t = &trainer{cfg: cfg, hooks: hooks, obj: opts.Objective, dir: cfg.RunDir, start: time.Now(), comm: opts.Comm}
+	if t.comm == nil {
+		t.comm = SingleComm{}
+	}
+	if !t.writes() { // rank 0 reports
+		t.hooks.Log, t.hooks.Progress, t.hooks.ProgressMode = io.Discard, io.Discard, progress.Quiet
+		hooks = t.hooks
+	}
 	dev, err := newDevice(cfg)
 	if err != nil {
 		return nil, err
@@ -272,6 +293,18 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 	if t.opt, err = nn.NewAdam(nn.AdamConfig{LR: cfg.LR, MaxGradNorm: cfg.ClipNorm, DecoupledWeightDecay: cfg.WeightDecay, Schedule: schedule}); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	if t.parallel() {
+		if gdev != nil || opts.newEngine != nil {
+			return nil, fmt.Errorf("train: data-parallel training (%d ranks) runs on the CPU only: the GPU engine cannot sum gradients across ranks yet", t.comm.Size())
+		}
+		if err := t.checkSameStart(); err != nil {
+			return nil, err
+		}
+		if t.comm.Rank() > 0 {
+			t.rng = dropoutRNG(cfg.Seed, t.comm.Rank())
+		}
+		fmt.Fprintf(hooks.Log, "Data-parallel: %d ranks, each trains on 1/%d of every batch\n", t.comm.Size(), t.comm.Size())
+	}
 	switch {
 	case opts.newEngine != nil: // the tests' device stand-in
 		t.eng, err = opts.newEngine(t.model, t.opt)
@@ -324,6 +357,9 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 
 	// A new run: its configuration, vocabulary and starting point on disk before any work.
 	t.st = &state{DataRNG: t.ds.rng.State}
+	if !t.writes() {
+		return t, t.eng.Push()
+	}
 	if t.ds.vocab != nil {
 		if err := t.ds.vocab.Save(filepath.Join(t.dir, VocabFile)); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
@@ -364,7 +400,7 @@ const TensorBoardOff = "none"
 // before the run's first checkpoint left) with the hyperparameters.
 func (t *trainer) openTensorBoard(resume bool) error {
 	dir := t.cfg.tensorBoardDir()
-	if dir == "" {
+	if dir == "" || !t.writes() { // rank 0 of a data-parallel run writes it
 		return nil
 	}
 	var err error
@@ -434,6 +470,13 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 	if cfg.MaxBatches > 0 && len(batches) > cfg.MaxBatches {
 		batches = batches[:cfg.MaxBatches]
 	}
+	shares := batches // this rank's part of each global batch (all of it with one rank)
+	if t.parallel() {
+		shares = make([][]int, len(batches))
+		for i, b := range batches {
+			shares[i] = share(b, t.comm.Rank(), t.comm.Size())
+		}
+	}
 	sums, first := st.Partial, st.Batch
 	st.Partial, st.Batch = partialEpoch{}, 0
 
@@ -444,7 +487,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 	bar.Start(int64(first))
 	loss := nn.NewBCEWithLogits(nil)
 	for i := first; i < len(batches); i++ {
-		if ctx.Err() != nil {
+		if t.interrupted(ctx) {
 			bar.Done()
 			sums.Seconds += time.Since(began).Seconds()
 			st.Batch, st.Partial, st.DataRNG = i, sums, rngAtStart
@@ -454,7 +497,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 			return EpochRecord{}, fmt.Errorf("%w in epoch %d after %d of %d batches; checkpoint saved, resume with --resume %s",
 				ErrInterrupted, epoch, i, len(batches), t.dir)
 		}
-		work, labels, res, err := t.step(batches[i], loss)
+		work, b, res, err := t.step(ctx, shares[i], len(batches[i]), loss)
 		if errors.Is(err, errNotFinite) {
 			bar.Done()
 			return EpochRecord{}, fmt.Errorf("train: the loss became %v in epoch %d, batch %d; stopping (%s; try a lower --lr or --clip-norm)",
@@ -464,13 +507,10 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 			return EpochRecord{}, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, i+1, err)
 		}
 
-		sums.LossSum += res.Loss * float64(len(labels))
-		sums.LossN += len(labels)
-		correct, labelled := countCorrect(res.Logits, labels)
-		sums.Correct += correct
-		sums.N += labelled
-		sums.Tokens += int64(work.tokens)
-		meter.AddWork(work.tokens, work.flops)
+		sums.add(b)
+		if work.tokens > 0 { // this rank's work
+			meter.AddWork(work.tokens, work.flops)
+		}
 		t.optSteps++
 		if err := t.logStep(res.Loss); err != nil {
 			return EpochRecord{}, err
@@ -518,7 +558,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		if err := t.eng.Pull(); err != nil {
 			return rec, err
 		}
-		if err := saveBest(t.dir, t.model, epoch, valid.Loss); err != nil {
+		if err := t.saveBest(epoch, valid.Loss); err != nil {
 			return rec, err
 		}
 	} else {
@@ -531,6 +571,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		return rec, err
 	}
 	fmt.Fprintln(t.hooks.Log, EpochLine(rec))
+	t.logAllreduce() // data-parallel runs
 	return rec, nil
 }
 
@@ -541,17 +582,24 @@ var errNotFinite = errors.New("the loss is not finite")
 // objective), the forward and backward passes, a check that the loss is finite, and the
 // optimiser's update. With gradient accumulation (Config.GradAccum) the first three run once per
 // micro-batch and the gradients add up (accumulate) before the one update. bce is the recipe's
-// loss, reused from batch to batch. It returns the work done, the batch's labels and the
-// step's result (the loss and logits of the whole batch).
-func (t *trainer) step(batch []int, bce *nn.BCEWithLogits) (stepWork, []float32, nn.StepResult, error) {
+// loss, reused from batch to batch.
+//
+// On a data-parallel run, batch is this rank's share of a global batch of globalN reviews (it
+// may be empty), and between the backward pass and the update one allreduce sums the ranks'
+// gradients and figures (allreduceStep); the sums returned are then the global batch's. The
+// work returned is this rank's own (none for an empty share).
+func (t *trainer) step(ctx context.Context, batch []int, globalN int, bce *nn.BCEWithLogits) (stepWork, batchSums, nn.StepResult, error) {
 	meter := t.hooks.Meter
 	var (
 		res    nn.StepResult
 		work   stepWork
 		labels []float32
 		acc    *gradAccumulator
+		micro  [][]int
 	)
-	micro := microBatches(batch, t.cfg.GradAccum)
+	if len(batch) > 0 {
+		micro = microBatches(batch, t.cfg.GradAccum)
+	}
 	if len(micro) > 1 {
 		acc = t.newGradAccumulator()
 	}
@@ -560,14 +608,14 @@ func (t *trainer) step(batch []int, bce *nn.BCEWithLogits) (stepWork, []float32,
 		in, mbLabels, err := t.ds.input(mb)
 		meter.End(PhaseData)
 		if err != nil {
-			return work, nil, res, err
+			return work, batchSums{}, res, err
 		}
 		loss, err := t.loss(mb, mbLabels, bce)
 		if err != nil {
-			return work, nil, res, err
+			return work, batchSums{}, res, err
 		}
 		if res, err = t.eng.Step(in, loss, nn.Train, t.rng); err != nil {
-			return work, nil, res, err
+			return work, batchSums{}, res, err
 		}
 		meter.Add(PhaseForward, seconds(res.BuildSeconds+res.ForwardSeconds))
 		meter.Add(PhaseBackward, seconds(res.BackwardSeconds))
@@ -581,13 +629,21 @@ func (t *trainer) step(batch []int, bce *nn.BCEWithLogits) (stepWork, []float32,
 	if acc != nil {
 		res = acc.finish()
 	}
+	sums := sumsOf(work.tokens, labels, res)
+	if t.parallel() {
+		var err error
+		if t.stopAll, err = t.allreduceStep(&sums, len(batch), globalN, ctx.Err() != nil); err != nil {
+			return work, sums, res, err
+		}
+		res.Loss = sums.lossSum / float64(max(sums.lossN, 1)) // the global batch's mean
+	}
 	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
-		return work, nil, res, errNotFinite
+		return work, sums, res, errNotFinite
 	}
 	meter.Begin(PhaseOptimizer)
 	err := t.eng.Update()
 	meter.End(PhaseOptimizer)
-	return work, labels, res, err
+	return work, sums, res, err
 }
 
 // stepWork is what a step computed: its real tokens and its matrix products' FLOPs.
@@ -607,23 +663,36 @@ func (t *trainer) loss(batch []int, labels []float32, bce *nn.BCEWithLogits) (nn
 }
 
 // evaluate runs the model over a split in evaluation mode (dropout off).
+// On a data-parallel run the ranks share the batches (evaluateShared).
 func (t *trainer) evaluate(indices []int) (Metrics, error) {
+	if t.parallel() {
+		return t.evaluateShared(indices)
+	}
 	return evaluate(t.eng, t.ds, indices, t.cfg.BatchSize)
 }
 
 func evaluate(eng engine, ds *dataset, indices []int, batchSize int) (Metrics, error) {
+	tally, err := evaluateBatches(eng, ds, data.EvalBatches(indices, ds.lengths, batchSize), batchSize)
+	if err != nil {
+		return Metrics{}, err
+	}
+	return tally.Metrics(), nil
+}
+
+// evaluateBatches tallies the model's predictions over the given evaluation batches.
+func evaluateBatches(eng engine, ds *dataset, batches [][]int, batchSize int) (*Tally, error) {
 	tally := NewTally(max(len(ds.classes), 2))
 	loss := nn.NewBCEWithLogits(nil)
 	losses := make([]float64, 0, batchSize)
-	for _, batch := range data.EvalBatches(indices, ds.lengths, batchSize) {
+	for _, batch := range batches {
 		in, labels, err := ds.input(batch)
 		if err != nil {
-			return Metrics{}, err
+			return nil, err
 		}
 		loss.Targets = labels
 		res, err := eng.Step(in, loss, nn.Eval, nil)
 		if err != nil {
-			return Metrics{}, err
+			return nil, err
 		}
 		losses = losses[:0]
 		for _, l := range res.PerExample {
@@ -631,19 +700,15 @@ func evaluate(eng engine, ds *dataset, indices []int, batchSize int) (Metrics, e
 		}
 		tally.AddBatch(res.Logits, labels, losses)
 	}
-	return tally.Metrics(), nil
+	return tally, nil
 }
 
 // test evaluates the best checkpoint on the test split and writes the run log's last line.
 func (t *trainer) test() (*Result, error) {
 	st := t.st
 	if st.BestEpoch > 0 {
-		ck, err := openCheckpointDir(t.dir, BestDir)
-		if err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		if err := nn.LoadWeights(filepath.Join(ck, WeightsFile), t.model); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
+		if err := t.loadBest(); err != nil {
+			return nil, err
 		}
 		if err := t.eng.Push(); err != nil {
 			return nil, err
@@ -664,6 +729,9 @@ func (t *trainer) test() (*Result, error) {
 		Seed: t.cfg.Seed, Device: t.cfg.Device, Threads: t.cfg.Threads, Sizes: t.ds.sizes(), Version: Version,
 	}
 	// The whole log at once: a retest replaces the recorded test only when the new one is there.
+	if !t.writes() {
+		return &Result{RunDir: t.dir, Epochs: st.Records, Final: final, Test: m}, nil
+	}
 	if err := writeRunLog(t.dir, st.Records, &final); err != nil {
 		return nil, err
 	}
@@ -692,6 +760,9 @@ func (t *trainer) saveLast() error {
 		return err
 	}
 	t.st.Seconds = t.seconds()
+	if !t.writes() {
+		return nil
+	}
 	if err := saveLast(t.dir, t.model, t.opt, t.st); err != nil {
 		return err
 	}
@@ -724,9 +795,19 @@ func (t *trainer) checkpointNote() string {
 
 // rewriteRunLog writes the run log from the checkpoint's records (atomically), so that it
 // never holds an epoch that the checkpoint does not.
-func (t *trainer) rewriteRunLog() error { return writeRunLog(t.dir, t.st.Records, nil) }
+func (t *trainer) rewriteRunLog() error {
+	if !t.writes() {
+		return nil
+	}
+	return writeRunLog(t.dir, t.st.Records, nil)
+}
 
-func (t *trainer) appendRunLog(rec any) error { return appendRunLog(t.dir, rec) }
+func (t *trainer) appendRunLog(rec any) error {
+	if !t.writes() {
+		return nil
+	}
+	return appendRunLog(t.dir, rec)
+}
 
 // EpochLine formats an epoch as torch_ref.py prints it.
 func EpochLine(r EpochRecord) string {

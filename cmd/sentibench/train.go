@@ -104,6 +104,14 @@ progress display stays on stderr.`,
 					hooks.Log, hooks.OnEpoch = records, records.epoch
 				}
 			}
+			comm, closeComm, err := openRanks(&hooks) // under mpirun: this rank of the job (mpi.go)
+			if err != nil {
+				return err
+			}
+			defer closeComm()
+			if comm.Rank() != 0 {
+				records = nil
+			}
 			ctx := cmd.Context()
 			var res *train.Result
 			if resume != "" {
@@ -114,7 +122,7 @@ progress display stays on stderr.`,
 				if cmd.Flags().Changed("threads") {
 					ro.Threads = cfg.Threads
 				}
-				res, err = train.ResumeWith(ctx, resume, hooks, train.Options{Resume: ro})
+				res, err = train.ResumeWith(ctx, resume, hooks, train.Options{Resume: ro, Comm: comm})
 			} else {
 				if retest {
 					return usageError{"--retest: it tests a finished run again; give it with --resume RUN"}
@@ -134,10 +142,14 @@ progress display stays on stderr.`,
 					return configError(cmd, err)
 				}
 				fmt.Fprintf(hooks.Log, "Run directory: %s\n", cfg.RunDir)
-				res, err = train.Run(ctx, cfg, hooks)
+				res, err = train.RunWith(ctx, cfg, hooks, train.Options{Comm: comm})
 			}
 			if err != nil {
-				return runError(configError(cmd, err)) // a warmup beyond the run's steps is known once the data are read
+				// A warmup beyond the run's steps is known once the data are read: a usage error.
+				return abortRanks(cmd, comm, runError(configError(cmd, err)))
+			}
+			if comm.Rank() != 0 {
+				return nil // rank 0 reports
 			}
 			if records != nil {
 				records.flush()
