@@ -21,15 +21,14 @@ func kernels(t testing.TB) []ISA {
 	return out
 }
 
-// problem is one product with its operands laid out with the given padding of each leading
-// dimension.
+// problem is one product with its operands laid out with a padding of each leading dimension
+// (lda, ldb and ldc beyond the rows' length).
 type problem struct {
-	transA, transB   bool
-	m, n, k          int
-	padA, padB, padC int
-	alpha, beta      float32
-	a, b, c          []float32
-	lda, ldb, ldc    int
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
 }
 
 const sentinel = float32(-12345.5)
