@@ -23,7 +23,7 @@ func newCNNClassifier(dev *CPU, cfg Config, rng *RNG) *CNNClassifier {
 		Convs:     NewTextCNN(dev, "convs.", cfg.EmbedDim, cfg.Filters, cfg.Widths),
 		Dropout:   NewDropout("dropout", cfg.Dropout),
 	}
-	m.FC = NewLinear(dev, "fc.", m.Convs.OutDim(), cfg.Outputs)
+	m.FC = NewLinear(dev, "fc.", m.Convs.OutputDim(), cfg.Outputs)
 	m.Embedding.Init(rng)
 	m.Convs.Init(rng)
 	m.FC.Init(rng)

@@ -104,8 +104,8 @@ func (c *TextCNN) Init(rng *RNG) {
 	}
 }
 
-// OutDim is the width of the output: len(Widths) * Filters.
-func (c *TextCNN) OutDim() int { return len(c.Widths) * c.Filters }
+// OutputDim is the width of the output: len(Widths) * Filters.
+func (c *TextCNN) OutputDim() int { return len(c.Widths) * c.Filters }
 
 // Forward applies the convolutions to x, the batch-major (B*T, Dim) embedded batch (row b*T+t),
 // binding the parameters to x's graph. lengths are the true lengths; T must be at least MinLen.
@@ -146,7 +146,7 @@ func (c *TextCNN) Apply(x *G.Node, params G.Nodes, lengths []int, T int, needInp
 	for range c.Widths {
 		dims = append(dims, 3, 1)
 	}
-	op := &cnnOp{opBase: newOp("TextCNN("+c.tag.next()+")", tensor.Shape{B, c.OutDim()}, dims...),
+	op := &cnnOp{opBase: newOp("TextCNN("+c.tag.next()+")", tensor.Shape{B, c.OutputDim()}, dims...),
 		c: c, lengths: append([]int(nil), lengths...), B: B, T: T, needDX: needInputGrad}
 	return G.ApplyOp(op, append(G.Nodes{x}, params...)...)
 }
