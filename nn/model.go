@@ -78,34 +78,6 @@ func (in *Input) Tokens() int {
 	return n
 }
 
-// Config describes a model completely: with it, NewModel builds the same architecture (with
-// fresh weights). It is saved as JSON next to every checkpoint.
-type Config struct {
-	// Kind is "lstm", "cnn" or "bigru".
-	Kind string `json:"model"`
-	// VocabSize and PadID describe the vocabulary of word models (lstm, cnn).
-	VocabSize int `json:"vocab_size,omitempty"`
-	PadID     int `json:"pad_id"`
-	// EmbedDim is the width of the word embedding (word models).
-	EmbedDim int `json:"embedding_dim,omitempty"`
-	// InputDim is the width of the input features (bigru: the encoder's hidden size).
-	InputDim int `json:"input_dim,omitempty"`
-	// Hidden, Layers and Bidirectional shape the recurrent layers (lstm, bigru).
-	Hidden        int  `json:"hidden_dim,omitempty"`
-	Layers        int  `json:"layers,omitempty"`
-	Bidirectional bool `json:"bidirectional,omitempty"`
-	// Filters and Widths shape the convolutions (cnn).
-	Filters int   `json:"filters,omitempty"`
-	Widths  []int `json:"widths,omitempty"`
-	// Pool is what the bigru's classifier reads of the recurrent output: PoolLast (or ""), the
-	// recipe, or PoolConcat.
-	Pool string `json:"pool,omitempty"`
-	// Dropout is the probability of every dropout of the model.
-	Dropout float64 `json:"dropout"`
-	// Outputs is the number of logits: 1 for binary classification.
-	Outputs int `json:"outputs"`
-}
-
 // Mode says whether a forward pass is for training (dropout on, gradients wanted) or for
 // evaluation (dropout off, no backward pass).
 type Mode int
@@ -127,4 +99,70 @@ type Model interface {
 	// Forward adds the model to g for the batch in and returns the logits node, shape
 	// (B, Outputs). rng draws the dropout masks in Train mode.
 	Forward(g *G.ExprGraph, in *Input, mode Mode, rng *RNG) (*G.Node, error)
+}
+
+// NewModel builds the model cfg describes, its weights initialised as PyTorch initialises each
+// layer, from rng.
+func NewModel(dev *CPU, cfg Config, rng *RNG) (Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if dev == nil || dev.BLAS == nil {
+		return nil, fmt.Errorf("nn: NewModel needs a device")
+	}
+	if rng == nil {
+		return nil, fmt.Errorf("nn: NewModel needs a random generator for the initial weights")
+	}
+	switch cfg.Kind {
+	case KindCNN:
+		return newCNNClassifier(dev, cfg, rng), nil
+	case KindLSTM:
+		m, err := newLSTMClassifier(dev, cfg, rng)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	case KindBiGRU:
+		m, err := newGRUClassifier(dev, cfg, rng)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("nn: unknown model %q", cfg.Kind)
+}
+
+// WordModel is a model over token ids with a word embedding (lstm, cnn): pretrained vectors
+// and freezing go through its Embedding.
+type WordModel interface {
+	Model
+	WordEmbedding() *Embedding
+}
+
+// checkInput checks a batch against a model: lengths in [1, T], descending when sorted is set
+// (packed recurrent layers need it), and the ids (word models) or features (feature models)
+// of the right size.
+func checkInput(cfg Config, in *Input, sorted bool) error {
+	if in == nil || len(in.Lengths) == 0 {
+		return fmt.Errorf("nn: %s model: empty batch", cfg.Kind)
+	}
+	B := len(in.Lengths)
+	for b, l := range in.Lengths {
+		if l < 1 || l > in.T {
+			return fmt.Errorf("nn: %s model: sequence %d has length %d, outside [1, T=%d]", cfg.Kind, b, l, in.T)
+		}
+		if sorted && b > 0 && l > in.Lengths[b-1] {
+			return fmt.Errorf("nn: %s model: lengths must be sorted longest first (sequence %d: %d after %d)", cfg.Kind, b, l, in.Lengths[b-1])
+		}
+	}
+	if cfg.Kind == KindBiGRU {
+		if in.Dim != cfg.InputDim || len(in.Feats) != in.T*B*in.Dim {
+			return fmt.Errorf("nn: %s model: features are %d values of width %d, want %d x %d x %d", cfg.Kind, len(in.Feats), in.Dim, in.T, B, cfg.InputDim)
+		}
+		return nil
+	}
+	if len(in.IDs) != B*in.T {
+		return fmt.Errorf("nn: %s model: %d ids for a batch of %d x %d", cfg.Kind, len(in.IDs), B, in.T)
+	}
+	return nil
 }
