@@ -46,7 +46,7 @@ func BenchmarkTextCNNOp(b *testing.B) {
 		}
 		params = append(params, n)
 	}
-	y, err := c.Apply(x, params, in.Lengths, benchT, true)
+	y, err := c.Apply(x, params, in.Lengths, benchT, WithInputGrad)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func BenchmarkEmbeddingOp(b *testing.B) {
 	e.Init(NewRNG(1))
 	in := benchInput(benchT)
 	g := G.NewGraph()
-	y, err := e.Forward(g, in.IDs, benchB, benchT, true)
+	y, err := e.Forward(g, in.IDs, benchB, benchT, TimeMajor)
 	if err != nil {
 		b.Fatal(err)
 	}

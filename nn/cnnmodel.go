@@ -62,11 +62,11 @@ func (m *CNNClassifier) Forward(g *G.ExprGraph, in *Input, mode Mode, rng *RNG) 
 		}
 		ids, T = m.padded, m.Convs.MinLen
 	}
-	x, err := m.Embedding.Forward(g, ids, B, T, false)
+	x, err := m.Embedding.Forward(g, ids, B, T, BatchMajor)
 	if err != nil {
 		return nil, err
 	}
-	h, err := m.Convs.Forward(x, in.Lengths, T, !m.Embedding.Weight.Frozen)
+	h, err := m.Convs.Forward(x, in.Lengths, T, InputGrad(!m.Embedding.Weight.Frozen))
 	if err != nil {
 		return nil, err
 	}

@@ -77,18 +77,27 @@ func (e *Embedding) SetWeights(m []float32, rows, cols int) error {
 	return nil
 }
 
+// RowOrder is the order of an embedded batch's rows.
+type RowOrder bool
+
+const (
+	// BatchMajor puts step t of sequence b at row b*T+t (the CNN's layout).
+	BatchMajor RowOrder = false
+	// TimeMajor puts it at row t*B+b (the recurrent layers' layout).
+	TimeMajor RowOrder = true
+)
+
 // Forward looks the batch's ids up in the table (bound to g as a parameter). ids holds B rows
-// of T ids (batch-major, as Input.IDs). The output is (T*B, Dim) with row t*B+b for step t of
-// sequence b when timeMajor (the recurrent layers' layout), else (B*T, Dim) with row b*T+t
-// (the CNN's).
+// of T ids (batch-major, as Input.IDs). The output has B*T rows of Dim, in the order asked:
+// TimeMajor (the recurrent layers') or BatchMajor (the CNN's).
 //
 // The table's gradient is written straight into Weight.Grad (no copy of the whole table).
-func (e *Embedding) Forward(g *G.ExprGraph, ids []int32, B, T int, timeMajor bool) (*G.Node, error) {
+func (e *Embedding) Forward(g *G.ExprGraph, ids []int32, B, T int, order RowOrder) (*G.Node, error) {
 	w, err := paramNode(g, e.Weight)
 	if err != nil {
 		return nil, err
 	}
-	out, err := e.Lookup(w, ids, B, T, timeMajor)
+	out, err := e.Lookup(w, ids, B, T, order)
 	if err == nil {
 		out.Op().(*embedOp).intoGrad = true
 	}
@@ -96,7 +105,7 @@ func (e *Embedding) Forward(g *G.ExprGraph, ids []int32, B, T int, timeMajor boo
 }
 
 // Lookup is Forward on a given table node w of shape [Vocab, Dim] (float32 or float64).
-func (e *Embedding) Lookup(w *G.Node, ids []int32, B, T int, timeMajor bool) (*G.Node, error) {
+func (e *Embedding) Lookup(w *G.Node, ids []int32, B, T int, order RowOrder) (*G.Node, error) {
 	if B < 1 || T < 1 || len(ids) != B*T {
 		return nil, fmt.Errorf("nn: embedding %s: %d ids for a batch of %d x %d", e.Weight.Name, len(ids), B, T)
 	}
@@ -110,7 +119,7 @@ func (e *Embedding) Lookup(w *G.Node, ids []int32, B, T int, timeMajor bool) (*G
 		}
 	}
 	op := &embedOp{opBase: newOp("Embedding("+e.tag.next()+")", tensor.Shape{B * T, e.Dim}, 2),
-		e: e, ids: ids, B: B, T: T, timeMajor: timeMajor}
+		e: e, ids: ids, B: B, T: T, timeMajor: order == TimeMajor}
 	return G.ApplyOp(op, w)
 }
 

@@ -22,7 +22,7 @@ func TestEmbeddingGradient(t *testing.T) {
 			build: func(g *G.ExprGraph) (*G.Node, G.Nodes, error) {
 				weights = randn(r, V*E, 1)
 				w := input64(g, "w", weights, V, E)
-				out, err := e.Lookup(w, ids, B, T, timeMajor)
+				out, err := e.Lookup(w, ids, B, T, RowOrder(timeMajor))
 				return out, G.Nodes{w}, err
 			},
 			// The <pad> row's gradient is zero by definition (padding_idx), not the derivative.
@@ -31,7 +31,7 @@ func TestEmbeddingGradient(t *testing.T) {
 		// Its analytic gradient is zero, and the forward pass still reads it.
 		g := G.NewGraph()
 		w := input64(g, "w", weights, V, E)
-		out, err := e.Lookup(w, ids, B, T, timeMajor)
+		out, err := e.Lookup(w, ids, B, T, RowOrder(timeMajor))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,10 +65,10 @@ func TestEmbeddingGradient(t *testing.T) {
 func TestEmbeddingRejectsBadIDs(t *testing.T) {
 	e := NewEmbedding("embedding.", 5, 2, 1)
 	g := G.NewGraph()
-	if _, err := e.Forward(g, []int32{0, 1, 5, 2}, 2, 2, false); err == nil || !strings.Contains(err.Error(), "id 5") {
+	if _, err := e.Forward(g, []int32{0, 1, 5, 2}, 2, 2, BatchMajor); err == nil || !strings.Contains(err.Error(), "id 5") {
 		t.Fatalf("id outside the vocabulary: err = %v", err)
 	}
-	if _, err := e.Forward(g, []int32{0, 1, 2}, 2, 2, false); err == nil {
+	if _, err := e.Forward(g, []int32{0, 1, 2}, 2, 2, BatchMajor); err == nil {
 		t.Fatal("3 ids for a 2x2 batch: no error")
 	}
 }

@@ -56,7 +56,7 @@ func (m *LSTMClassifier) Forward(g *G.ExprGraph, in *Input, mode Mode, rng *RNG)
 	if err := checkInput(m.cfg, in, true); err != nil {
 		return nil, err
 	}
-	x, err := m.Embedding.Forward(g, in.IDs, in.B(), in.T, true)
+	x, err := m.Embedding.Forward(g, in.IDs, in.B(), in.T, TimeMajor)
 	if err != nil {
 		return nil, err
 	}

@@ -138,7 +138,7 @@ func TestEmbeddingParity(t *testing.T) {
 		e := NewEmbedding("embedding.", V, E, 1)
 		g := G.NewGraph()
 		w := input32(g, "w", v.f32("weight"), V, E)
-		out, err := e.Lookup(w, ids, B, T, tm)
+		out, err := e.Lookup(w, ids, B, T, RowOrder(tm))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -107,10 +107,20 @@ func (c *TextCNN) Init(rng *RNG) {
 // OutputDim is the width of the output: len(Widths) * Filters.
 func (c *TextCNN) OutputDim() int { return len(c.Widths) * c.Filters }
 
+// InputGrad says whether a layer computes the gradient of its input.
+type InputGrad bool
+
+const (
+	// WithInputGrad computes it (a trained layer below).
+	WithInputGrad InputGrad = true
+	// NoInputGrad skips it (nothing trainable below).
+	NoInputGrad InputGrad = false
+)
+
 // Forward applies the convolutions to x, the batch-major (B*T, Dim) embedded batch (row b*T+t),
 // binding the parameters to x's graph. lengths are the true lengths; T must be at least MinLen.
-// needInputGrad false skips the input gradient (a frozen embedding below).
-func (c *TextCNN) Forward(x *G.Node, lengths []int, T int, needInputGrad bool) (*G.Node, error) {
+// NoInputGrad skips the input gradient (a frozen embedding below).
+func (c *TextCNN) Forward(x *G.Node, lengths []int, T int, grad InputGrad) (*G.Node, error) {
 	params := make(G.Nodes, 0, 2*len(c.Widths))
 	for _, p := range c.Params() {
 		n, err := paramNode(x.Graph(), p)
@@ -119,11 +129,11 @@ func (c *TextCNN) Forward(x *G.Node, lengths []int, T int, needInputGrad bool) (
 		}
 		params = append(params, n)
 	}
-	return c.Apply(x, params, lengths, T, needInputGrad)
+	return c.Apply(x, params, lengths, T, grad)
 }
 
 // Apply is Forward with the given weight and bias nodes (w0, b0, w1, b1, ...).
-func (c *TextCNN) Apply(x *G.Node, params G.Nodes, lengths []int, T int, needInputGrad bool) (*G.Node, error) {
+func (c *TextCNN) Apply(x *G.Node, params G.Nodes, lengths []int, T int, grad InputGrad) (*G.Node, error) {
 	B := len(lengths)
 	if len(c.Widths) == 0 || c.Filters < 1 || c.Dim < 1 {
 		return nil, fmt.Errorf("nn: text CNN %s: no convolutions", c.tag.name)
@@ -147,7 +157,7 @@ func (c *TextCNN) Apply(x *G.Node, params G.Nodes, lengths []int, T int, needInp
 		dims = append(dims, 3, 1)
 	}
 	op := &cnnOp{opBase: newOp("TextCNN("+c.tag.next()+")", tensor.Shape{B, c.OutputDim()}, dims...),
-		c: c, lengths: append([]int(nil), lengths...), B: B, T: T, needDX: needInputGrad}
+		c: c, lengths: append([]int(nil), lengths...), B: B, T: T, needDX: grad == WithInputGrad}
 	return G.ApplyOp(op, append(G.Nodes{x}, params...)...)
 }
 

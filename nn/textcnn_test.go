@@ -28,7 +28,7 @@ func TestTextCNNGradient(t *testing.T) {
 				params = append(params, wn, bn)
 				check = append(check, wn, bn)
 			}
-			y, err := c.Apply(x, params, lengths, T, needDX)
+			y, err := c.Apply(x, params, lengths, T, InputGrad(needDX))
 			return y, check, err
 		}}.check(t)
 	}
