@@ -126,12 +126,12 @@ func checkNewRun(dir string) error {
 }
 
 // abandon releases the lock of a run whose setup failed and, when CreateRun made the directory,
-// removes it with the lock file if nothing else is in it.
+// removes it with whatever the setup wrote there (config.json, vocab.txt, the run log, tb/):
+// nothing else can be in a directory this process made and held locked.
 func (l *RunLock) abandon() {
 	l.Unlock()
 	if l.made {
-		os.Remove(filepath.Join(l.dir, LockFile))
-		os.Remove(l.dir) // fails, and so keeps it, when the setup left files
+		os.RemoveAll(l.dir)
 	}
 }
 

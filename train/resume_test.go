@@ -397,3 +397,23 @@ func TestRunSetupErrorLeavesNoDirectory(t *testing.T) {
 		t.Fatalf("the run directory is still there (stat: %v)", err)
 	}
 }
+
+// TestRunSetupErrorRemovesWhatItWrote: a run whose setup fails after it wrote its first files
+// (its TensorBoard directory cannot be made, after config.json, vocab.txt and run.jsonl) leaves
+// no half-made run directory behind.
+func TestRunSetupErrorRemovesWhatItWrote(t *testing.T) {
+	cfg := smallConfig("cnn")
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.TensorBoard = filepath.Join(blocker, "tb") // under a file: cannot be made
+	cfg.RunDir = filepath.Join(t.TempDir(), "run")
+	if _, err := Run(context.Background(), cfg, quietHooks()); err == nil {
+		t.Fatal("the run started with a TensorBoard directory that cannot be made")
+	}
+	if _, err := os.Stat(cfg.RunDir); !os.IsNotExist(err) {
+		entries, _ := os.ReadDir(cfg.RunDir)
+		t.Fatalf("the run directory is still there (stat: %v; %d entries)", err, len(entries))
+	}
+}

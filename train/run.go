@@ -82,7 +82,7 @@ func RunWith(ctx context.Context, cfg Config, hooks Hooks, opts Options) (*Resul
 	t, err := newTrainer(ctx, cfg, hooks, opts, false)
 	if err != nil {
 		if opts.Lock == nil && lock != nil {
-			lock.abandon() // removes the directory CreateRun made, when the setup left it empty
+			lock.abandon() // removes the directory CreateRun made, and what the setup wrote in it
 		}
 		return nil, err
 	}
