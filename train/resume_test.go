@@ -234,24 +234,32 @@ func TestResumeAfterInterrupt(t *testing.T) {
 	}
 	for _, stopAt := range []int{1, 7, 12} { // batches into the run (each epoch has 8)
 		dir := filepath.Join(t.TempDir(), fmt.Sprintf("stopped-%d", stopAt))
-		cfg.RunDir = dir
-		ctx, cancel := context.WithCancel(context.Background())
-		hooks := quietHooks()
-		hooks.Meter = &cancelAfter{n: stopAt, cancel: cancel}
-		_, err := Run(ctx, cfg, hooks)
-		cancel()
-		if !errors.Is(err, ErrInterrupted) {
-			t.Fatalf("stop at batch %d: got %v, want ErrInterrupted", stopAt, err)
-		}
-		got, err := Resume(context.Background(), dir, quietHooks())
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := interruptAndResume(t, cfg, dir, stopAt)
 		sameFigures(t, want, got)
 		if fromLog := readResult(t, dir); len(fromLog.Epochs) != len(want.Epochs) {
 			t.Errorf("the run log has %d epochs, want %d", len(fromLog.Epochs), len(want.Epochs))
 		}
 	}
+}
+
+// interruptAndResume runs cfg in dir, cancels it after stopAt training batches (as SIGINT does
+// in the CLI), checks that it stopped with ErrInterrupted, and resumes it to the end.
+func interruptAndResume(t *testing.T, cfg Config, dir string, stopAt int) *Result {
+	t.Helper()
+	cfg.RunDir = dir
+	ctx, cancel := context.WithCancel(context.Background())
+	hooks := quietHooks()
+	hooks.Meter = &cancelAfter{n: stopAt, cancel: cancel}
+	_, err := Run(ctx, cfg, hooks)
+	cancel()
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("stop at batch %d: got %v, want ErrInterrupted", stopAt, err)
+	}
+	got, err := Resume(context.Background(), dir, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 // cancelAfter is a Meter that cancels the run's context after n training batches.

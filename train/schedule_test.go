@@ -69,20 +69,7 @@ func TestScheduleResume(t *testing.T) {
 	}
 
 	for _, stopAt := range []int{3, 8, 14} { // inside the warmup, the second and the third epoch
-		dir := filepath.Join(t.TempDir(), fmt.Sprintf("stopped-%d", stopAt))
-		cfg.RunDir = dir
-		ctx, cancel := context.WithCancel(context.Background())
-		hooks := quietHooks()
-		hooks.Meter = &cancelAfter{n: stopAt, cancel: cancel}
-		_, err := Run(ctx, cfg, hooks)
-		cancel()
-		if !errors.Is(err, ErrInterrupted) {
-			t.Fatalf("stop at batch %d: got %v, want ErrInterrupted", stopAt, err)
-		}
-		got, err := Resume(context.Background(), dir, quietHooks())
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := interruptAndResume(t, cfg, filepath.Join(t.TempDir(), fmt.Sprintf("stopped-%d", stopAt)), stopAt)
 		sameFigures(t, want, got)
 		for i := range want.Epochs {
 			if got.Epochs[i].LR != want.Epochs[i].LR {
