@@ -209,17 +209,18 @@ func gruCellBackward[F float](g, hn, hp, dh []F) {
 	if hp != nil {
 		hp = hp[:H]
 	}
+	tiny := smallestNormal[F]() // subnormal gradients are flushed: see denormal.go
 	for j := range dh {
 		rv, zv, nv, dhv := gr[j], gz[j], gn[j], dh[j]
 		var hpv F
 		if hp != nil {
 			hpv = hp[j]
-			dh[j] = dhv * zv
+			dh[j] = flushSubnormal(dhv*zv, tiny)
 		}
-		dnp := dhv * (1 - zv) * (1 - nv*nv)
-		gr[j] = dnp * hn[j] * rv * (1 - rv)
-		gz[j] = dhv * (hpv - nv) * zv * (1 - zv)
-		gn[j] = dnp * rv
+		dnp := flushSubnormal(dhv*(1-zv)*(1-nv*nv), tiny)
+		gr[j] = flushSubnormal(dnp*hn[j]*rv*(1-rv), tiny)
+		gz[j] = flushSubnormal(dhv*(hpv-nv)*zv*(1-zv), tiny)
+		gn[j] = flushSubnormal(dnp*rv, tiny)
 		hn[j] = dnp
 	}
 }

@@ -233,18 +233,19 @@ func lstmCellBackward[F float](g, tc, cp, dh, dc []F) {
 	if cp == nil {
 		cp = tc[:0]
 	}
+	tiny := smallestNormal[F]() // subnormal gradients are flushed: see denormal.go
 	for j := range tc {
 		i, f, gv, o, tcv := gi[j], gf[j], gg[j], gout[j], tc[j]
 		dcv := dc[j] + dh[j]*o*(1-tcv*tcv)
-		gout[j] = dh[j] * tcv * o * (1 - o)
-		gi[j] = dcv * gv * i * (1 - i)
-		gg[j] = dcv * i * (1 - gv*gv)
+		gout[j] = flushSubnormal(dh[j]*tcv*o*(1-o), tiny)
+		gi[j] = flushSubnormal(dcv*gv*i*(1-i), tiny)
+		gg[j] = flushSubnormal(dcv*i*(1-gv*gv), tiny)
 		if len(cp) > 0 {
-			gf[j] = dcv * cp[j] * f * (1 - f)
+			gf[j] = flushSubnormal(dcv*cp[j]*f*(1-f), tiny)
 		} else {
 			gf[j] = 0
 		}
-		dc[j] = dcv * f
+		dc[j] = flushSubnormal(dcv*f, tiny)
 	}
 }
 

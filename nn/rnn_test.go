@@ -570,9 +570,9 @@ func cpuSeconds() float64 {
 // benchRNN times the layer's kernels directly (the work inside its Gorgonia ops, without the
 // graph around it): Forward, plus Backward when train, on a B×T batch with hidden size H. With
 // varied lengths the batch is uniform in [T/2, T] (one at T), and the FLOP rate counts only
-// the real tokens.
+// the real tokens. $SENTIBENCH_BLAS chooses the BLAS (as --blas does; default auto).
 func benchRNN(b *testing.B, cell cellKind, in, H, layers, B, T int, train, varied, inputGrad bool, threads, workers int) {
-	impl, err := blas.Load("auto")
+	impl, err := blas.Load(os.Getenv("SENTIBENCH_BLAS"))
 	if err != nil {
 		b.Fatal(err)
 	}

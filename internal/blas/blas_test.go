@@ -255,3 +255,30 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// TestOpenBLASFlushesSubnormals checks that OpenBLAS's float32 products run with subnormals
+// flushed to zero on the calling thread (as the Go kernels do: TestSubnormalsFlushed in package
+// sgemm), so that a recurrent layer's decaying gradients do not take the CPU's slow path: every
+// product of 1e-20 by 1e-20 underflows, and C must be exactly zero.
+func TestOpenBLASFlushesSubnormals(t *testing.T) {
+	ob, err := Load("openblas")
+	if err != nil {
+		t.Skipf("OpenBLAS not available here: %v", err)
+	}
+	defer ob.SetThreads(ob.Threads())
+	ob.SetThreads(1) // OpenBLAS's own worker threads keep their default mode
+	const n = 64
+	a, b := make([]float32, n*n), make([]float32, n*n)
+	for i := range a {
+		a[i], b[i] = 1e-20, 1e-20
+	}
+	c := make([]float32, n*n)
+	ob.Sgemm(gblas.NoTrans, gblas.NoTrans, n, n, n, 1, a, n, b, n, 0, c, n)
+	y := make([]float32, n)
+	ob.Sgemv(gblas.NoTrans, n, n, 1, a, n, b[:n], 1, 0, y, 1)
+	for i, v := range append(c, y...) {
+		if v != 0 {
+			t.Fatalf("element %d = %g, want 0 (64 products of 1e-20 by 1e-20 flushed)", i, v)
+		}
+	}
+}

@@ -39,9 +39,23 @@ static const char* sb_open(const char *name, cblas_lib *lib) {
 	return 0;
 }
 
+// The float32 products run with subnormals flushed to zero on the calling thread (MXCSR's FTZ
+// and DAZ bits on x86-64, restored after): see flushSubnormals in sgemm/asm/gen.go for why.
+// OpenBLAS's own worker threads, when it uses more than one, keep their default mode.
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+static unsigned int sb_flush_begin(void) { unsigned int old = _mm_getcsr(); _mm_setcsr(old | 0x8040); return old; }
+static void sb_flush_end(unsigned int old) { _mm_setcsr(old); }
+#else
+static unsigned int sb_flush_begin(void) { return 0; }
+static void sb_flush_end(unsigned int old) { (void)old; }
+#endif
+
 static void sb_sgemm(cblas_lib *l, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                      const float *b, int ldb, float beta, float *c, int ldc) {
+	unsigned int mode = sb_flush_begin();
 	l->sgemm(101, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+	sb_flush_end(mode);
 }
 static void sb_dgemm(cblas_lib *l, int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
                      const double *b, int ldb, double beta, double *c, int ldc) {
@@ -49,7 +63,9 @@ static void sb_dgemm(cblas_lib *l, int ta, int tb, int m, int n, int k, double a
 }
 static void sb_sgemv(cblas_lib *l, int ta, int m, int n, float alpha, const float *a, int lda,
                      const float *x, int incx, float beta, float *y, int incy) {
+	unsigned int mode = sb_flush_begin();
 	l->sgemv(101, ta, m, n, alpha, a, lda, x, incx, beta, y, incy);
+	sb_flush_end(mode);
 }
 static void sb_set_threads(cblas_lib *l, int n) { if (l->set_threads) l->set_threads(n); }
 static int sb_get_threads(cblas_lib *l) { return l->get_threads ? l->get_threads() : 1; }

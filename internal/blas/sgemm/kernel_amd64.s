@@ -5,35 +5,40 @@
 #include "textflag.h"
 
 // func sgemmKernel12x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel12x32(SB), NOSPLIT, $0-68
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+16(FP), DI
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel12x32(SB), NOSPLIT, $8-68
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+16(FP), DI
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z13, Z13, Z13
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
+	VPXORD  Z16, Z16, Z16
+	VPXORD  Z17, Z17, Z17
+	VPXORD  Z18, Z18, Z18
+	VPXORD  Z19, Z19, Z19
+	VPXORD  Z20, Z20, Z20
+	VPXORD  Z21, Z21, Z21
+	VPXORD  Z22, Z22, Z22
+	VPXORD  Z23, Z23, Z23
 
 unrolledsgemmKernel12x32:
 	CMPQ         CX, $0x04
@@ -474,27 +479,33 @@ storesgemmKernel12x32:
 	ADDQ    R8, DX
 
 donesgemmKernel12x32:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel12x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel12x16(SB), NOSPLIT, $0-68
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+16(FP), DI
-	VPXORD Z0, Z0, Z0
-	VPXORD Z2, Z2, Z2
-	VPXORD Z4, Z4, Z4
-	VPXORD Z6, Z6, Z6
-	VPXORD Z8, Z8, Z8
-	VPXORD Z10, Z10, Z10
-	VPXORD Z12, Z12, Z12
-	VPXORD Z14, Z14, Z14
-	VPXORD Z16, Z16, Z16
-	VPXORD Z18, Z18, Z18
-	VPXORD Z20, Z20, Z20
-	VPXORD Z22, Z22, Z22
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel12x16(SB), NOSPLIT, $8-68
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+16(FP), DI
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z16, Z16, Z16
+	VPXORD  Z18, Z18, Z18
+	VPXORD  Z20, Z20, Z20
+	VPXORD  Z22, Z22, Z22
 
 unrolledsgemmKernel12x16:
 	CMPQ         CX, $0x04
@@ -798,31 +809,37 @@ storesgemmKernel12x16:
 	ADDQ    R8, DX
 
 donesgemmKernel12x16:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel8x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel8x32(SB), NOSPLIT, $0-68
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+16(FP), DI
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel8x32(SB), NOSPLIT, $8-68
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+16(FP), DI
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z13, Z13, Z13
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
 
 unrolledsgemmKernel8x32:
 	CMPQ         CX, $0x04
@@ -1131,23 +1148,29 @@ storesgemmKernel8x32:
 	ADDQ    R8, DX
 
 donesgemmKernel8x32:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel8x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel8x16(SB), NOSPLIT, $0-68
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+16(FP), DI
-	VPXORD Z0, Z0, Z0
-	VPXORD Z2, Z2, Z2
-	VPXORD Z4, Z4, Z4
-	VPXORD Z6, Z6, Z6
-	VPXORD Z8, Z8, Z8
-	VPXORD Z10, Z10, Z10
-	VPXORD Z12, Z12, Z12
-	VPXORD Z14, Z14, Z14
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel8x16(SB), NOSPLIT, $8-68
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+16(FP), DI
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z14, Z14, Z14
 
 unrolledsgemmKernel8x16:
 	CMPQ         CX, $0x04
@@ -1363,23 +1386,29 @@ storesgemmKernel8x16:
 	ADDQ    R8, DX
 
 donesgemmKernel8x16:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel4x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel4x32(SB), NOSPLIT, $0-68
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+16(FP), DI
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel4x32(SB), NOSPLIT, $8-68
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+16(FP), DI
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
 
 unrolledsgemmKernel4x32:
 	CMPQ         CX, $0x04
@@ -1556,19 +1585,25 @@ storesgemmKernel4x32:
 	ADDQ    R8, DX
 
 donesgemmKernel4x32:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel4x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel4x16(SB), NOSPLIT, $0-68
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+16(FP), DI
-	VPXORD Z0, Z0, Z0
-	VPXORD Z2, Z2, Z2
-	VPXORD Z4, Z4, Z4
-	VPXORD Z6, Z6, Z6
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel4x16(SB), NOSPLIT, $8-68
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+16(FP), DI
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z6, Z6, Z6
 
 unrolledsgemmKernel4x16:
 	CMPQ         CX, $0x04
@@ -1696,47 +1731,53 @@ storesgemmKernel4x16:
 	ADDQ    R8, DX
 
 donesgemmKernel4x16:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel12x32Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel12x32Rows(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	ADDQ   R10, R11
-	LEAQ   (R11)(R10*2), R12
-	ADDQ   R10, R12
-	LEAQ   (R12)(R10*2), R13
-	ADDQ   R10, R13
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel12x32Rows(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	ADDQ    R10, R11
+	LEAQ    (R11)(R10*2), R12
+	ADDQ    R10, R12
+	LEAQ    (R12)(R10*2), R13
+	ADDQ    R10, R13
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z13, Z13, Z13
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
+	VPXORD  Z16, Z16, Z16
+	VPXORD  Z17, Z17, Z17
+	VPXORD  Z18, Z18, Z18
+	VPXORD  Z19, Z19, Z19
+	VPXORD  Z20, Z20, Z20
+	VPXORD  Z21, Z21, Z21
+	VPXORD  Z22, Z22, Z22
+	VPXORD  Z23, Z23, Z23
 
 unrolledsgemmKernel12x32Rows:
 	CMPQ         CX, $0x04
@@ -2183,35 +2224,41 @@ storesgemmKernel12x32Rows:
 	ADDQ    R8, DX
 
 donesgemmKernel12x32Rows:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel12x16Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel12x16Rows(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	ADDQ   R10, R11
-	LEAQ   (R11)(R10*2), R12
-	ADDQ   R10, R12
-	LEAQ   (R12)(R10*2), R13
-	ADDQ   R10, R13
-	VPXORD Z0, Z0, Z0
-	VPXORD Z2, Z2, Z2
-	VPXORD Z4, Z4, Z4
-	VPXORD Z6, Z6, Z6
-	VPXORD Z8, Z8, Z8
-	VPXORD Z10, Z10, Z10
-	VPXORD Z12, Z12, Z12
-	VPXORD Z14, Z14, Z14
-	VPXORD Z16, Z16, Z16
-	VPXORD Z18, Z18, Z18
-	VPXORD Z20, Z20, Z20
-	VPXORD Z22, Z22, Z22
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel12x16Rows(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	ADDQ    R10, R11
+	LEAQ    (R11)(R10*2), R12
+	ADDQ    R10, R12
+	LEAQ    (R12)(R10*2), R13
+	ADDQ    R10, R13
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z16, Z16, Z16
+	VPXORD  Z18, Z18, Z18
+	VPXORD  Z20, Z20, Z20
+	VPXORD  Z22, Z22, Z22
 
 unrolledsgemmKernel12x16Rows:
 	CMPQ         CX, $0x04
@@ -2521,39 +2568,45 @@ storesgemmKernel12x16Rows:
 	ADDQ    R8, DX
 
 donesgemmKernel12x16Rows:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel8x32Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel8x32Rows(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	ADDQ   R10, R11
-	LEAQ   (R11)(R10*2), R12
-	ADDQ   R10, R12
-	LEAQ   (R12)(R10*2), R13
-	ADDQ   R10, R13
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel8x32Rows(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	ADDQ    R10, R11
+	LEAQ    (R11)(R10*2), R12
+	ADDQ    R10, R12
+	LEAQ    (R12)(R10*2), R13
+	ADDQ    R10, R13
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z13, Z13, Z13
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
 
 unrolledsgemmKernel8x32Rows:
 	CMPQ         CX, $0x04
@@ -2868,31 +2921,37 @@ storesgemmKernel8x32Rows:
 	ADDQ    R8, DX
 
 donesgemmKernel8x32Rows:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel8x16Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel8x16Rows(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	ADDQ   R10, R11
-	LEAQ   (R11)(R10*2), R12
-	ADDQ   R10, R12
-	LEAQ   (R12)(R10*2), R13
-	ADDQ   R10, R13
-	VPXORD Z0, Z0, Z0
-	VPXORD Z2, Z2, Z2
-	VPXORD Z4, Z4, Z4
-	VPXORD Z6, Z6, Z6
-	VPXORD Z8, Z8, Z8
-	VPXORD Z10, Z10, Z10
-	VPXORD Z12, Z12, Z12
-	VPXORD Z14, Z14, Z14
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel8x16Rows(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	ADDQ    R10, R11
+	LEAQ    (R11)(R10*2), R12
+	ADDQ    R10, R12
+	LEAQ    (R12)(R10*2), R13
+	ADDQ    R10, R13
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z14, Z14, Z14
 
 unrolledsgemmKernel8x16Rows:
 	CMPQ         CX, $0x04
@@ -3114,31 +3173,37 @@ storesgemmKernel8x16Rows:
 	ADDQ    R8, DX
 
 donesgemmKernel8x16Rows:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel4x32Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel4x32Rows(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	ADDQ   R10, R11
-	LEAQ   (R11)(R10*2), R12
-	ADDQ   R10, R12
-	LEAQ   (R12)(R10*2), R13
-	ADDQ   R10, R13
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel4x32Rows(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	ADDQ    R10, R11
+	LEAQ    (R11)(R10*2), R12
+	ADDQ    R10, R12
+	LEAQ    (R12)(R10*2), R13
+	ADDQ    R10, R13
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
 
 unrolledsgemmKernel4x32Rows:
 	CMPQ         CX, $0x04
@@ -3321,27 +3386,33 @@ storesgemmKernel4x32Rows:
 	ADDQ    R8, DX
 
 donesgemmKernel4x32Rows:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel4x16Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel4x16Rows(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	ADDQ   R10, R11
-	LEAQ   (R11)(R10*2), R12
-	ADDQ   R10, R12
-	LEAQ   (R12)(R10*2), R13
-	ADDQ   R10, R13
-	VPXORD Z0, Z0, Z0
-	VPXORD Z2, Z2, Z2
-	VPXORD Z4, Z4, Z4
-	VPXORD Z6, Z6, Z6
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel4x16Rows(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	ADDQ    R10, R11
+	LEAQ    (R11)(R10*2), R12
+	ADDQ    R10, R12
+	LEAQ    (R12)(R10*2), R13
+	ADDQ    R10, R13
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z6, Z6, Z6
 
 unrolledsgemmKernel4x16Rows:
 	CMPQ         CX, $0x04
@@ -3475,44 +3546,50 @@ storesgemmKernel4x16Rows:
 	ADDQ    R8, DX
 
 donesgemmKernel4x16Rows:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel12x32Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel12x32Cols(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	MOVQ   R10, R12
-	SHLQ   $0x02, R12
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel12x32Cols(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	MOVQ    R10, R12
+	SHLQ    $0x02, R12
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z13, Z13, Z13
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
+	VPXORD  Z16, Z16, Z16
+	VPXORD  Z17, Z17, Z17
+	VPXORD  Z18, Z18, Z18
+	VPXORD  Z19, Z19, Z19
+	VPXORD  Z20, Z20, Z20
+	VPXORD  Z21, Z21, Z21
+	VPXORD  Z22, Z22, Z22
+	VPXORD  Z23, Z23, Z23
 
 unrolledsgemmKernel12x32Cols:
 	CMPQ         CX, $0x04
@@ -3955,32 +4032,38 @@ storesgemmKernel12x32Cols:
 	ADDQ    R8, DX
 
 donesgemmKernel12x32Cols:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel12x16Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel12x16Cols(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	MOVQ   R10, R12
-	SHLQ   $0x02, R12
-	VPXORD Z0, Z0, Z0
-	VPXORD Z2, Z2, Z2
-	VPXORD Z4, Z4, Z4
-	VPXORD Z6, Z6, Z6
-	VPXORD Z8, Z8, Z8
-	VPXORD Z10, Z10, Z10
-	VPXORD Z12, Z12, Z12
-	VPXORD Z14, Z14, Z14
-	VPXORD Z16, Z16, Z16
-	VPXORD Z18, Z18, Z18
-	VPXORD Z20, Z20, Z20
-	VPXORD Z22, Z22, Z22
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel12x16Cols(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	MOVQ    R10, R12
+	SHLQ    $0x02, R12
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z16, Z16, Z16
+	VPXORD  Z18, Z18, Z18
+	VPXORD  Z20, Z20, Z20
+	VPXORD  Z22, Z22, Z22
 
 unrolledsgemmKernel12x16Cols:
 	CMPQ         CX, $0x04
@@ -4286,36 +4369,42 @@ storesgemmKernel12x16Cols:
 	ADDQ    R8, DX
 
 donesgemmKernel12x16Cols:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel8x32Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel8x32Cols(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	MOVQ   R10, R12
-	SHLQ   $0x02, R12
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel8x32Cols(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	MOVQ    R10, R12
+	SHLQ    $0x02, R12
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z9, Z9, Z9
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z11, Z11, Z11
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z13, Z13, Z13
+	VPXORD  Z14, Z14, Z14
+	VPXORD  Z15, Z15, Z15
 
 unrolledsgemmKernel8x32Cols:
 	CMPQ         CX, $0x04
@@ -4626,28 +4715,34 @@ storesgemmKernel8x32Cols:
 	ADDQ    R8, DX
 
 donesgemmKernel8x32Cols:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel8x16Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel8x16Cols(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	MOVQ   R10, R12
-	SHLQ   $0x02, R12
-	VPXORD Z0, Z0, Z0
-	VPXORD Z2, Z2, Z2
-	VPXORD Z4, Z4, Z4
-	VPXORD Z6, Z6, Z6
-	VPXORD Z8, Z8, Z8
-	VPXORD Z10, Z10, Z10
-	VPXORD Z12, Z12, Z12
-	VPXORD Z14, Z14, Z14
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel8x16Cols(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	MOVQ    R10, R12
+	SHLQ    $0x02, R12
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z8, Z8, Z8
+	VPXORD  Z10, Z10, Z10
+	VPXORD  Z12, Z12, Z12
+	VPXORD  Z14, Z14, Z14
 
 unrolledsgemmKernel8x16Cols:
 	CMPQ         CX, $0x04
@@ -4865,28 +4960,34 @@ storesgemmKernel8x16Cols:
 	ADDQ    R8, DX
 
 donesgemmKernel8x16Cols:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel4x32Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel4x32Cols(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	MOVQ   R10, R12
-	SHLQ   $0x02, R12
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel4x32Cols(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	MOVQ    R10, R12
+	SHLQ    $0x02, R12
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z1, Z1, Z1
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z3, Z3, Z3
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z5, Z5, Z5
+	VPXORD  Z6, Z6, Z6
+	VPXORD  Z7, Z7, Z7
 
 unrolledsgemmKernel4x32Cols:
 	CMPQ         CX, $0x04
@@ -5065,24 +5166,30 @@ storesgemmKernel4x32Cols:
 	ADDQ    R8, DX
 
 donesgemmKernel4x32Cols:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel4x16Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
-// Requires: AVX, AVX512F
-TEXT ·sgemmKernel4x16Cols(SB), NOSPLIT, $0-76
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+24(FP), DI
-	MOVQ   lda+16(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (SI)(R10*2), R11
-	MOVQ   R10, R12
-	SHLQ   $0x02, R12
-	VPXORD Z0, Z0, Z0
-	VPXORD Z2, Z2, Z2
-	VPXORD Z4, Z4, Z4
-	VPXORD Z6, Z6, Z6
+// Requires: AVX, AVX512F, SSE
+TEXT ·sgemmKernel4x16Cols(SB), NOSPLIT, $8-76
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	MOVQ    R10, R12
+	SHLQ    $0x02, R12
+	VPXORD  Z0, Z0, Z0
+	VPXORD  Z2, Z2, Z2
+	VPXORD  Z4, Z4, Z4
+	VPXORD  Z6, Z6, Z6
 
 unrolledsgemmKernel4x16Cols:
 	CMPQ         CX, $0x04
@@ -5212,27 +5319,33 @@ storesgemmKernel4x16Cols:
 	ADDQ    R8, DX
 
 donesgemmKernel4x16Cols:
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
 
 // func sgemmKernel6x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int)
-// Requires: AVX, FMA3
-TEXT ·sgemmKernel6x16(SB), NOSPLIT, $0-56
-	MOVQ   k+0(FP), CX
-	MOVQ   a+8(FP), SI
-	MOVQ   b+16(FP), DI
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+// Requires: AVX, FMA3, SSE
+TEXT ·sgemmKernel6x16(SB), NOSPLIT, $8-56
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+16(FP), DI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	VXORPS  Y10, Y10, Y10
+	VXORPS  Y11, Y11, Y11
 
 unrolledsgemmKernel6x16:
 	CMPQ         CX, $0x04
@@ -5401,6 +5514,7 @@ epiloguesgemmKernel6x16:
 	VFMADD231PS  32(DX), Y13, Y11
 	VMOVUPS      Y11, 32(DX)
 	ADDQ         R8, DX
+	LDMXCSR      (SP)
 	VZEROUPPER
 	RET
 
@@ -5435,5 +5549,6 @@ store256:
 	VMULPS  Y12, Y11, Y11
 	VMOVUPS Y11, 32(DX)
 	ADDQ    R8, DX
+	LDMXCSR (SP)
 	VZEROUPPER
 	RET
