@@ -9,11 +9,13 @@ import (
 // (about 1.2e-38 in float32). x86 cores compute with them through a microcode assist that costs
 // on the order of a hundred cycles per instruction, so a matrix product whose operands hold a few
 // percent of them runs many times slower. The recurrent cells' backward passes make them: the
-// gradient of the cell state is multiplied by the forget gate at every step and decays towards
-// zero over a long review, and saturated gates multiply it by sigmoid'(x) ≈ 0. The cells therefore
-// flush every gradient they write to zero when it is subnormal, as a CPU's flush-to-zero mode
-// would (PyTorch users get the same from torch.set_flush_denormal). A flushed value is below
-// 1.2e-38, so no result a test or a user can see changes.
+// gradient of the cell state (LSTM) or hidden state (GRU) carried from step to step is
+// multiplied by a gate at every step and decays towards zero over a long review. The cells
+// flush that carried gradient to zero when it is subnormal, as a CPU's flush-to-zero mode would
+// (PyTorch users get the same from torch.set_flush_denormal), so the scalar loops never carry
+// them; the gate gradients a step derives from it can still underflow, and the matrix products
+// that read them run in flush-to-zero mode (package sgemm's kernels, and OpenBLAS through
+// package blas). A flushed value is below 1.2e-38, so no result a test or a user can see changes.
 
 // smallestNormal returns the smallest positive normal number of F.
 func smallestNormal[F float]() F {

@@ -209,7 +209,7 @@ func gruCellBackward[F float](g, hn, hp, dh []F) {
 	if hp != nil {
 		hp = hp[:H]
 	}
-	tiny := smallestNormal[F]() // subnormal gradients are flushed: see denormal.go
+	tiny := smallestNormal[F]() // the carried gradient is flushed: see denormal.go
 	for j := range dh {
 		rv, zv, nv, dhv := gr[j], gz[j], gn[j], dh[j]
 		var hpv F
@@ -217,10 +217,10 @@ func gruCellBackward[F float](g, hn, hp, dh []F) {
 			hpv = hp[j]
 			dh[j] = flushSubnormal(dhv*zv, tiny)
 		}
-		dnp := flushSubnormal(dhv*(1-zv)*(1-nv*nv), tiny)
-		gr[j] = flushSubnormal(dnp*hn[j]*rv*(1-rv), tiny)
-		gz[j] = flushSubnormal(dhv*(hpv-nv)*zv*(1-zv), tiny)
-		gn[j] = flushSubnormal(dnp*rv, tiny)
+		dnp := dhv * (1 - zv) * (1 - nv*nv)
+		gr[j] = dnp * hn[j] * rv * (1 - rv)
+		gz[j] = dhv * (hpv - nv) * zv * (1 - zv)
+		gn[j] = dnp * rv
 		hn[j] = dnp
 	}
 }

@@ -233,15 +233,15 @@ func lstmCellBackward[F float](g, tc, cp, dh, dc []F) {
 	if cp == nil {
 		cp = tc[:0]
 	}
-	tiny := smallestNormal[F]() // subnormal gradients are flushed: see denormal.go
+	tiny := smallestNormal[F]() // the carried gradient is flushed: see denormal.go
 	for j := range tc {
 		i, f, gv, o, tcv := gi[j], gf[j], gg[j], gout[j], tc[j]
 		dcv := dc[j] + dh[j]*o*(1-tcv*tcv)
-		gout[j] = flushSubnormal(dh[j]*tcv*o*(1-o), tiny)
-		gi[j] = flushSubnormal(dcv*gv*i*(1-i), tiny)
-		gg[j] = flushSubnormal(dcv*i*(1-gv*gv), tiny)
+		gout[j] = dh[j] * tcv * o * (1 - o)
+		gi[j] = dcv * gv * i * (1 - i)
+		gg[j] = dcv * i * (1 - gv*gv)
 		if len(cp) > 0 {
-			gf[j] = flushSubnormal(dcv*cp[j]*f*(1-f), tiny)
+			gf[j] = dcv * cp[j] * f * (1 - f)
 		} else {
 			gf[j] = 0
 		}
