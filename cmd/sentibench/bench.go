@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sentibench/sentibench/data"
-	"github.com/sentibench/sentibench/profile"
+	"github.com/sentibench/sentibench/report"
 	"github.com/sentibench/sentibench/train"
 )
 
@@ -53,7 +53,7 @@ small hidden sizes, dropout 0.5, 0.2, 0.1 (the seed's sweep).`,
   sentibench bench --quick`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := profile.ParseFormat(format)
+			f, err := report.ParseFormat(format)
 			if err != nil {
 				return usageError{fmt.Sprintf("--format: %v", err)}
 			}
@@ -117,7 +117,7 @@ small hidden sizes, dropout 0.5, 0.2, 0.1 (the seed's sweep).`,
 				charts = filepath.Join(dir, "charts")
 			}
 			fmt.Fprintln(cmd.OutOrStdout())
-			paths, err := profile.Report(cmd.OutOrStdout(), dirs, profile.ReportOptions{Format: f, ChartsDir: charts})
+			paths, err := report.Write(cmd.OutOrStdout(), dirs, report.Options{Format: f, ChartsDir: charts})
 			if err != nil {
 				return err
 			}

@@ -18,7 +18,7 @@ import (
 	"github.com/sentibench/sentibench/distill"
 	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
-	"github.com/sentibench/sentibench/profile"
+	"github.com/sentibench/sentibench/report"
 	"github.com/sentibench/sentibench/train"
 )
 
@@ -134,7 +134,7 @@ var flagRules = map[string]flagRule{
 	"device":     device,
 	"blas":       blasChoice,
 	"progress":   parsedBy(progress.ParseMode),
-	"format":     parsedBy(profile.ParseFormat),
+	"format":     parsedBy(report.ParseFormat),
 	// bench: the rule applies to each value of the list
 	"models":   oneOf(nn.KindLSTM, nn.KindCNN, nn.KindBiGRU),
 	"devices":  device,

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sentibench/sentibench/profile"
+	"github.com/sentibench/sentibench/report"
 )
 
 func newReportCmd() *cobra.Command {
@@ -31,11 +31,11 @@ accuracy per run, valid accuracy by epoch, and each run's loss and accuracy curv
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := profile.ParseFormat(format)
+			f, err := report.ParseFormat(format)
 			if err != nil {
 				return usageError{fmt.Sprintf("--format: %v", err)}
 			}
-			paths, err := profile.Report(cmd.OutOrStdout(), args, profile.ReportOptions{Format: f, ChartsDir: charts})
+			paths, err := report.Write(cmd.OutOrStdout(), args, report.Options{Format: f, ChartsDir: charts})
 			if err != nil {
 				return err
 			}

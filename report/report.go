@@ -1,23 +1,23 @@
-package profile
+package report
 
 import (
 	"fmt"
 	"io"
 )
 
-// ReportOptions says what Report writes.
-type ReportOptions struct {
+// Options says what Write writes.
+type Options struct {
 	// Format is the table's format (FormatText when empty).
 	Format Format
 	// ChartsDir, when set, is where the PNG charts go (see WriteCharts).
 	ChartsDir string
 }
 
-// Report loads the runs at paths (run directories or bare run logs), writes their comparison
+// Write loads the runs at paths (run directories or bare run logs), writes their comparison
 // table to w and, given opt.ChartsDir, draws the charts; it returns the charts' paths. It is
 // what `sentibench report` runs, and what `sentibench bench` runs on the directories of its
 // matrix.
-func Report(w io.Writer, paths []string, opt ReportOptions) ([]string, error) {
+func Write(w io.Writer, paths []string, opt Options) ([]string, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("report: no run directories given")
 	}

@@ -1,4 +1,4 @@
-package profile
+package report
 
 import (
 	"bytes"
@@ -110,7 +110,7 @@ func TestReport(t *testing.T) {
 	}
 	var b bytes.Buffer
 	charts := filepath.Join(t.TempDir(), "charts")
-	paths, err := Report(&b, dirs, ReportOptions{Format: FormatMarkdown, ChartsDir: charts})
+	paths, err := Write(&b, dirs, Options{Format: FormatMarkdown, ChartsDir: charts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,13 +118,13 @@ func TestReport(t *testing.T) {
 		t.Errorf("report:\n%s\ncharts %v", b.String(), paths)
 	}
 	b.Reset()
-	if paths, err := Report(&b, dirs[:1], ReportOptions{}); err != nil || paths != nil || !strings.HasPrefix(b.String(), "run ") {
+	if paths, err := Write(&b, dirs[:1], Options{}); err != nil || paths != nil || !strings.HasPrefix(b.String(), "run ") {
 		t.Errorf("text report without charts: %v, %v\n%s", paths, err, b.String())
 	}
-	if _, err := Report(&b, nil, ReportOptions{}); err == nil {
+	if _, err := Write(&b, nil, Options{}); err == nil {
 		t.Error("no runs: no error")
 	}
-	if _, err := Report(&b, dirs, ReportOptions{Format: "html"}); err == nil || !strings.Contains(err.Error(), "html") {
+	if _, err := Write(&b, dirs, Options{Format: "html"}); err == nil || !strings.Contains(err.Error(), "html") {
 		t.Errorf("format html: %v", err)
 	}
 	// A charts path that is a file: the error names it.
@@ -132,7 +132,7 @@ func TestReport(t *testing.T) {
 	if err := atomicfile.WriteFile(file, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Report(&b, dirs, ReportOptions{ChartsDir: file}); err == nil || !strings.Contains(err.Error(), "file") {
+	if _, err := Write(&b, dirs, Options{ChartsDir: file}); err == nil || !strings.Contains(err.Error(), "file") {
 		t.Errorf("charts into a file: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package profile
+package report
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ func FuzzReport(f *testing.F) {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		_, err := Report(&out, []string{p}, ReportOptions{Format: FormatMarkdown, ChartsDir: filepath.Join(dir, "charts")})
+		_, err := Write(&out, []string{p}, Options{Format: FormatMarkdown, ChartsDir: filepath.Join(dir, "charts")})
 		if err != nil && !strings.Contains(err.Error(), p) {
 			t.Fatalf("error does not name the log: %v", err)
 		}
@@ -66,7 +66,7 @@ func FuzzReportNumbers(f *testing.F) {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		if _, err := Report(&out, []string{p}, ReportOptions{Format: FormatMarkdown, ChartsDir: filepath.Join(dir, "charts")}); err != nil && !strings.Contains(err.Error(), p) {
+		if _, err := Write(&out, []string{p}, Options{Format: FormatMarkdown, ChartsDir: filepath.Join(dir, "charts")}); err != nil && !strings.Contains(err.Error(), p) {
 			t.Fatalf("error does not name the log: %v", err)
 		}
 	})
