@@ -28,11 +28,7 @@ func ForwardFLOPs(cfg Config, in *Input) float64 {
 			}
 			f += 2 * tokens * dirs * (inDim + H) * gates * H
 		}
-		head := dirs * H // the classifier reads the final states...
-		if cfg.Pool == PoolConcat {
-			head *= 3 // ...and their mean and max over time
-		}
-		f += 2 * B * head * float64(cfg.Outputs)
+		f += 2 * B * cfg.classifierInputs() * float64(cfg.Outputs)
 	case KindCNN:
 		minLen := 0
 		for _, w := range cfg.Widths {
@@ -44,7 +40,7 @@ func ForwardFLOPs(cfg Config, in *Input) float64 {
 				f += 2 * float64((eff-w+1)*cfg.Filters*cfg.EmbedDim*w)
 			}
 		}
-		f += 2 * B * float64(len(cfg.Widths)*cfg.Filters*cfg.Outputs)
+		f += 2 * B * cfg.classifierInputs() * float64(cfg.Outputs)
 	}
 	return f
 }
