@@ -3,6 +3,11 @@
 // hard labels and the teacher's temperature-softened outputs (Hinton et al. 2015) or from the
 // teacher's logits directly (Tang et al. 2019).
 //
+// A binary teacher gives one logit per text, a teacher of K > 2 classes K logits (softmax over
+// them, Hinton et al.'s own setting; see KD and MSE). The student learns the teacher's classes:
+// its data must have the teacher's class names in the teacher's order (train.RunInfo.Labels),
+// else the run stops with an error naming both lists.
+//
 // A distillation is a training run of the student (package train) with its own objective
 // (train.Objective): ExtraTrain adds the transfer set's unlabelled texts to the training part, and TrainLoss
 // gives each batch the loss KD or MSE with the cached teacher logits of its examples, looked up
@@ -11,8 +16,9 @@
 // The run directory holds, besides the trainer's files:
 //
 //	distill.json                what Run was given (Resume rebuilds the hooks from it)
-//	teacher_logits.safetensors  the teacher's logit of each transfer example ("logits", F32)
-//	                            and its dataset index ("index", I64), under a key (metadata)
+//	teacher_logits.safetensors  the teacher's logits of each transfer example ("logits", F32:
+//	                            shape (n) for a binary teacher, (n, K) for K classes) and its
+//	                            dataset index ("index", I64), under a key (metadata)
 //	                            that hashes the teacher's configuration, vocabulary and best
 //	                            weights, the transfer texts and the augmentation settings
 //	baseline/                   the student trained alone, when asked for (TrainBaseline)

@@ -32,7 +32,7 @@ type Row struct {
 	// checkpoint's weights file.
 	Params          int   `json:"params"`
 	CheckpointBytes int64 `json:"checkpoint_bytes"`
-	// ReviewsPerSec is the inference throughput (Predictor.Predict, batches of 64); 0 when
+	// ReviewsPerSec is the inference throughput (Predictor.Logits, batches of 64); 0 when
 	// not measured (Note says why).
 	ReviewsPerSec float64 `json:"reviews_per_sec"`
 	Note          string  `json:"note,omitempty"`
@@ -196,8 +196,9 @@ func sameTestSplit(a, b train.Config) bool {
 	return a.Data == b.Data && a.Limit == b.Limit && a.Seed == b.Seed && a.TextColumn == b.TextColumn && a.LabelColumn == b.LabelColumn
 }
 
-// accuracy classifies the corpus's test split with p.
-func accuracy(ctx context.Context, p *train.Predictor, c *data.Corpus) (float64, error) {
+// accuracy classifies the corpus's test split with p (a *train.Predictor): a text's class is
+// its largest logit's (a binary model's: logit > 0).
+func accuracy(ctx context.Context, p Teacher, c *data.Corpus) (float64, error) {
 	order := computeOrder(texts(c, c.Test))
 	correct := 0
 	for s := 0; s < len(order); s += throughputBatch {
@@ -213,8 +214,9 @@ func accuracy(ctx context.Context, p *train.Predictor, c *data.Corpus) (float64,
 		if err != nil {
 			return 0, err
 		}
+		K := len(logits) / max(len(batch), 1) // one logit per text for binary, K for K classes
 		for j, k := range chunk {
-			if (logits[j] > 0) == (c.Examples[c.Test[k]].Label == 1) {
+			if nn.Predicted(logits[j*K:(j+1)*K]) == c.Examples[c.Test[k]].Label {
 				correct++
 			}
 		}
@@ -230,15 +232,15 @@ func texts(c *data.Corpus, idx []int) []string {
 	return out
 }
 
-// throughput classifies texts with Predict in batches of 64 (after one batch to warm up) and
-// returns the reviews per second.
+// throughput classifies texts (their logits: Predictor.Logits) in batches of 64 (after one
+// batch to warm up) and returns the reviews per second.
 func throughput(p *train.Predictor, texts []string) (float64, error) {
-	if _, err := p.Predict(texts[:min(throughputBatch, len(texts))]); err != nil {
+	if _, err := p.Logits(texts[:min(throughputBatch, len(texts))]); err != nil {
 		return 0, err
 	}
 	t0 := time.Now()
 	for s := 0; s < len(texts); s += throughputBatch {
-		if _, err := p.Predict(texts[s:min(s+throughputBatch, len(texts))]); err != nil {
+		if _, err := p.Logits(texts[s:min(s+throughputBatch, len(texts))]); err != nil {
 			return 0, err
 		}
 	}
@@ -320,7 +322,7 @@ func (r Report) conditions() string {
 	if r.ThroughputReviews == 0 {
 		return fmt.Sprintf("Test accuracy on the %s test reviews. Throughput not measured.", group(r.TestReviews))
 	}
-	return fmt.Sprintf("Test accuracy on the %s test reviews. Throughput: Predictor.Predict in batches of %d over %s test reviews, %d threads, on %s (one measurement; a busy machine gives noisy numbers).",
+	return fmt.Sprintf("Test accuracy on the %s test reviews. Throughput: Predictor.Logits in batches of %d over %s test reviews, %d threads, on %s (one measurement; a busy machine gives noisy numbers).",
 		group(r.TestReviews), throughputBatch, group(r.ThroughputReviews), r.Threads, r.Machine)
 }
 

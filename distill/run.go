@@ -124,6 +124,9 @@ func (c Config) resolved() (Config, train.RunInfo, error) {
 	if teacher, err = finishedRun(c.Teacher, "teacher"); err != nil {
 		return c, teacher, err
 	}
+	if err := checkOutputs(teacher, c.Teacher); err != nil {
+		return c, teacher, err
+	}
 	if c.Student.Data == "" {
 		t := teacher.Config
 		c.Student.Data, c.Student.TextColumn, c.Student.LabelColumn = t.Data, t.TextColumn, t.LabelColumn
@@ -161,8 +164,13 @@ func (c Config) resolved() (Config, train.RunInfo, error) {
 		if c.Baseline, err = filepath.Abs(c.Baseline); err != nil {
 			return bad("%v", err)
 		}
-		if _, err := finishedRun(c.Baseline, "baseline"); err != nil {
+		base, err := finishedRun(c.Baseline, "baseline")
+		if err != nil {
 			return c, teacher, err
+		}
+		if !slices.Equal(base.Labels, teacher.Labels) {
+			return bad("the baseline run %s has the classes %s, the teacher %s %s: a baseline must classify the teacher's classes, in the same order",
+				c.Baseline, quoteList(base.Labels), c.Teacher, quoteList(teacher.Labels))
 		}
 	}
 	return c, teacher, nil
@@ -194,6 +202,41 @@ func finishedRun(dir, role string) (train.RunInfo, error) {
 		return info, fmt.Errorf("distill: %s run %s has no best checkpoint: %w", role, dir, err)
 	}
 	return info, nil
+}
+
+// checkOutputs checks that a run's model has the logits its classes need: one for two
+// classes, K for K > 2.
+func checkOutputs(info train.RunInfo, dir string) error {
+	if len(info.Labels) < 2 {
+		return fmt.Errorf("distill: run %s records %d class names (config.json \"labels\": %s), want at least two", dir, len(info.Labels), quoteList(info.Labels))
+	}
+	want := len(info.Labels)
+	if want == 2 {
+		want = 1
+	}
+	if info.Model.Outputs != want {
+		return fmt.Errorf("distill: run %s has %d classes %s but its model %d outputs (want %d)", dir, len(info.Labels), quoteList(info.Labels), info.Model.Outputs, want)
+	}
+	return nil
+}
+
+// sameClasses checks that the student's data (source) has the teacher's classes in the teacher's
+// order: the student learns the teacher's logits class by class.
+func sameClasses(teacher, student []string, teacherDir, source string) error {
+	if slices.Equal(teacher, student) {
+		return nil
+	}
+	return fmt.Errorf("distill: the student's data %s has the classes %s, the teacher %s was trained on %s: the student learns the teacher's outputs class by class, so its data must have the same classes in the same order",
+		source, quoteList(student), teacherDir, quoteList(teacher))
+}
+
+// quoteList writes names as ["a", "b", "c"].
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // finalRecord returns the test line of a run log, and whether there is one (a run without a
@@ -297,14 +340,15 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lo
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Equal(teacher.Labels, ts.corpus.Classes) {
-		return nil, fmt.Errorf("distill: the teacher's classes %q are not the student's data's %q", teacher.Labels, ts.corpus.Classes)
+	if err := sameClasses(teacher.Labels, ts.corpus.Classes, cfg.Teacher, ts.corpus.Source); err != nil {
+		return nil, err
 	}
 	fmt.Fprintf(log, "Transfer set: %s train + %s unlabelled + %s augmented = %s reviews\n",
 		group(ts.train), group(ts.unsup), group(ts.augmented), group(len(ts.texts)))
 	lo := train.LoadOptions{Threads: cfg.Student.Threads, BLAS: cfg.Student.BLAS}
 	openTeacher := func() (Teacher, error) { return hooks.OpenTeacher(cfg.Teacher, lo) }
-	logits, err := teacherLogits(ctx, dir, cfg, ts, openTeacher, hooks.Hooks)
+	K := teacher.Model.Outputs
+	logits, err := teacherLogits(ctx, dir, cfg, ts, K, openTeacher, hooks.Hooks)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +360,7 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lo
 	if done {
 		fmt.Fprintf(log, "Student: %s has finished (test accuracy %.2f%%)\n", dir, 100*final.TestAcc)
 	} else {
-		obj := train.Objective{Kind: Kind, ExtraTrain: ts.extra, TrainLoss: lossHook(cfg, ts, logits)}
+		obj := train.Objective{Kind: Kind, ExtraTrain: ts.extra, TrainLoss: lossHook(cfg, ts, K, logits)}
 		fmt.Fprintf(log, "Student: %s, %s\n", cfg.Student.Model, describeLoss(cfg))
 		if res.Train, err = trainStudent(ctx, cfg.Student, dir, hooks.Hooks, train.Options{Objective: obj, Lock: lock}); err != nil {
 			return nil, err
@@ -364,22 +408,22 @@ func fill(h *Hooks) {
 }
 
 // lossHook returns the trainer's TrainLoss: each batch's loss, with the cached teacher logits
-// of the batch's examples (looked up by dataset index).
-func lossHook(cfg Config, ts *transferSet, logits []float32) func([]int, []float32) (nn.Loss, error) {
-	byIndex := make([]float32, ts.n+len(ts.extra))
+// of the batch's examples (looked up by dataset index; K per example, one for a binary teacher).
+func lossHook(cfg Config, ts *transferSet, K int, logits []float32) func([]int, []float32) (nn.Loss, error) {
+	byIndex := make([]float32, (ts.n+len(ts.extra))*K)
 	for i := range byIndex {
 		byIndex[i] = float32(math.NaN())
 	}
 	for k, i := range ts.index {
-		byIndex[i] = logits[k]
+		copy(byIndex[i*K:(i+1)*K], logits[k*K:(k+1)*K])
 	}
 	return func(batch []int, labels []float32) (nn.Loss, error) {
-		t := make([]float32, len(batch))
+		t := make([]float32, len(batch)*K)
 		for j, i := range batch {
-			if i < 0 || i >= len(byIndex) || byIndex[i] != byIndex[i] {
+			if i < 0 || i*K >= len(byIndex) || byIndex[i*K] != byIndex[i*K] {
 				return nil, fmt.Errorf("distill: example %d of the batch (dataset index %d) is not in the transfer set", j, i)
 			}
-			t[j] = byIndex[i]
+			copy(t[j*K:(j+1)*K], byIndex[i*K:(i+1)*K])
 		}
 		if cfg.Loss == LossMSE {
 			return &MSE{Teacher: t, Labels: labels, Alpha: cfg.Alpha}, nil

@@ -25,8 +25,9 @@ import (
 	"github.com/sentibench/sentibench/train"
 )
 
-// Teacher gives texts their logits (one per text, in order), as a trained run's model does in
-// evaluation mode (dropout off). *train.Predictor is one.
+// Teacher gives texts their logits, as a trained run's model does in evaluation mode (dropout
+// off): in the order of the texts, the model's outputs per text (one for a binary model, K for K
+// classes), row-major. *train.Predictor is one.
 type Teacher interface {
 	Logits(texts []string) ([]float32, error)
 }
@@ -50,12 +51,14 @@ const cacheVersion = "sentibench distill teacher logits v1 (batches of the texts
 const saveEvery = time.Minute
 
 // logitCache is the content of LogitsFile: the transfer set's dataset indices and the teacher's
-// logit of each, under the key of what they were computed from. done counts the texts computed
-// so far, in the order of computation (a partial cache lets a killed run go on from there).
+// logits of each (k per example: one for a binary teacher, K for K classes; the tensor is (n)
+// or (n, K)), under the key of what they were computed from. done counts the texts computed so
+// far, in the order of computation (a partial cache lets a killed run go on from there).
 type logitCache struct {
 	key    string
 	index  []int64
 	logits []float32
+	k      int
 	done   int
 }
 
@@ -114,7 +117,15 @@ func readCache(path string) (*logitCache, error) {
 	if c.index, err = f.Int64("index"); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-	if c.logits, err = f.Float32("logits", len(c.index)); err != nil {
+	c.k = 1
+	if info, ok := f.Tensors["logits"]; ok && len(info.Shape) == 2 {
+		c.k = info.Shape[1]
+	}
+	shape := []int{len(c.index)}
+	if c.k != 1 {
+		shape = append(shape, c.k)
+	}
+	if c.logits, err = f.Float32("logits", shape...); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
 	if c.done < 0 || c.done > len(c.index) {
@@ -126,9 +137,13 @@ func readCache(path string) (*logitCache, error) {
 // write saves the cache atomically.
 func (c *logitCache) write(path, teacherDir string) error {
 	meta := map[string]string{"key": c.key, "done": strconv.Itoa(c.done), "teacher": teacherDir, "version": cacheVersion}
+	shape := []int{len(c.index)} // a binary teacher's, as the cache has always been
+	if c.k != 1 {
+		shape = append(shape, c.k)
+	}
 	err := safetensors.WriteFile(path, []safetensors.Tensor{
 		safetensors.FromInt64("index", []int{len(c.index)}, c.index),
-		safetensors.FromFloat32("logits", []int{len(c.logits)}, c.logits),
+		safetensors.FromFloat32("logits", shape, c.logits),
 	}, meta)
 	if err != nil {
 		return fmt.Errorf("distill: writing the teacher's logits: %w", err)
@@ -147,10 +162,11 @@ func computeOrder(texts []string) []int {
 	return order
 }
 
-// teacherLogits returns the teacher's logit of every text of the transfer set, from the cache
-// in dir when its key matches, else computing them (or the rest of them, after a partial
-// cache) with the teacher that open returns, saving the cache as it goes.
-func teacherLogits(ctx context.Context, dir string, cfg Config, ts *transferSet, open func() (Teacher, error), hooks train.Hooks) ([]float32, error) {
+// teacherLogits returns the teacher's K logits of every text of the transfer set (K = 1 for a
+// binary teacher), row-major in the transfer set's order, from the cache in dir when its key
+// matches, else computing them (or the rest of them, after a partial cache) with the teacher
+// that open returns, saving the cache as it goes.
+func teacherLogits(ctx context.Context, dir string, cfg Config, ts *transferSet, K int, open func() (Teacher, error), hooks train.Hooks) ([]float32, error) {
 	path := filepath.Join(dir, LogitsFile)
 	key, err := cacheKey(cfg.Teacher, ts, cfg.Augment, cfg.TeacherBatch)
 	if err != nil {
@@ -162,7 +178,7 @@ func teacherLogits(ctx context.Context, dir string, cfg Config, ts *transferSet,
 	}
 	switch {
 	case c == nil:
-	case c.key != key || len(c.index) != len(ts.index):
+	case c.key != key || len(c.index) != len(ts.index) || c.k != K:
 		fmt.Fprintf(hooks.Log, "Teacher logits: %s was computed from another teacher or transfer set; computing them again\n", path)
 		if _, err := os.Stat(filepath.Join(dir, train.LastDir)); err == nil {
 			fmt.Fprintf(hooks.Log, "warning: the student in %s has already trained on the old logits\n", dir)
@@ -173,10 +189,12 @@ func teacherLogits(ctx context.Context, dir string, cfg Config, ts *transferSet,
 		return c.logits, nil
 	}
 	if c == nil {
-		c = &logitCache{key: key, index: make([]int64, len(ts.index)), logits: make([]float32, len(ts.index))}
+		c = &logitCache{key: key, index: make([]int64, len(ts.index)), logits: make([]float32, len(ts.index)*K), k: K}
 		for k, i := range ts.index {
 			c.index[k] = int64(i)
-			c.logits[k] = float32(math.NaN())
+		}
+		for j := range c.logits {
+			c.logits[j] = float32(math.NaN())
 		}
 	}
 
@@ -212,15 +230,16 @@ func teacherLogits(ctx context.Context, dir string, cfg Config, ts *transferSet,
 		if err != nil {
 			return nil, fmt.Errorf("distill: the teacher's logits of transfer example %d: %w", order[c.done], err)
 		}
-		if len(logits) != len(batch) {
-			return nil, fmt.Errorf("distill: the teacher gave %d logits for %d texts", len(logits), len(batch))
+		if len(logits) != len(batch)*K {
+			return nil, fmt.Errorf("distill: the teacher gave %d logits for %d texts of %d per text", len(logits), len(batch), K)
 		}
 		for j, k := range order[c.done:end] {
-			z := logits[j]
-			if math.IsNaN(float64(z)) || math.IsInf(float64(z), 0) {
-				return nil, fmt.Errorf("distill: the teacher's logit of transfer example %d is %v", k, z)
+			for o, z := range logits[j*K : (j+1)*K] {
+				if math.IsNaN(float64(z)) || math.IsInf(float64(z), 0) {
+					return nil, fmt.Errorf("distill: the teacher's logit %d of transfer example %d is %v", o, k, z)
+				}
 			}
-			c.logits[k] = z
+			copy(c.logits[k*K:(k+1)*K], logits[j*K:(j+1)*K])
 		}
 		bar.Add(int64(end - c.done))
 		c.done = end

@@ -163,7 +163,8 @@ func (c Config) Validate() error {
 const maxModelWeights = 1 << 30
 
 // weights is about how many weights the model has (the large tensors: embedding, recurrent
-// layers, convolutions), in float64 so that no size can overflow.
+// layers, convolutions, and the classifier, which K classes make K times one logit's), in
+// float64 so that no size can overflow.
 func (c Config) weights() float64 {
 	n := 0.0
 	if c.Kind == KindLSTM || c.Kind == KindCNN {
@@ -187,5 +188,20 @@ func (c Config) weights() float64 {
 			n += float64(c.Filters) * float64(w) * float64(c.EmbedDim)
 		}
 	}
-	return n
+	return n + c.classifierInputs()*float64(c.Outputs)
+}
+
+// classifierInputs is the width of the features the classifier (the last linear layer) reads.
+func (c Config) classifierInputs() float64 {
+	dirs := 1.0
+	if c.Bidirectional {
+		dirs = 2
+	}
+	switch {
+	case c.Kind == KindCNN:
+		return float64(c.Filters) * float64(len(c.Widths))
+	case c.Pool == PoolConcat:
+		return 3 * dirs * float64(c.Hidden)
+	}
+	return dirs * float64(c.Hidden)
 }

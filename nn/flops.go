@@ -5,7 +5,8 @@ package nn
 // ForwardFLOPs estimates the floating-point operations of the matrix products of one forward
 // pass of the model cfg describes over the batch in (2 per multiply-add), counting the work the
 // recipe needs: recurrent layers over each sequence's true length (packed), convolutions over
-// the windows inside max(length, widest filter). Element-wise work is left out.
+// the windows inside max(length, widest filter), and the classifier's Outputs logits (one for
+// binary, K for K classes). Element-wise work is left out.
 func ForwardFLOPs(cfg Config, in *Input) float64 {
 	B := float64(in.B())
 	tokens := float64(in.Tokens())
@@ -27,7 +28,7 @@ func ForwardFLOPs(cfg Config, in *Input) float64 {
 			}
 			f += 2 * tokens * dirs * (inDim + H) * gates * H
 		}
-		f += 2 * B * dirs * H * float64(cfg.Outputs)
+		f += 2 * B * cfg.classifierInputs() * float64(cfg.Outputs)
 	case KindCNN:
 		minLen := 0
 		for _, w := range cfg.Widths {
@@ -39,7 +40,7 @@ func ForwardFLOPs(cfg Config, in *Input) float64 {
 				f += 2 * float64((eff-w+1)*cfg.Filters*cfg.EmbedDim*w)
 			}
 		}
-		f += 2 * B * float64(len(cfg.Widths)*cfg.Filters*cfg.Outputs)
+		f += 2 * B * cfg.classifierInputs() * float64(cfg.Outputs)
 	}
 	return f
 }

@@ -29,3 +29,22 @@ func TestTrainFLOPs(t *testing.T) {
 		t.Errorf("cnn, length 2: %v, want %v", got, want)
 	}
 }
+
+// TestForwardFLOPsClasses: K outputs cost the classifier's product K times one output's,
+// 2 x B x its input width x K, and nothing else changes (the concat-pooled bigru's classifier
+// reads three times the final states).
+func TestForwardFLOPsClasses(t *testing.T) {
+	in := &Input{Lengths: []int{9, 7, 4}, T: 9}
+	B := 3.0
+	for _, K := range []int{3, 5} {
+		for _, c := range kClassModels(K) {
+			fcIn := map[string]float64{"lstm": 2 * 5, "cnn": 2 * 4, "bigru": 2 * 5, "bigru-concat": 3 * 2 * 5}[c.name]
+			one := c.cfg
+			one.Outputs = 1
+			got := ForwardFLOPs(c.cfg, in) - ForwardFLOPs(one, in)
+			if want := 2 * B * fcIn * float64(K-1); got != want {
+				t.Errorf("%s: %d outputs add %v FLOPs to one output's, want %v", c.name, K, got, want)
+			}
+		}
+	}
+}

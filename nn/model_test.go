@@ -49,6 +49,8 @@ func TestDefaultConfigAndValidate(t *testing.T) {
 		"lstm: a million layers": func(c *Config) { c.Kind, c.Hidden, c.Layers = KindLSTM, 256, 1<<20 },
 		"cnn: a billion filters": func(c *Config) { c.Filters = 1 << 30 },
 		"cnn: many widths":       func(c *Config) { c.Widths = slices.Repeat([]int{1000}, 1<<14) },
+		"cnn: a billion outputs": func(c *Config) { c.Outputs = 1 << 30 },
+		"lstm: 100m outputs":     func(c *Config) { c.Kind, c.Hidden, c.Layers, c.Outputs = KindLSTM, 256, 1, 1e8 },
 	} {
 		c := base
 		c.Widths = append([]int(nil), base.Widths...)

@@ -144,9 +144,13 @@ func (p *Predictor) Model() nn.Model { return p.model }
 // Name is the model kind ("lstm", "cnn", ...).
 func (p *Predictor) Name() string { return p.Info.Model.Kind }
 
-// Predict returns, for each text, the probability of class 1 (IMDB: positive). A text without
-// a single token is an error naming its index.
+// Predict returns, for each text, the probability of class 1 (IMDB: positive) of a binary
+// model; a model of K > 2 classes is an error (its logits are Logits's, its probabilities
+// nn.Probabilities's). A text without a single token is an error naming its index.
 func (p *Predictor) Predict(texts []string) ([]float64, error) {
+	if k := p.Info.Model.Outputs; k != 1 {
+		return nil, fmt.Errorf("train: %s: Predict gives a binary model's probability of class 1; this model has %d classes", p.Dir, k)
+	}
 	logits, err := p.Logits(texts)
 	if err != nil {
 		return nil, err
@@ -158,7 +162,8 @@ func (p *Predictor) Predict(texts []string) ([]float64, error) {
 	return probs, nil
 }
 
-// Logits returns each text's logit, in the order of texts.
+// Logits returns each text's logits, in the order of texts: Info.Model.Outputs of them per
+// text (one for a binary model, K for K classes), row-major.
 func (p *Predictor) Logits(texts []string) ([]float32, error) {
 	if len(texts) == 0 {
 		return nil, nil
@@ -222,9 +227,13 @@ func (p *Predictor) Logits(texts []string) ([]float32, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	out := make([]float32, len(texts))
+	K := p.Info.Model.Outputs
+	if len(res.Logits) != len(texts)*K {
+		return nil, fmt.Errorf("train: the model gave %d logits for %d texts of %d classes", len(res.Logits), len(texts), K)
+	}
+	out := make([]float32, len(texts)*K)
 	for r, i := range order {
-		out[i] = res.Logits[r]
+		copy(out[i*K:(i+1)*K], res.Logits[r*K:(r+1)*K])
 	}
 	return out, nil
 }

@@ -32,7 +32,14 @@ run directory (teacher_logits.safetensors); the student then trains as 'sentiben
        (Hinton et al. 2015)
   mse: alpha * BCE(student, label) + (1 - alpha) * (student - teacher)^2   (Tang et al. 2019)
 
-Unlabelled transfer examples (--unsup reviews, --augment copies) have the soft term only.
+for a binary teacher (one logit per text), and for a teacher of K > 2 classes (K logits)
+
+  kd:  alpha * CE(student, label) + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T))
+  mse: alpha * CE(student, label) + (1 - alpha) * ||student - teacher||^2   (summed over the K logits)
+
+with CE the softmax cross-entropy. Unlabelled transfer examples (--unsup reviews, --augment
+copies) have the soft term only. The student learns the teacher's classes: its data must have
+the teacher's class names, in the teacher's order.
 
 The transfer set is the train split, plus with --unsup the unlabelled reviews of IMDB's
 train/unsup (e.g. ../shared/data/imdb/aclImdb_v1_unsup.tar.gz), plus with --augment N, N

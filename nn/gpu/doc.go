@@ -26,7 +26,8 @@
 // strided-batched GEMM for the recurrent product of both directions over the rows still active,
 // and one fused kernel for the gate arithmetic of both directions; the backward pass mirrors it.
 // Nothing waits for the host inside a batch, except with a loss other than binary cross-entropy
-// (distillation's), whose value and gradient are computed on the host from the downloaded logits.
+// (a K-class model's softmax cross-entropy, distillation's), whose value and gradient are
+// computed on the host from the downloaded logits (B x K values).
 //
 // Dropout masks are drawn on the device from a counter-based hash (see keep), seeded once per
 // step from the model's RNG: a run is reproducible from its seed, resumable, but its masks are

@@ -79,6 +79,13 @@ func TestParityGPU(t *testing.T) {
 	checkParity(t, func() backend { return d }, 1e-4)
 }
 
+// TestKClassParityGPU: every model with K outputs and softmax cross-entropy (on the host), a
+// training step and an evaluation on the GPU against the CPU ops.
+func TestKClassParityGPU(t *testing.T) {
+	d := device(t)
+	checkKClassParity(t, func() backend { return d }, 1e-4)
+}
+
 // TestDropoutGPU compares training steps with dropout on the GPU and on the emulator: the masks
 // are the same function, so the results agree.
 func TestDropoutGPU(t *testing.T) {

@@ -1,6 +1,7 @@
 package gpu
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -231,6 +232,82 @@ func checkParity(t *testing.T, newBackend func() backend, tol float64) {
 
 func TestParityEmulated(t *testing.T) {
 	checkParity(t, func() backend { return newEmu(t) }, 1e-4)
+}
+
+// checkKClassParity runs one training step of every case with K = 3 or 5 outputs and softmax
+// cross-entropy (a loss without a device kernel: it runs on the host, on the downloaded logits)
+// on the CPU and on be, and compares the loss, the K logits of each example, the per-example
+// losses and every gradient; then an evaluation step's logits.
+func checkKClassParity(t *testing.T, newBackend func() backend, tol float64) {
+	for n, c := range parityCases() {
+		K := []int{3, 5}[n%2]
+		c.cfg.Outputs = K
+		t.Run(fmt.Sprintf("%s/K=%d", c.name, K), func(t *testing.T) {
+			m := c.model(t)
+			in, _ := c.batch(4)
+			labels := make([]int, in.B())
+			for i := range labels {
+				labels[i] = (i * 7) % K
+			}
+			var runner nn.Runner
+			cpu, err := runner.Step(m, in, nn.NewSoftmaxCrossEntropy(labels), nn.Train, nn.NewRNG(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cpu.Logits) != in.B()*K {
+				t.Fatalf("CPU: %d logits for %d examples of %d classes", len(cpu.Logits), in.B(), K)
+			}
+			cpuLogits, cpuPer := slices.Clone(cpu.Logits), slices.Clone(cpu.PerExample)
+			cpuGrads := map[string][]float32{}
+			for _, p := range m.Params() {
+				if !p.Frozen {
+					cpuGrads[p.Name] = slices.Clone(p.Grad)
+				}
+			}
+			tr, err := newTrainer(newBackend(), m, nn.AdamConfig{LR: 0.01, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			if err := tr.Push(nil); err != nil {
+				t.Fatal(err)
+			}
+			res, err := tr.Step(in, nn.NewSoftmaxCrossEntropy(labels), nn.Train, nn.NewRNG(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := math.Abs(res.Loss-cpu.Loss) / math.Max(math.Abs(cpu.Loss), 1e-3); e > tol {
+				t.Errorf("loss %v, CPU %v", res.Loss, cpu.Loss)
+			}
+			if len(res.Logits) != len(cpuLogits) || relErr(res.Logits, cpuLogits) > tol {
+				t.Errorf("logits %v, CPU %v", res.Logits, cpuLogits)
+			}
+			if len(res.PerExample) != len(cpuPer) || relErr(res.PerExample, cpuPer) > tol {
+				t.Errorf("per-example losses %v, CPU %v", res.PerExample, cpuPer)
+			}
+			if err := tr.Grads(); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range m.Params() {
+				if !p.Frozen {
+					if e := relErr(p.Grad, cpuGrads[p.Name]); e > tol {
+						t.Errorf("gradient of %s: relative error %.3g", p.Name, e)
+					}
+				}
+			}
+			ev, err := tr.Step(in, nil, nn.Eval, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if relErr(ev.Logits, cpuLogits) > tol {
+				t.Errorf("evaluation logits %v, CPU %v", ev.Logits, cpuLogits)
+			}
+		})
+	}
+}
+
+func TestKClassParityEmulated(t *testing.T) {
+	checkKClassParity(t, func() backend { return newEmu(t) }, 1e-4)
 }
 
 // customLoss is binary cross-entropy under another type: the host loss path.
