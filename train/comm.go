@@ -172,9 +172,10 @@ func IsJobError(err error) bool {
 // exact up to 2^24.
 const maxCommBytes = 1 << 24
 
-// broadcastBytes gives every rank root's b (the others' b is not read): its length, then its
-// bytes, one a float32 (exact). It carries small things (settings, a trainer state).
-func broadcastBytes(c Comm, b []byte, root int) ([]byte, error) {
+// BroadcastBytes gives every rank root's b (the others' b is not read): its length, then its
+// bytes, one a float32 (exact). It carries small things (settings, a trainer state), below
+// 16 MiB.
+func BroadcastBytes(c Comm, b []byte, root int) ([]byte, error) {
 	n := []float32{float32(len(b))}
 	if c.Rank() == root && len(b) >= maxCommBytes {
 		return nil, fmt.Errorf("train: broadcast of %d bytes: at most %d", len(b), maxCommBytes-1)

@@ -203,7 +203,7 @@ func (t *trainer) startRanks(cfg Config, opts Options, resume bool) (bool, error
 	if build == "" {
 		build = buildID()
 	}
-	if err := agree(t.comm, append(configFacts(cfg), fact{Name: "build", Value: build})); err != nil {
+	if err := agree(t.comm, append(settingFacts(SharedSettings(cfg)), fact{Name: "build", Value: build})); err != nil {
 		return false, err
 	}
 	if size := t.comm.Size(); cfg.BatchSize < size {
@@ -250,7 +250,7 @@ func agree(c Comm, mine []fact) error {
 			return fmt.Errorf("train: %w", err)
 		}
 	}
-	msg, err := broadcastBytes(c, msg, 0)
+	msg, err := BroadcastBytes(c, msg, 0)
 	if err != nil {
 		return fmt.Errorf("train: comparing the ranks: %w", err)
 	}
@@ -301,24 +301,41 @@ func agree(c Comm, mine []fact) error {
 var rankOwnSettings = map[string]bool{"data": true, "feature_cache": true, "encoder": true, "glove": true,
 	"tensorboard": true, "threads": true, "blas": true}
 
-// configFacts are a configuration's settings as facts, by their names in config.json, but for
-// rankOwnSettings.
-func configFacts(cfg Config) []fact {
+// settingFacts are settings (name -> value) as facts, by name.
+func settingFacts(settings map[string]string) []fact {
+	var facts []fact
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
+		facts = append(facts, fact{Name: name, Value: settings[name]})
+	}
+	return facts
+}
+
+// SharedSettings are the settings of cfg that every rank of a data-parallel run must share: its
+// fields, by their names in config.json, with their values as JSON, but for a rank's own (the
+// paths on its machine, threads and BLAS).
+func SharedSettings(cfg Config) map[string]string {
 	b, err := json.Marshal(cfg)
 	if err != nil {
-		return []fact{{Name: "configuration", Value: err.Error()}}
+		return map[string]string{"configuration": err.Error()}
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(b, &fields); err != nil {
-		return []fact{{Name: "configuration", Value: err.Error()}}
+		return map[string]string{"configuration": err.Error()}
 	}
-	var facts []fact
-	for _, name := range slices.Sorted(maps.Keys(fields)) {
+	settings := map[string]string{}
+	for name, v := range fields {
 		if !rankOwnSettings[name] {
-			facts = append(facts, fact{Name: name, Value: string(fields[name])})
+			settings[name] = string(v)
 		}
 	}
-	return facts
+	return settings
+}
+
+// CheckRanksAgree checks that every rank of a job has rank 0's settings (name -> value; see
+// SharedSettings). A difference is a JobError naming each rank that differs, the setting and
+// both values, the same on every rank.
+func CheckRanksAgree(c Comm, settings map[string]string) error {
+	return agree(c, settingFacts(settings))
 }
 
 // buildID says which build of sentibench this is: its version, Go's, the platform and, when
@@ -624,7 +641,7 @@ func (t *trainer) restoreLast() (*state, error) {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	if msg, err = broadcastBytes(t.comm, msg, 0); err != nil {
+	if msg, err = BroadcastBytes(t.comm, msg, 0); err != nil {
 		return nil, fmt.Errorf("train: sharing the checkpoint: %w", err)
 	}
 	var shared sharedState
@@ -677,7 +694,7 @@ func sendPlan(c Comm, p resumePlan) error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if _, err := broadcastBytes(c, b, 0); err != nil {
+	if _, err := BroadcastBytes(c, b, 0); err != nil {
 		return fmt.Errorf("train: telling the ranks how to resume: %w", err)
 	}
 	return nil
@@ -686,7 +703,7 @@ func sendPlan(c Comm, p resumePlan) error {
 // receivePlan is sendPlan on the other ranks.
 func receivePlan(c Comm) (resumePlan, error) {
 	var p resumePlan
-	b, err := broadcastBytes(c, nil, 0)
+	b, err := BroadcastBytes(c, nil, 0)
 	if err != nil {
 		return p, fmt.Errorf("train: waiting for rank 0 to resume the run: %w", err)
 	}

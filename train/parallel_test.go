@@ -78,26 +78,31 @@ func closeTo(a, b, rel float64) bool {
 }
 
 // TestDataParallelMatchesOneRank trains the same global batches on 1 rank and on 2 and 4
-// (goroutines over LocalComm), dropout 0, including ranks with no review in a batch: the
-// losses, accuracies and final weights agree within
+// (goroutines over LocalComm), dropout 0, including ranks with no review in a batch and
+// gradient accumulation (--grad-accum, on the one process as on the ranks): the losses,
+// accuracies and final weights agree within
 // float32 summation error (the gradients are summed in another order, so not bit for bit), and
 // the ranks other than 0 write nothing.
 func TestDataParallelMatchesOneRank(t *testing.T) {
 	const rel = 1e-5
 	cases := []struct {
-		model        string
-		ranks, batch int
+		model               string
+		ranks, batch, accum int
 	}{
-		{"cnn", 2, 13}, {"cnn", 4, 13}, {"lstm", 2, 13},
-		{"cnn", 4, 27}, // the sample's 84 train reviews in batches of 27 leave one of 3: rank 0's share is empty
+		{"cnn", 2, 13, 0}, {"cnn", 4, 13, 0}, {"lstm", 2, 13, 0},
+		{"cnn", 4, 27, 0}, // the sample's 84 train reviews in batches of 27 leave one of 3: rank 0's share is empty
+		// Gradient accumulation: each rank's share in micro-batches (of 2 and 1 reviews for a
+		// share of 3, one per review for a share below 3), then the allreduce.
+		{"cnn", 2, 13, 3}, {"lstm", 2, 13, 3}, {"cnn", 4, 13, 3},
 	}
 	for _, tc := range cases {
-		t.Run(fmt.Sprintf("%s-%d-ranks-batch-%d", tc.model, tc.ranks, tc.batch), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-%d-ranks-batch-%d-accum-%d", tc.model, tc.ranks, tc.batch, tc.accum), func(t *testing.T) {
 			cfg := smallConfig(tc.model)
 			cfg.Dropout = 0
 			cfg.Epochs = 2
 			cfg.ClipNorm = 1         // clipping runs on the reduced gradient
 			cfg.BatchSize = tc.batch // the ranks' shares differ in size: they are weighted by it
+			cfg.GradAccum = tc.accum // the one-process run accumulates as many micro-batches
 			cfg.RunDir = filepath.Join(t.TempDir(), "one")
 			want, err := Run(context.Background(), cfg, quietHooks())
 			if err != nil {
@@ -587,5 +592,42 @@ func TestDataParallelResumeEnds(t *testing.T) {
 	}
 	if err := errs[1]; err == nil || !strings.Contains(err.Error(), "rank 0 could not resume") {
 		t.Errorf("rank 1: %v", err)
+	}
+}
+
+// TestDataParallelBiGRU trains the bigru head over the shared tiny random BERT on 2 ranks and
+// as one process, dropout 0, from a feature cache that none has built yet: the ranks share
+// the machine's cache (rank 0 builds it, rank 1 then reads it) and the figures agree within
+// float32 summation error.
+func TestDataParallelBiGRU(t *testing.T) {
+	cfg, _ := tinyBiGRUConfig(t)
+	cfg.Dropout = 0
+	cfg.Epochs = 2
+	cfg.Limit = 30
+	cfg.FeatureCache = filepath.Join(t.TempDir(), "one-cache")
+	cfg.RunDir = filepath.Join(t.TempDir(), "one")
+	want, err := Run(context.Background(), cfg, quietHooks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.FeatureCache = filepath.Join(t.TempDir(), "shared-cache") // empty: the ranks build it
+	base := t.TempDir()
+	cfg.RunDir = filepath.Join(base, "rank0")
+	got, errs := runRanks(t, cfg, 2, func(r int) string { return filepath.Join(base, fmt.Sprint("rank", r)) })
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range want.Epochs {
+		g := got.Epochs[i]
+		if !closeTo(w.TrainLoss, g.TrainLoss, 1e-5) || !closeTo(w.ValidLoss, g.ValidLoss, 1e-5) || w.TrainAcc != g.TrainAcc || w.ValidAcc != g.ValidAcc {
+			t.Errorf("epoch %d: 2 ranks train %v/%v valid %v/%v, one process %v/%v %v/%v", w.Epoch,
+				g.TrainLoss, g.TrainAcc, g.ValidLoss, g.ValidAcc, w.TrainLoss, w.TrainAcc, w.ValidLoss, w.ValidAcc)
+		}
+	}
+	if !closeTo(want.Final.TestLoss, got.Final.TestLoss, 1e-5) || want.Final.TestAcc != got.Final.TestAcc {
+		t.Errorf("test: 2 ranks %v/%v, one process %v/%v", got.Final.TestLoss, got.Final.TestAcc, want.Final.TestLoss, want.Final.TestAcc)
+	}
+	if _, err := os.Stat(filepath.Join(base, "rank1")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("rank 1 wrote its run directory (stat: %v)", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sentibench/sentibench/internal/testutil"
 	"github.com/sentibench/sentibench/train"
 )
 
@@ -286,5 +287,69 @@ func TestMPIRanksMustAgree(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMPIDistill distils a cnn teacher into a cnn student under a real `mpirun -np 2` and as
+// one process, dropout 0: the student's figures agree within float32 summation error, and one
+// report is printed.
+func TestMPIDistill(t *testing.T) {
+	mpirun := findMpirun(t)
+	base := t.TempDir()
+	teacher := filepath.Join(base, "teacher")
+	runLog(t, sentibench("", append(sampleArgs, "--epochs", "1", "--run", teacher)), teacher)
+	args := []string{"distill", "--teacher", teacher, "--student", "cnn", "--filters", "20", "--epochs", "2", "--dropout", "0",
+		"--throughput-reviews", "0", "--progress", "quiet", "--threads", "1"}
+	one, two := filepath.Join(base, "one"), filepath.Join(base, "two")
+	want, _ := runLog(t, sentibench("", append(args, "--run", one)), one)
+	got, out := runLog(t, sentibench(mpirun, append([]string{"2"}, append(args, "--run", two)...)), two)
+	if strings.Count(out, "Report written to") != 1 || !strings.Contains(out, "Data-parallel: 2 ranks") {
+		t.Errorf("mpirun -np 2: want one report, of 2 ranks")
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-5*math.Max(math.Abs(a), math.Abs(b)) }
+	if len(got.Epochs) != len(want.Epochs) {
+		t.Fatalf("2 ranks: %d epochs, want %d", len(got.Epochs), len(want.Epochs))
+	}
+	for i, w := range want.Epochs {
+		g := got.Epochs[i]
+		if !near(w.TrainLoss, g.TrainLoss) || !near(w.ValidLoss, g.ValidLoss) || w.TrainAcc != g.TrainAcc || w.ValidAcc != g.ValidAcc {
+			t.Errorf("epoch %d: 2 ranks train %v/%v valid %v/%v, 1 rank %v/%v %v/%v", w.Epoch,
+				g.TrainLoss, g.TrainAcc, g.ValidLoss, g.ValidAcc, w.TrainLoss, w.TrainAcc, w.ValidLoss, w.ValidAcc)
+		}
+	}
+	if !near(want.Final.TestLoss, got.Final.TestLoss) || want.Final.TestAcc != got.Final.TestAcc {
+		t.Errorf("test: 2 ranks %v/%v, 1 rank %v/%v", got.Final.TestLoss, got.Final.TestAcc, want.Final.TestLoss, want.Final.TestAcc)
+	}
+}
+
+// TestMPIBiGRU trains the bigru head over the shared tiny random BERT under a real
+// `mpirun -np 2` and as one process, dropout 0, each from a feature cache not built yet (the
+// two ranks share theirs: rank 0 builds it, rank 1 reads it): the figures agree within float32
+// summation error.
+func TestMPIBiGRU(t *testing.T) {
+	mpirun := findMpirun(t)
+	enc := testutil.Shared(t, "models/bert-uncased-random-L2-H32")
+	base := t.TempDir()
+	args := []string{"train", "--model", "bigru", "--encoder", enc, "--data", "sample", "--limit", "30", "--epochs", "1",
+		"--dropout", "0", "--batch-size", "16", "--progress", "quiet", "--threads", "1"}
+	one, two := filepath.Join(base, "one"), filepath.Join(base, "two")
+	want, _ := runLog(t, sentibench("", append(args, "--run", one, "--feature-cache", filepath.Join(base, "cache-one"))), one)
+	got, out := runLog(t, sentibench(mpirun, append([]string{"2"}, append(args, "--run", two, "--feature-cache", filepath.Join(base, "cache-two"))...)), two)
+	if !strings.Contains(out, "Data-parallel: 2 ranks") {
+		t.Errorf("mpirun -np 2: not a run of 2 ranks")
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-5*math.Max(math.Abs(a), math.Abs(b)) }
+	if len(got.Epochs) != len(want.Epochs) {
+		t.Fatalf("2 ranks: %d epochs, want %d", len(got.Epochs), len(want.Epochs))
+	}
+	for i, w := range want.Epochs {
+		g := got.Epochs[i]
+		if !near(w.TrainLoss, g.TrainLoss) || !near(w.ValidLoss, g.ValidLoss) || w.TrainAcc != g.TrainAcc || w.ValidAcc != g.ValidAcc {
+			t.Errorf("epoch %d: 2 ranks train %v/%v valid %v/%v, 1 rank %v/%v %v/%v", w.Epoch,
+				g.TrainLoss, g.TrainAcc, g.ValidLoss, g.ValidAcc, w.TrainLoss, w.TrainAcc, w.ValidLoss, w.ValidAcc)
+		}
+	}
+	if !near(want.Final.TestLoss, got.Final.TestLoss) || want.Final.TestAcc != got.Final.TestAcc {
+		t.Errorf("test: 2 ranks %v/%v, 1 rank %v/%v", got.Final.TestLoss, got.Final.TestAcc, want.Final.TestLoss, want.Final.TestAcc)
 	}
 }
