@@ -8,6 +8,11 @@ package train
 // Adam then run on every rank on the same numbers. Validation and test split the evaluation
 // batches across the ranks and sum their tallies. Only rank 0 writes the run directory.
 //
+// Before any work the ranks check that they agree (startRanks: the settings and the build;
+// checkSameStart: the data, the vocabulary and the initial weights). A checkpoint holds every
+// rank's dropout generator (saveRNGs); a resume reads the run directory on rank 0, which gives
+// the others the configuration and the checkpoint (resumePlan, restoreLast).
+//
 // With one rank none of this runs: the trainer takes exactly the steps it takes without a Comm.
 
 import (
@@ -387,7 +392,8 @@ func (t *trainer) dataFacts() []fact {
 
 // checksum is a SHA-256 of the data as training sees them: the classes, the split, the labels
 // and each review's input (word models: its token ids; the bigru: its feature cache's key,
-// which hashes the texts and the encoder, or, recomputing the encoder, its word pieces).
+// which hashes the texts and the encoder, or, recomputing the encoder, its word pieces and
+// the encoder's weights).
 func (ds *dataset) checksum() string {
 	h := sha256.New()
 	for _, c := range ds.classes {
@@ -411,6 +417,7 @@ func (ds *dataset) checksum() string {
 	case ds.enc != nil && ds.enc.cache != nil:
 		fmt.Fprintf(h, "features %s\n", ds.enc.cache.Meta().Key)
 	case ds.enc != nil:
+		fmt.Fprintf(h, "encoder %s\n", ds.enc.model.WeightsHash())
 		seqs = ds.enc.ids
 	}
 	for _, s := range seqs {
