@@ -47,8 +47,8 @@ mpi:
 
 # The MPI build's tests: a real mpirun -np 2 against one process (skips without mpirun).
 mpi-test:
-	$(GO) vet -tags sentibench_mpi ./train/ ./cmd/sentibench/
-	$(GO) test -count=1 -tags sentibench_mpi -run 'MPI|DataParallel|LocalComm|OneRankComm' ./train/ ./cmd/sentibench/
+	$(GO) vet -tags sentibench_mpi ./train/ ./distill/ ./cmd/sentibench/
+	$(GO) test -count=1 -tags sentibench_mpi -run 'MPI|DataParallel|LocalComm|OneRankComm' ./train/ ./distill/ ./cmd/sentibench/
 
 test: lint
 	$(GO) test -count=1 $(PKGS)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -257,6 +258,30 @@ func finalRecord(dir string) (train.FinalRecord, bool, error) {
 // the student with train.Run, trains or reads the baseline, and writes the report. Cancelling
 // ctx stops after a checkpoint (the error wraps train.ErrInterrupted); Resume goes on.
 func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
+	return RunWith(ctx, cfg, hooks, Options{})
+}
+
+// Options are what RunWith and ResumeWith take beyond the hooks.
+type Options struct {
+	// Comm, when set, connects the ranks of a data-parallel distillation (see train.Comm).
+	// Every rank reads the teacher's configuration and the data, and builds the transfer set;
+	// rank 0 computes the teacher's logits (or reads its cache) and gives them to the others;
+	// the student and the baseline train data-parallel; rank 0 alone writes the run directory
+	// and the report. nil is one rank.
+	Comm train.Comm
+}
+
+// comm is the options' Comm, or the one-rank Comm.
+func (o Options) comm() train.Comm {
+	if o.Comm == nil {
+		return train.SingleComm{}
+	}
+	return o.Comm
+}
+
+// RunWith is Run with options.
+func RunWith(ctx context.Context, cfg Config, hooks Hooks, opts Options) (*Result, error) {
+	comm := opts.comm()
 	cfg, teacher, err := cfg.resolved()
 	if err != nil {
 		return nil, err
@@ -267,36 +292,70 @@ func Run(ctx context.Context, cfg Config, hooks Hooks) (*Result, error) {
 	if cfg.RunDir, err = filepath.Abs(cfg.RunDir); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
+	if comm.Size() > 1 {
+		if err := train.CheckRanksAgree(comm, sharedSettings(cfg)); err != nil {
+			return nil, err
+		}
+	}
 	// The student's run directory, locked for the whole distillation (train.Run then uses the
 	// lock rather than taking its own).
-	lock, err := train.CreateRun(cfg.RunDir)
-	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+	var lock *train.RunLock
+	if comm.Rank() == 0 {
+		if lock, err = train.CreateRun(cfg.RunDir); err != nil {
+			return nil, fmt.Errorf("distill: %w", err)
+		}
+		defer lock.Unlock()
+		if err := writeSettings(cfg); err != nil {
+			return nil, err
+		}
 	}
-	defer lock.Unlock()
-	if err := writeSettings(cfg); err != nil {
-		return nil, err
-	}
-	return run(ctx, cfg, teacher, hooks, lock)
+	return run(ctx, cfg, teacher, hooks, lock, comm)
 }
 
 // Resume continues the distillation in dir where it stopped: the teacher's logits from the
 // cache (or the rest of them), the student's training after its last checkpoint, then the
 // baseline and the report.
 func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
+	return ResumeWith(ctx, dir, hooks, Options{})
+}
+
+// ResumeWith is Resume with options. On a data-parallel run rank 0 reads the settings from
+// dir and gives them to the other ranks, which do not read dir.
+func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Result, error) {
+	comm := opts.comm()
 	p := filepath.Join(dir, SettingsFile)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("distill: %s is not a distillation run (no %s)", dir, SettingsFile)
-		}
-		return nil, fmt.Errorf("distill: %w", err)
-	}
 	var s settings
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("distill: %s: %w", p, err)
+	var readErr error
+	if comm.Rank() == 0 {
+		readErr = readSettings(p, &s)
+	}
+	if comm.Size() > 1 { // rank 0's settings, or why it has none
+		msg := []byte("error: ")
+		if comm.Rank() == 0 {
+			if readErr != nil {
+				msg = append(msg, readErr.Error()...)
+			} else if msg, readErr = json.Marshal(s.Config); readErr != nil {
+				return nil, fmt.Errorf("distill: %w", readErr)
+			}
+		}
+		msg, err := train.BroadcastBytes(comm, msg, 0)
+		if err != nil {
+			return nil, fmt.Errorf("distill: waiting for rank 0's settings: %w", err)
+		}
+		if readErr != nil {
+			return nil, &train.JobError{Err: readErr}
+		}
+		if rest, failed := strings.CutPrefix(string(msg), "error: "); failed {
+			return nil, &train.JobError{Err: fmt.Errorf("distill: rank 0 could not resume the run: %s", rest)}
+		}
+		if err := json.Unmarshal(msg, &s.Config); err != nil {
+			return nil, fmt.Errorf("distill: rank 0's settings: %w", err)
+		}
+	} else if readErr != nil {
+		return nil, readErr
 	}
 	cfg := s.Config
+	var err error
 	if cfg.RunDir, err = filepath.Abs(dir); err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
@@ -304,12 +363,58 @@ func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (settings of %s)", err, p)
 	}
-	lock, err := train.LockRun(cfg.RunDir)
-	if err != nil {
-		return nil, fmt.Errorf("distill: %w", err)
+	var lock *train.RunLock
+	if comm.Rank() == 0 {
+		if lock, err = train.LockRun(cfg.RunDir); err != nil {
+			return nil, fmt.Errorf("distill: %w", err)
+		}
+		defer lock.Unlock()
 	}
-	defer lock.Unlock()
-	return run(ctx, cfg, teacher, hooks, lock)
+	return run(ctx, cfg, teacher, hooks, lock, comm)
+}
+
+// readSettings reads a run's distill.json at p into s.
+func readSettings(p string, s *settings) error {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("distill: %s is not a distillation run (no %s)", filepath.Dir(p), SettingsFile)
+		}
+		return fmt.Errorf("distill: %w", err)
+	}
+	if err := json.Unmarshal(b, s); err != nil {
+		return fmt.Errorf("distill: %s: %w", p, err)
+	}
+	return nil
+}
+
+// sharedSettings are the settings that every rank of a data-parallel distillation must share:
+// the student's (train.SharedSettings), and the distillation's own but for the paths on a
+// rank's machine (the teacher's, the unlabelled reviews', the baseline's), whose contents are
+// checked otherwise (the teacher's logits are rank 0's; the transfer set is in the student's
+// data checksum).
+func sharedSettings(cfg Config) map[string]string {
+	settings := map[string]string{}
+	for name, v := range train.SharedSettings(cfg.Student) {
+		settings["student "+name] = v
+	}
+	b, err := json.Marshal(cfg)
+	var fields map[string]json.RawMessage
+	if err == nil {
+		err = json.Unmarshal(b, &fields)
+	}
+	if err != nil {
+		settings["settings"] = err.Error()
+		return settings
+	}
+	for name, v := range fields {
+		switch name {
+		case "student", "teacher", "unsup", "baseline":
+		default:
+			settings[name] = string(v)
+		}
+	}
+	return settings
 }
 
 // settings is distill.json.
@@ -327,9 +432,12 @@ func writeSettings(cfg Config) error {
 }
 
 // run does the work of Run and Resume, skipping what is done.
-// lock is the student's run directory's lock, held by the caller.
-func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lock *train.RunLock) (*Result, error) {
+// lock is the student's run directory's lock, held by the caller (rank 0).
+func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lock *train.RunLock, comm train.Comm) (*Result, error) {
 	fill(&hooks)
+	if comm.Rank() != 0 { // rank 0 reports
+		hooks.Log, hooks.Progress, hooks.ProgressMode = io.Discard, io.Discard, progress.Quiet
+	}
 	dir := cfg.RunDir
 	res := &Result{RunDir: dir}
 	log := hooks.Log
@@ -348,7 +456,13 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lo
 	lo := train.LoadOptions{Threads: cfg.Student.Threads, BLAS: cfg.Student.BLAS}
 	openTeacher := func() (Teacher, error) { return hooks.OpenTeacher(cfg.Teacher, lo) }
 	K := teacher.Model.Outputs
-	logits, err := teacherLogits(ctx, dir, cfg, ts, K, openTeacher, hooks.Hooks)
+	var logits []float32
+	if comm.Rank() == 0 { // the logits cache is in the run directory
+		logits, err = teacherLogits(ctx, dir, cfg, ts, K, openTeacher, hooks.Hooks)
+	}
+	if comm.Size() > 1 {
+		logits, err = shareLogits(comm, logits, err, len(ts.index)*K) // K logits per example
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -356,13 +470,22 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lo
 	// The student.
 	// A run log that cannot be read (cut short by a kill) is no finished run: the resume
 	// rewrites it from the checkpoint.
-	final, done, _ := finalRecord(dir)
+	var (
+		final train.FinalRecord
+		done  bool
+	)
+	if comm.Rank() == 0 {
+		final, done, _ = finalRecord(dir)
+	}
+	if done, err = rank0Says(comm, done); err != nil {
+		return nil, err
+	}
 	if done {
 		fmt.Fprintf(log, "Student: %s has finished (test accuracy %.2f%%)\n", dir, 100*final.TestAcc)
 	} else {
 		obj := train.Objective{Kind: Kind, ExtraTrain: ts.extra, TrainLoss: lossHook(cfg, ts, K, logits)}
 		fmt.Fprintf(log, "Student: %s, %s\n", cfg.Student.Model, describeLoss(cfg))
-		if res.Train, err = trainStudent(ctx, cfg.Student, dir, hooks.Hooks, train.Options{Objective: obj, Lock: lock}); err != nil {
+		if res.Train, err = trainStudent(ctx, cfg.Student, dir, hooks.Hooks, train.Options{Objective: obj, Lock: lock, Comm: comm}); err != nil {
 			return nil, err
 		}
 		res.Student = res.Train.Final
@@ -371,16 +494,20 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lo
 		res.Student = final
 	}
 
-	// The baseline, then the report.
+	// The baseline, then the report (rank 0).
 	baseline := cfg.Baseline
 	if cfg.TrainBaseline {
 		baseline = filepath.Join(dir, BaselineDir)
-		fr, err := trainBaseline(ctx, cfg, baseline, hooks.Hooks)
+		fr, err := trainBaseline(ctx, cfg, baseline, hooks.Hooks, comm)
 		if err != nil {
 			return nil, err
 		}
 		res.Baseline = &fr
-	} else if baseline != "" {
+	}
+	if comm.Rank() != 0 {
+		return res, nil
+	}
+	if baseline != "" && !cfg.TrainBaseline {
 		fr, _, err := finalRecord(baseline)
 		if err != nil {
 			return nil, fmt.Errorf("distill: baseline: %w", err)
@@ -432,32 +559,131 @@ func lossHook(cfg Config, ts *transferSet, K int, logits []float32) func([]int, 
 	}
 }
 
-// trainBaseline trains (or resumes, or reads back) the student alone in dir.
-func trainBaseline(ctx context.Context, cfg Config, dir string, hooks train.Hooks) (train.FinalRecord, error) {
-	fr, done, err := finalRecord(dir)
-	if err != nil {
-		return fr, fmt.Errorf("distill: baseline: %w", err)
+// trainBaseline trains (or resumes, or reads back) the student alone in dir (data-parallel
+// over comm).
+func trainBaseline(ctx context.Context, cfg Config, dir string, hooks train.Hooks, comm train.Comm) (train.FinalRecord, error) {
+	var (
+		fr   train.FinalRecord
+		done bool
+		err  error
+	)
+	if comm.Rank() == 0 {
+		if fr, done, err = finalRecord(dir); err != nil {
+			err = fmt.Errorf("distill: baseline: %w", err)
+		}
+	}
+	if done, err = rank0Decides(comm, done, err); err != nil {
+		return fr, err
 	}
 	if done {
 		fmt.Fprintf(hooks.Log, "Baseline: %s has finished (test accuracy %.2f%%)\n", dir, 100*fr.TestAcc)
 		return fr, nil
 	}
 	fmt.Fprintf(hooks.Log, "Baseline: the same %s trained alone, in %s\n", cfg.Student.Model, dir)
-	res, err := trainStudent(ctx, cfg.Student, dir, hooks, train.Options{})
+	res, err := trainStudent(ctx, cfg.Student, dir, hooks, train.Options{Comm: comm})
 	if err != nil {
 		return fr, err
 	}
 	return res.Final, nil
 }
 
-// trainStudent trains a student in dir: a new run, or the rest of one (after its config.json).
-// opts carry the objective, and dir's lock when the caller holds it.
+// trainStudent trains a student in dir: a new run, or the rest of one (after its config.json;
+// rank 0 looks). opts carry the objective, the ranks, and dir's lock when the caller holds it.
 func trainStudent(ctx context.Context, st train.Config, dir string, hooks train.Hooks, opts train.Options) (*train.Result, error) {
-	if _, err := os.Stat(filepath.Join(dir, train.ConfigFile)); err == nil {
+	resume := false
+	if opts.Comm == nil || opts.Comm.Rank() == 0 {
+		_, err := os.Stat(filepath.Join(dir, train.ConfigFile))
+		resume = err == nil
+	}
+	if opts.Comm != nil {
+		var err error
+		if resume, err = rank0Says(opts.Comm, resume); err != nil {
+			return nil, err
+		}
+	}
+	if resume {
 		return train.ResumeWith(ctx, dir, hooks, opts)
 	}
 	st.RunDir = dir
 	return train.RunWith(ctx, st, hooks, opts)
+}
+
+// rank0Says gives every rank rank 0's answer (the others' is not read).
+func rank0Says(comm train.Comm, yes bool) (bool, error) {
+	return rank0Decides(comm, yes, nil)
+}
+
+// rank0Decides gives every rank rank 0's answer, or its error (err, on rank 0), which every
+// rank then returns (a train.JobError).
+func rank0Decides(comm train.Comm, yes bool, err error) (bool, error) {
+	if comm.Size() == 1 {
+		return yes, err
+	}
+	msg := []byte("no")
+	switch {
+	case err != nil:
+		msg = []byte("error: " + err.Error())
+	case yes:
+		msg = []byte("yes")
+	}
+	msg, berr := train.BroadcastBytes(comm, msg, 0)
+	if berr != nil {
+		return false, fmt.Errorf("distill: waiting for rank 0: %w", berr)
+	}
+	if rest, failed := strings.CutPrefix(string(msg), "error: "); failed {
+		if err == nil {
+			err = fmt.Errorf("distill: rank 0: %s", rest)
+		}
+		return false, &train.JobError{Err: err}
+	}
+	return string(msg) == "yes", nil
+}
+
+// shareLogits gives every rank rank 0's teacher logits (err is rank 0's error in computing
+// them: every rank then stops, with ErrInterrupted when rank 0 was interrupted). n is the number
+// of logits of this rank's transfer set (K per example), which must be rank 0's.
+func shareLogits(comm train.Comm, logits []float32, err error, n int) ([]float32, error) {
+	const ok, interrupted, failed = 0, 1, 2
+	head := []float32{float32(n), ok}
+	switch {
+	case errors.Is(err, train.ErrInterrupted):
+		head[1] = interrupted
+	case err != nil:
+		head[1] = failed
+	}
+	if berr := comm.Broadcast(head, 0); berr != nil {
+		return nil, fmt.Errorf("distill: waiting for the teacher's logits: %w", berr)
+	}
+	if comm.Rank() == 0 && err != nil {
+		if head[1] == failed {
+			err = &train.JobError{Err: err}
+		}
+		return nil, err
+	}
+	switch head[1] {
+	case interrupted:
+		return nil, fmt.Errorf("%w while rank 0 computed the teacher's logits", train.ErrInterrupted)
+	case failed:
+		return nil, &train.JobError{Err: errors.New("distill: rank 0 could not compute the teacher's logits")}
+	}
+	// Every rank's transfer set must be rank 0's size, else the broadcast would not match.
+	differs := []float32{0}
+	if int(head[0]) != n {
+		differs[0] = 1
+	}
+	if err := comm.AllreduceSum(differs); err != nil {
+		return nil, fmt.Errorf("distill: comparing the transfer sets: %w", err)
+	}
+	if differs[0] > 0 {
+		return nil, &train.JobError{Err: fmt.Errorf("distill: the ranks' transfer sets differ in size (rank 0 has %d teacher logits): every rank needs the same data and unlabelled reviews", int(head[0]))}
+	}
+	if comm.Rank() != 0 {
+		logits = make([]float32, n)
+	}
+	if err := comm.Broadcast(logits, 0); err != nil {
+		return nil, fmt.Errorf("distill: sharing the teacher's logits: %w", err)
+	}
+	return logits, nil
 }
 
 func describeLoss(cfg Config) string {

@@ -152,3 +152,82 @@ func (g *localGroup) collective(rank int, buf []float32, combine func([][]float3
 	}
 	return g.err
 }
+
+// JobError is an error that every rank of a data-parallel job returns at the same point (the
+// ranks disagree at start-up, the job has more ranks than a batch has reviews, rank 0 could not
+// resume the run): no rank is left waiting for another, so the job ends without an abort, each
+// rank exiting with an error and rank 0 reporting it.
+type JobError struct{ Err error }
+
+func (e *JobError) Error() string { return e.Err.Error() }
+func (e *JobError) Unwrap() error { return e.Err }
+
+// IsJobError reports whether err is (or wraps) a JobError.
+func IsJobError(err error) bool {
+	var je *JobError
+	return errors.As(err, &je)
+}
+
+// maxCommBytes bounds what broadcastBytes and gatherBytes carry: lengths travel as float32,
+// exact up to 2^24.
+const maxCommBytes = 1 << 24
+
+// BroadcastBytes gives every rank root's b (the others' b is not read): its length, then its
+// bytes, one a float32 (exact). It carries small things (settings, a trainer state), below
+// 16 MiB.
+func BroadcastBytes(c Comm, b []byte, root int) ([]byte, error) {
+	n := []float32{float32(len(b))}
+	if c.Rank() == root && len(b) >= maxCommBytes {
+		return nil, fmt.Errorf("train: broadcast of %d bytes: at most %d", len(b), maxCommBytes-1)
+	}
+	if err := c.Broadcast(n, root); err != nil {
+		return nil, err
+	}
+	buf := make([]float32, int(n[0]))
+	if c.Rank() == root {
+		for i, v := range b {
+			buf[i] = float32(v)
+		}
+	}
+	if err := c.Broadcast(buf, root); err != nil {
+		return nil, err
+	}
+	out := make([]byte, len(buf))
+	for i, v := range buf {
+		out[i] = byte(v)
+	}
+	return out, nil
+}
+
+// gatherBytes gives every rank every rank's b, by rank. Each rank fills its own row of a
+// buffer that the others leave zero, so the allreduce's sum is every row exactly.
+func gatherBytes(c Comm, b []byte) ([][]byte, error) {
+	if len(b) >= maxCommBytes {
+		return nil, fmt.Errorf("train: gathering %d bytes: at most %d", len(b), maxCommBytes-1)
+	}
+	size, rank := c.Size(), c.Rank()
+	lens := make([]float32, size)
+	lens[rank] = float32(len(b))
+	if err := c.AllreduceSum(lens); err != nil {
+		return nil, err
+	}
+	width := 0
+	for _, n := range lens {
+		width = max(width, int(n))
+	}
+	buf := make([]float32, size*width)
+	for i, v := range b {
+		buf[rank*width+i] = float32(v)
+	}
+	if err := c.AllreduceSum(buf); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, size)
+	for r := range out {
+		out[r] = make([]byte, int(lens[r]))
+		for i := range out[r] {
+			out[r][i] = byte(buf[r*width+i])
+		}
+	}
+	return out, nil
+}

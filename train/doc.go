@@ -19,7 +19,10 @@
 // (threads, a re-test of a finished run), a RunLock the caller already holds, and a Comm: given
 // several ranks (MPI under the build tag sentibench_mpi, or LocalComm's goroutines), a run is
 // data-parallel: each rank trains on its share of every global batch and the ranks sum their
-// gradients before each update (parallel.go).
+// gradients before each update; the ranks check at start that they agree (settings, build,
+// data, vocabulary, initial weights), only rank 0 writes the run directory, and a checkpoint
+// holds every rank's dropout generator, so that a resume on as many ranks goes on bit for bit
+// (parallel.go). An error that every rank returns together is a JobError.
 //
 // Using a finished run:
 //

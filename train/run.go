@@ -58,6 +58,9 @@ type Options struct {
 	// batchBudget, when > 0 (set by the tests), replaces the machine's memory budget of a
 	// batch (machineBatchBudget).
 	batchBudget int64
+	// build, when set (by the tests), replaces this build's identity (buildID), which the
+	// ranks of a data-parallel run compare.
+	build string
 }
 
 // RunWith is Run with options.
@@ -98,12 +101,32 @@ func Resume(ctx context.Context, dir string, hooks Hooks) (*Result, error) {
 }
 
 // ResumeWith is Resume with options.
-func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Result, error) {
+//
+// On a data-parallel run (Options.Comm of several ranks) rank 0 reads the run directory and
+// gives the others its configuration and checkpoint; on as many ranks as the run had, it goes
+// on bit for bit (every rank's dropout generator is in the checkpoint); on another number, or
+// as one process, it goes on too, and says that the dropout masks differ.
+func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (res *Result, err error) {
+	parallel := opts.Comm != nil && opts.Comm.Size() > 1
+	if parallel && opts.Comm.Rank() != 0 {
+		return resumeOtherRank(ctx, dir, hooks, opts)
+	}
+	// Rank 0 tells the other ranks what to do once it knows: resume with the run's
+	// configuration, or stop (nothing to resume, or an error, which every rank then returns).
+	told := !parallel
+	tell := func(p resumePlan) error {
+		told = true
+		return sendPlan(opts.Comm, p)
+	}
+	defer func() {
+		if err != nil && !told {
+			if terr := tell(resumePlan{Err: err.Error()}); terr == nil {
+				err = &JobError{err}
+			}
+		}
+	}()
 	if _, err := ReadRunInfo(dir); err != nil { // before locking: a clear error for what is no run
 		return nil, err
-	}
-	if opts.Comm != nil && opts.Comm.Size() > 1 {
-		return nil, fmt.Errorf("train: resuming %s on %d ranks is not supported yet: resume it as one process (the dropout masks then differ from the %d-rank run's)", dir, opts.Comm.Size(), opts.Comm.Size())
 	}
 	lock := opts.Lock
 	if lock == nil {
@@ -137,6 +160,11 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 			}
 		}
 		if !opts.Resume.Retest {
+			if !told {
+				if err := tell(resumePlan{Finished: true}); err != nil {
+					return nil, err
+				}
+			}
 			fmt.Fprintf(hooks.Log, "%s has finished (best epoch %d, test accuracy %.2f%%); nothing to resume (--retest tests it again)\n",
 				dir, rl.Final.BestEpoch, 100*rl.Final.TestAcc)
 			return &Result{RunDir: dir, Epochs: rl.Epochs, Final: rl.Final}, nil
@@ -150,6 +178,11 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 	cfg.RunDir = dir
 	if opts.Resume.Threads > 0 {
 		cfg.Threads = opts.Resume.Threads
+	}
+	if !told {
+		if err := tell(resumePlan{Config: cfg}); err != nil {
+			return nil, err
+		}
 	}
 	t, err := newTrainer(ctx, cfg, hooks, opts, true)
 	if err != nil {
@@ -251,19 +284,25 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 	}
 
 	// A run killed before its first checkpoint starts again from its configuration.
-	if resume {
+	if resume && t.writes() {
 		if _, err := openCheckpointDir(t.dir, LastDir); errors.Is(err, errNoCheckpoint) {
 			resume = false
 		}
 	}
+	if t.parallel() { // the ranks agree before any work; rank 0 says whether there is a checkpoint
+		if resume, err = t.startRanks(cfg, opts, resume); err != nil {
+			return nil, err
+		}
+	}
 
-	// The data: split, vocabulary (saved with the run; a resumed run reads it back) and inputs.
+	// The data: split, vocabulary (saved with the run; a resumed run's rank 0 reads it back, and
+	// the other ranks build it again from the data, checked against rank 0's) and inputs.
 	vocabPath := ""
-	if resume {
+	if resume && t.writes() {
 		vocabPath = filepath.Join(t.dir, VocabFile)
 	}
 	t0 := time.Now()
-	if t.ds, err = loadDataset(ctx, cfg, vocabPath, opts.Objective.ExtraTrain, gdev, hooks); err != nil {
+	if t.ds, err = t.loadData(ctx, cfg, vocabPath, opts.Objective.ExtraTrain, gdev, hooks); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(hooks.Log, "Data: %d train | %d valid | %d test (read and tokenized in %.1f s)\n",
@@ -326,11 +365,11 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 	fmt.Fprintf(hooks.Log, "The model has %s trainable parameters\n", progress.FormatCount(int64(params)))
 
 	if resume {
-		if t.st, err = loadLast(t.dir, t.model, t.opt); err != nil {
+		if t.st, err = t.restoreLast(); err != nil {
 			return nil, err
 		}
-		if err := t.rng.UnmarshalBinary(t.st.ModelRNG); err != nil {
-			return nil, fmt.Errorf("train: %s: %w", t.dir, err)
+		if err := t.restoreRNG(); err != nil {
+			return nil, err
 		}
 		t.ds.rng.State = t.st.DataRNG
 		t.saved = &checkpointAt{epoch: t.st.Epoch, batch: t.st.Batch}
@@ -752,9 +791,8 @@ func (t *trainer) saveLast() error {
 			return err
 		}
 	}
-	var err error
-	if t.st.ModelRNG, err = t.rng.MarshalBinary(); err != nil {
-		return fmt.Errorf("train: %w", err)
+	if err := t.saveRNGs(); err != nil {
+		return err
 	}
 	if err := t.eng.Pull(); err != nil {
 		return err

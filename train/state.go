@@ -31,8 +31,13 @@ type state struct {
 	// DataRNG is the data-order generator's state: before the next epoch's batches are drawn
 	// (inside an epoch: before that epoch's batches were drawn, so they are drawn again).
 	DataRNG uint64 `json:"data_rng"`
-	// ModelRNG is the dropout generator's state.
+	// ModelRNG is the dropout generator's state (rank 0's in a data-parallel run).
 	ModelRNG []byte `json:"model_rng"`
+	// Ranks is the number of ranks of the data-parallel run that wrote the checkpoint (absent,
+	// so 0, for one process), and RankRNGs the dropout generators' states of its ranks 1 to
+	// Ranks-1, in rank order: a resume on as many ranks restores each rank's masks.
+	Ranks    int      `json:"ranks,omitempty"`
+	RankRNGs [][]byte `json:"rank_rngs,omitempty"`
 	// Partial holds the sums of the epoch a mid-epoch checkpoint interrupted.
 	Partial partialEpoch `json:"partial"`
 	// Best is the best epoch so far (lowest valid loss); BestEpoch 0 means none yet.
@@ -74,6 +79,8 @@ func (st *state) check() error {
 		return fmt.Errorf("best epoch %d outside the %d epochs done", st.BestEpoch, st.Epoch)
 	case len(st.Records) != st.Epoch:
 		return fmt.Errorf("%d epoch records for %d epochs done", len(st.Records), st.Epoch)
+	case st.Ranks < 0 || max(st.Ranks-1, 0) != len(st.RankRNGs):
+		return fmt.Errorf("%d ranks' generator states for a run of %d ranks", len(st.RankRNGs)+1, st.Ranks)
 	case p.LossN < 0 || p.N < 0 || p.Correct < 0 || p.Correct > p.N || p.Tokens < 0:
 		return fmt.Errorf("the partial epoch's counts are inconsistent (%d of %d correct, %d losses, %d tokens)", p.Correct, p.N, p.LossN, p.Tokens)
 	}

@@ -62,14 +62,20 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 				return err
 			}
 			defer closeMeter()
+			comm, closeComm, err := openRanks(&th) // under mpirun: this rank of the job (mpi.go)
+			if err != nil {
+				return err
+			}
+			defer closeComm()
 			hooks := distill.Hooks{Hooks: th}
+			opts := distill.Options{Comm: comm}
 			ctx := cmd.Context()
 			var res *distill.Result
 			if resume != "" {
 				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress") {
 					return usageError{"--resume continues a distillation with its own settings: give no other flags"}
 				}
-				res, err = distill.Resume(ctx, resume, hooks)
+				res, err = distill.ResumeWith(ctx, resume, hooks, opts)
 			} else {
 				if cfg.Teacher == "" {
 					return usageError{"--teacher RUN_DIR is required (or --resume RUN_DIR)"}
@@ -87,15 +93,13 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 					cfg.RunDir = defaultRunDir("distill-" + st.Model)
 				}
 				fmt.Fprintf(th.Log, "Run directory: %s\n", cfg.RunDir)
-				res, err = distill.Run(ctx, cfg, hooks)
-				if err != nil {
-					if ue, ok := configError(cmd, err).(usageError); ok { // options that do not go together
-						return ue
-					}
-				}
+				res, err = distill.RunWith(ctx, cfg, hooks, opts)
 			}
 			if err != nil {
-				return runError(configError(cmd, err))
+				return abortRanks(cmd, comm, err, runError(configError(cmd, err)))
+			}
+			if comm.Rank() != 0 {
+				return nil // rank 0 reports
 			}
 			if out.quiet {
 				fmt.Fprint(cmd.OutOrStdout(), res.Report.Text())

@@ -30,15 +30,25 @@ func main() {
 	cmd, err := newRootCmd().ExecuteContextC(ctx)
 	stop()
 	if err != nil {
+		var q quietExit
+		if errors.As(err, &q) { // another rank of the job reported it
+			os.Exit(q.code)
+		}
 		fmt.Fprintln(os.Stderr, "sentibench:", errorMessage(cmd, err))
-		var ue usageError
-		if errors.As(err, &ue) {
-			os.Exit(2)
-		}
-		var ee exitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.code)
-		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode is the process's exit status for a command's error: 2 for a bad command line, the
+// code an exitError carries, else 1.
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
 }

@@ -25,14 +25,28 @@ func openRanks(hooks *train.Hooks) (train.Comm, func() error, error) {
 	return comm, closeComm, nil
 }
 
-// abortRanks ends the whole job when a rank of several fails (other than by an interrupt, at
-// which every rank stops together): the others would wait for it in their next allreduce. It
-// prints the error first, naming the rank, since MPI_Abort does not return.
-func abortRanks(cmd *cobra.Command, comm train.Comm, err error) error {
+// abortRanks is what a rank of a job returns for its run's error err, shown to the user as
+// shown (the command's form of err). When a rank of several fails alone (other than by an
+// interrupt, at which every rank stops together), it ends the whole job, since the others would
+// wait for it in their next allreduce: it prints the error first, naming the rank, since
+// MPI_Abort does not return. An error that every rank returned together (train.JobError) ends
+// no job: rank 0 reports it and the other ranks exit with its code, quietly.
+func abortRanks(cmd *cobra.Command, comm train.Comm, err, shown error) error {
 	if err == nil || comm == nil || comm.Size() == 1 || errors.Is(err, train.ErrInterrupted) {
-		return err
+		return shown
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "sentibench: rank %d of %d: %v\n", comm.Rank(), comm.Size(), err)
+	if train.IsJobError(err) {
+		if comm.Rank() != 0 {
+			return quietExit{code: exitCode(shown)}
+		}
+		return shown
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "sentibench: rank %d of %d: %v\n", comm.Rank(), comm.Size(), shown)
 	comm.Abort(1)
-	return err
+	return shown
 }
+
+// quietExit ends the process with code without printing an error (another rank reports it).
+type quietExit struct{ code int }
+
+func (q quietExit) Error() string { return fmt.Sprintf("exit %d", q.code) }

@@ -27,3 +27,17 @@ func TestTrainRefusesMPIWithoutTheTag(t *testing.T) {
 		})
 	}
 }
+
+// TestDistillRefusesMPIWithoutTheTag: distill too refuses to run as one of several ranks
+// without MPI, naming the build tag, and writes no run directory.
+func TestDistillRefusesMPIWithoutTheTag(t *testing.T) {
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "2")
+	dir := filepath.Join(t.TempDir(), "run")
+	_, _, err := runCmd("distill", "--teacher", t.TempDir(), "--student", "cnn", "--run", dir, "--progress", "quiet")
+	if err == nil || !strings.Contains(err.Error(), "sentibench_mpi") {
+		t.Fatalf("error %v, want one naming the build tag sentibench_mpi", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the run directory was made (stat: %v)", err)
+	}
+}

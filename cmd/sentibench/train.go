@@ -146,7 +146,7 @@ progress display stays on stderr.`,
 			}
 			if err != nil {
 				// A warmup beyond the run's steps is known once the data are read: a usage error.
-				return abortRanks(cmd, comm, runError(configError(cmd, err)))
+				return abortRanks(cmd, comm, err, runError(configError(cmd, err)))
 			}
 			if comm.Rank() != 0 {
 				return nil // rank 0 reports
