@@ -5,6 +5,7 @@ package data
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -33,6 +34,10 @@ const (
 	// and "9-10".
 	TargetRating4 = "rating4"
 )
+
+// ErrTargetNeedsIMDB is the error (wrapped) of a rating target for data that are not in the
+// IMDB layout.
+var ErrTargetNeedsIMDB = errors.New("a rating target is for IMDB data")
 
 // Targets lists the targets, the recipe's first.
 func Targets() []string { return []string{TargetSentiment, TargetRating, TargetRating4} }
@@ -83,7 +88,7 @@ func applyTarget(src *source, target string, asGiven bool) (*source, error) {
 		if asGiven {
 			return src, nil
 		}
-		return nil, fmt.Errorf("%s: the target %s is for IMDB data (the ratings in its file names); the classes of own data are its labels", src.name, target)
+		return nil, fmt.Errorf("%s: %w (the ratings in its file names); the classes of own data are its labels", src.name, ErrTargetNeedsIMDB)
 	}
 	out := *src
 	out.folders = slices.Clone(src.folders)
