@@ -252,3 +252,21 @@ func TestLabelsConfigFile(t *testing.T) {
 		t.Errorf("completion of --target: %q, %v", out, err)
 	}
 }
+
+// TestEvalBinaryRunOnOtherNames is the issue's case: a run trained on neg/pos evaluated on a
+// file labelled good/poor is an error naming them (it reported 14.33% accuracy, against a
+// mapping by sorted index), where the same file labelled pos/neg evaluates.
+func TestEvalBinaryRunOnOtherNames(t *testing.T) {
+	runDir := trainSmallRun(t)
+	dir := t.TempDir()
+	goodPoor := writeClasses(t, dir, "gp.csv", []string{"good", "poor"}, 5)
+	out, _, err := run(t, "eval", "--run", runDir, "--data", goodPoor)
+	if err == nil || !strings.Contains(err.Error(), `labels the run does not know: "good", "poor" (the run's classes: "neg", "pos")`) || strings.Contains(out, "Acc") {
+		t.Errorf("good/poor against neg/pos: %v\n%s", err, out)
+	}
+	posNeg := writeClasses(t, dir, "pn.csv", []string{"pos", "neg"}, 5)
+	out, _, err = run(t, "eval", "--run", runDir, "--data", posNeg)
+	if err != nil || !strings.Contains(out, "Examples: 10 |") {
+		t.Errorf("pos/neg: %v\n%s", err, out)
+	}
+}
