@@ -668,7 +668,6 @@ func (t *trainer) loss(batch []int, labels []float32, recipe *labelLoss) (nn.Los
 type labelLoss struct {
 	outputs int
 	bce     *nn.BCEWithLogits
-	ids     []int
 }
 
 func newLabelLoss(outputs int) *labelLoss {
