@@ -197,7 +197,9 @@ func TestLabelsOrderRespected(t *testing.T) {
 	if !slices.Equal(p.Classes(), cfg.Labels) || !slices.Equal(p.Info.Config.Labels, cfg.Labels) {
 		t.Fatalf("classes %q, config labels %q; want %q", p.Classes(), p.Info.Config.Labels, cfg.Labels)
 	}
-	probs, err := p.Probabilities([]string{"film worda plot story", "film wordb plot story", "film wordc plot story"})
+	// Of different lengths, shortest first: the batch runs longest first, and the rows must come
+	// back in the texts' order.
+	probs, err := p.Probabilities([]string{"film worda plot story", "film wordb plot story scene actor", "film wordc plot story scene actor music ending"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,5 +434,28 @@ func TestOldRunWithoutLabelsSetting(t *testing.T) {
 	}
 	if !slices.Equal(classes, []string{"good", "poor"}) || m.Acc != res.Final.TestAcc {
 		t.Errorf("eval: classes %q acc %v, the run's test acc %v", classes, m.Acc, res.Final.TestAcc)
+	}
+}
+
+// TestBiGRUClasses: the bigru head over the tiny random BERT trains IMDB's rating4 target: four
+// logits, the run's classes, a Predictor's probabilities of every class.
+func TestBiGRUClasses(t *testing.T) {
+	cfg, _ := tinyBiGRUConfig(t)
+	cfg.Epochs, cfg.Limit = 1, 20
+	cfg.Target = data.TargetRating4
+	cfg.RunDir = filepath.Join(t.TempDir(), "run")
+	if _, err := Run(context.Background(), cfg, quietHooks()); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Load(cfg.RunDir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Info.Model.Outputs != 4 || !slices.Equal(p.Classes(), []string{"1-2", "3-4", "7-8", "9-10"}) {
+		t.Fatalf("%d outputs, classes %q", p.Info.Model.Outputs, p.Classes())
+	}
+	probs, err := p.Probabilities([]string{"A wonderful film.", "Dull."})
+	if err != nil || len(probs) != 2 || len(probs[0]) != 4 || math.Abs(sumOf(probs[1])-1) > 1e-9 {
+		t.Fatalf("probabilities %v, %v", probs, err)
 	}
 }
