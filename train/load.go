@@ -144,12 +144,15 @@ func (p *Predictor) Model() nn.Model { return p.model }
 // Name is the model kind ("lstm", "cnn", ...).
 func (p *Predictor) Name() string { return p.Info.Model.Kind }
 
-// Predict returns, for each text, the probability of class 1 (IMDB: positive) of a binary
-// model; a model of K > 2 classes is an error (its logits are Logits's, its probabilities
-// nn.Probabilities's). A text without a single token is an error naming its index.
+// Classes are the run's label names in id order (IMDB: neg, pos).
+func (p *Predictor) Classes() []string { return p.Info.Labels }
+
+// Predict returns, for each text, the probability of class 1 (IMDB: positive) of a binary run;
+// a run of more than two classes is an error (see Probabilities). A text without a single
+// token is an error naming its index.
 func (p *Predictor) Predict(texts []string) ([]float64, error) {
 	if k := p.Info.Model.Outputs; k != 1 {
-		return nil, fmt.Errorf("train: %s: Predict gives a binary model's probability of class 1; this model has %d classes", p.Dir, k)
+		return nil, fmt.Errorf("train: %s is a run of %d classes; Predict gives a binary run's positive-class probability (use Probabilities)", p.Dir, k)
 	}
 	logits, err := p.Logits(texts)
 	if err != nil {
@@ -162,8 +165,23 @@ func (p *Predictor) Predict(texts []string) ([]float64, error) {
 	return probs, nil
 }
 
-// Logits returns each text's logits, in the order of texts: Info.Model.Outputs of them per
-// text (one for a binary model, K for K classes), row-major.
+// Probabilities returns, for each text, the probability of every class, in the order of
+// Classes (a binary run's [1-p, p]; see nn.Probabilities).
+func (p *Predictor) Probabilities(texts []string) ([][]float64, error) {
+	logits, err := p.Logits(texts)
+	if err != nil {
+		return nil, err
+	}
+	k := p.Info.Model.Outputs
+	out := make([][]float64, len(texts))
+	for i := range out {
+		out[i] = nn.Probabilities(nil, logits[i*k:(i+1)*k])
+	}
+	return out, nil
+}
+
+// Logits returns each text's logits, in the order of texts: one per text for a binary run, a
+// row of K (row-major) for a run of K > 2 classes.
 func (p *Predictor) Logits(texts []string) ([]float32, error) {
 	if len(texts) == 0 {
 		return nil, nil
@@ -227,13 +245,13 @@ func (p *Predictor) Logits(texts []string) ([]float32, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	K := p.Info.Model.Outputs
-	if len(res.Logits) != len(texts)*K {
-		return nil, fmt.Errorf("train: the model gave %d logits for %d texts of %d classes", len(res.Logits), len(texts), K)
+	k := p.Info.Model.Outputs
+	if len(res.Logits) != len(texts)*k {
+		return nil, fmt.Errorf("train: %d logits for %d texts of a model of %d outputs", len(res.Logits), len(texts), k)
 	}
-	out := make([]float32, len(texts)*K)
+	out := make([]float32, len(texts)*k)
 	for r, i := range order {
-		copy(out[i*K:(i+1)*K], res.Logits[r*K:(r+1)*K])
+		copy(out[i*k:(i+1)*k], res.Logits[r*k:(r+1)*k])
 	}
 	return out, nil
 }
@@ -257,7 +275,10 @@ type EvalOptions struct {
 }
 
 // Evaluate runs a trained model over a split of its data set (or of another data set) and
-// returns loss, accuracy, per-class precision, recall and F1, and the confusion matrix.
+// returns loss, accuracy, per-class and macro precision, recall and F1, the confusion matrix
+// (and the mean absolute error of ordinal classes), with the run's classes. Another data set's
+// labels are mapped to the run's classes by name: a label the run does not know is an error
+// listing them.
 func Evaluate(ctx context.Context, dir string, o EvalOptions) (Metrics, []string, error) {
 	p, err := Load(dir, o.LoadOptions)
 	if err != nil {
@@ -265,6 +286,9 @@ func Evaluate(ctx context.Context, dir string, o EvalOptions) (Metrics, []string
 	}
 	cfg := p.Info.Config
 	cfg.Threads = o.Threads
+	if len(p.Info.Labels) > 0 { // the run's classes, by name (runs before --labels recorded them only there)
+		cfg.Labels = p.Info.Labels
+	}
 	split := o.Split
 	hooks := Hooks{Log: o.Log, Progress: io.Discard}
 	if hooks.Log == nil {
