@@ -435,3 +435,32 @@ func TestKClassStudentLearnsTeacher(t *testing.T) {
 		}
 	}
 }
+
+// TestDistillInheritsTeacherLabels: a teacher trained with its own class order (--labels) is
+// distilled on its data with no labels given: the student reads the data in the teacher's
+// order, as it must to learn the teacher's logits class by class.
+func TestDistillInheritsTeacherLabels(t *testing.T) {
+	labels := []string{"pos", "neutral", "neg"} // not the natural (byte-wise) order
+	data := writeCSV(t, labelledRows(60, labels...))
+	tc := smallConfig("cnn")
+	tc.Data, tc.Limit, tc.Epochs, tc.Labels = data, 0, 1, labels
+	tc.RunDir = filepath.Join(t.TempDir(), "teacher")
+	if _, err := train.Run(context.Background(), tc, quietHooks().Hooks); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig(tc.RunDir, "cnn")
+	cfg.Student = smallConfig("cnn")
+	cfg.Student.Data, cfg.Student.Limit, cfg.Student.Epochs = "", 0, 1
+	cfg.TeacherBatch = 16
+	cfg.RunDir = filepath.Join(t.TempDir(), "student")
+	if _, err := Run(context.Background(), cfg, quietHooks()); err != nil {
+		t.Fatal(err)
+	}
+	info, err := train.ReadRunInfo(cfg.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(info.Labels, labels) {
+		t.Errorf("student's classes %q, want the teacher's %q", info.Labels, labels)
+	}
+}

@@ -132,6 +132,14 @@ func (c Config) resolved() (Config, train.RunInfo, error) {
 		t := teacher.Config
 		c.Student.Data, c.Student.TextColumn, c.Student.LabelColumn = t.Data, t.TextColumn, t.LabelColumn
 	}
+	// The student reads its labels as the teacher did: the same target (IMDB's ratings, say)
+	// and the same class order when the teacher was given one.
+	if c.Student.Target == "" {
+		c.Student.Target = teacher.Config.Target
+	}
+	if len(c.Student.Labels) == 0 {
+		c.Student.Labels = teacher.Config.Labels
+	}
 	if c.Loss == "" {
 		c.Loss = LossKD
 	}

@@ -81,17 +81,10 @@ type transferSet struct {
 // buildTransfer reads the student's data set (with the unlabelled reviews when asked) and
 // assembles the transfer set.
 func buildTransfer(ctx context.Context, cfg Config, hooks train.Hooks) (*transferSet, error) {
-	st := cfg.Student
-	corpus, err := data.Load(ctx, data.Options{
-		Path:         st.Data,
-		UnsupPath:    cfg.Unsup,
-		Limit:        st.Limit,
-		Seed:         st.Seed,
-		Fields:       data.Fields{Text: st.TextColumn, Label: st.LabelColumn},
-		Workers:      st.Threads,
-		Progress:     hooks.Progress,
-		ProgressMode: hooks.ProgressMode,
-	})
+	opts := cfg.Student.DataOptions() // as the student's trainer reads it: labels, target
+	opts.UnsupPath = cfg.Unsup
+	opts.Progress, opts.ProgressMode = hooks.Progress, hooks.ProgressMode
+	corpus, err := data.Load(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
@@ -111,7 +104,7 @@ func buildTransfer(ctx context.Context, cfg Config, hooks train.Hooks) (*transfe
 
 	unsup := corpus.Unsup
 	if cfg.UnsupLimit > 0 && cfg.UnsupLimit < len(unsup) {
-		unsup = seededSample(unsup, cfg.UnsupLimit, st.Seed^unsupSeedXor)
+		unsup = seededSample(unsup, cfg.UnsupLimit, cfg.Student.Seed^unsupSeedXor)
 	}
 	for _, i := range unsup {
 		ts.extra = append(ts.extra, corpus.Examples[i].Text)
@@ -119,7 +112,7 @@ func buildTransfer(ctx context.Context, cfg Config, hooks train.Hooks) (*transfe
 	ts.unsup = len(unsup)
 
 	if cfg.Augment.Copies > 0 {
-		aug, err := augmentTexts(ctx, corpus, cfg.Augment, st.Seed)
+		aug, err := augmentTexts(ctx, corpus, cfg.Augment, cfg.Student.Seed)
 		if err != nil {
 			return nil, err
 		}
