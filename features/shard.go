@@ -46,10 +46,10 @@ func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.K, s.N) }
 // Check says whether s names a shard: N >= 1 and 0 <= K < N (shards count from 0).
 func (s Shard) Check() error {
 	if s.N < 1 {
-		return fmt.Errorf("shard %s: N must be at least 1", s)
+		return fmt.Errorf("N must be at least 1")
 	}
 	if s.K < 0 || s.K >= s.N {
-		return fmt.Errorf("shard %s: K must be in 0..%d (shards count from 0)", s, s.N-1)
+		return fmt.Errorf("K must be in 0..%d (shards count from 0)", s.N-1)
 	}
 	return nil
 }
@@ -157,7 +157,7 @@ func shardRange(p plan, lengths []int32, k, n int) (lo, hi int) {
 // already, BuildShard computes nothing and returns the cache's directory.
 func BuildShard(ctx context.Context, texts []string, opt Options, s Shard) (string, error) {
 	if err := s.Check(); err != nil {
-		return "", fmt.Errorf("features: %w", err)
+		return "", fmt.Errorf("features: shard %s: %w", s, err)
 	}
 	t, err := newTarget(ctx, texts, opt)
 	if err != nil {
