@@ -27,7 +27,9 @@
 // whole cache's batches, about a 1/N share of its word pieces, into a directory of its own
 // beside the cache's (<cache dir>.shard-K-of-N). Merge checks that all N shards are there,
 // complete and of the same key and plan, joins them into the cache an unsharded build writes,
-// byte for byte (the same encoder batches, written in the same order), and removes them.
+// byte for byte (the same encoder batches, written in the same order; with OpenBLAS, whose
+// rounding depends on how a product's rows are split, the shards and that build need the same
+// number of encoder workers), and removes them.
 //
 // The cache root (Options.CacheDir) may also name one cache directory, as Build returns it:
 // that cache is used when its key is the one asked for, and refused otherwise with an error

@@ -59,9 +59,9 @@ const ShardFile = "shard.json"
 
 // shardMeta is the content of ShardFile.
 type shardMeta struct {
-	// Cache is the whole cache's meta.json as an unsharded build writes it (encoder and
-	// encoder_workers those of the shard's process): every shard of a cache has the same,
-	// but for those two.
+	// Cache is the whole cache's meta.json as an unsharded build in the shard's process would
+	// write it: every shard of a cache has the same, but for the encoder's path and
+	// encoder_workers.
 	Cache  Meta `json:"cache"`
 	Shard  int  `json:"shard"`
 	Shards int  `json:"shards"`
@@ -283,9 +283,10 @@ func startShard(dir string, sm shardMeta, index []byte) error {
 
 // Merge joins the shards of the cache that Build would make with the same texts and options
 // (built by BuildShard, all N of them, complete) into that cache, and returns its directory.
-// The result is the cache an unsharded build writes, byte for byte: the features come from
-// the same encoder batches, in the same file order (meta.json records the encoder's path and
-// worker count of this call, as Build does). The shards are checked first: all N present,
+// The result is the cache an unsharded build writes, byte for byte, when the shards ran with the
+// same BLAS and encoder workers as it: the features come from the same encoder batches, in the
+// same file order, and meta.json is shard 0's record of the whole cache (its encoder path and
+// worker count). The shards are checked first: all N present,
 // complete, of this cache's key and of one plan; anything else is an error naming the shard
 // and the problem (a shard of other settings beside them is named with its differences).
 // After the merged cache is written and checked, the shard directories are removed. A cache
@@ -375,7 +376,22 @@ func Merge(ctx context.Context, texts []string, opt Options) (string, error) {
 	if next.FirstRow+next.Rows != meta.WordPieces {
 		return "", fmt.Errorf("features: the %d shards hold %d of the cache's %d rows; delete them and build them again", len(shards), next.FirstRow+next.Rows, meta.WordPieces)
 	}
-	meta.Encoder, meta.EncoderWorkers = t.m.Dir, t.m.Workers() // as an unsharded build here records
+	// meta.json is shard 0's record of the whole cache: with the encoder's path and worker count
+	// of the shards (an unsharded build records its own). The worker count can change the
+	// features' rounding (OpenBLAS's products depend on how the rows are split), so shards of
+	// several counts are named.
+	workers := map[int]bool{}
+	for _, sm := range metas {
+		workers[sm.Cache.EncoderWorkers] = true
+	}
+	if len(workers) > 1 {
+		counts := make([]string, 0, len(metas))
+		for _, sm := range metas {
+			counts = append(counts, strconv.Itoa(sm.Cache.EncoderWorkers))
+		}
+		t.say("Feature cache: warning: the shards ran the encoder with %s workers (shard by shard); with a BLAS whose rounding depends on the split of the rows (OpenBLAS), the merged cache is not byte for byte an unsharded build's (its features differ in float rounding)",
+			strings.Join(counts, ", "))
+	}
 
 	if err := t.writeMerged(ctx, shards, meta, index); err != nil {
 		return "", err

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sentibench/sentibench/internal/blas"
+	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/nn/bert"
 )
 
@@ -238,11 +240,25 @@ func TestMergeBadShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	merge(data + " is 10 bytes")
-	if _, err := BuildShard(ctx, texts, opt, Shard{1, 2}); err != nil { // rebuilt
+	// Rebuilt with another worker count: merged, with a warning that the rounding may differ.
+	impl, err := blas.Load(os.Getenv("SENTIBENCH_BLAS"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	one, err := bert.Load(m.Dir, &nn.CPU{BLAS: impl, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BuildShard(ctx, texts, shardOptions(one, root), Shard{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	opt.Progress = &log
 	if _, err := Merge(ctx, texts, opt); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "warning: the shards ran the encoder with 2, 1 workers") {
+		t.Errorf("no warning of the shards' worker counts:\n%s", log.String())
 	}
 }
 

@@ -40,8 +40,9 @@ about 1/N of its word pieces, in a directory of its own beside the cache's. The 
 may run at the same time, as separate processes on one machine or on several that share
 the --feature-cache directory (a Kubernetes Indexed Job, a Slurm array). When all are
 built, the same command with --merge instead of --shard joins them into the cache, the
-same bytes as an unsharded build, and removes them. Every shard and the merge need the
-same encoder, data, --limit, --seed, --encoder-layers, --truncate-head and --batch-size.
+same bytes as an unsharded build with the same --threads, and removes them. Every shard and
+the merge need the same encoder, data, --limit, --seed, --encoder-layers, --truncate-head
+and --batch-size.
 --feature-cache may also name one cache directory (the path embed prints): it is used only
 when it is the cache of these settings; a cache of other settings is refused, naming them.`,
 		Example: `  sentibench embed --encoder sentence-transformers/all-MiniLM-L6-v2
