@@ -46,10 +46,10 @@ func (s Shard) String() string { return fmt.Sprintf("%d/%d", s.K, s.N) }
 // Check says whether s names a shard: N >= 1 and 0 <= K < N (shards count from 0).
 func (s Shard) Check() error {
 	if s.N < 1 {
-		return fmt.Errorf("N must be at least 1")
+		return fmt.Errorf("the shard count N must be at least 1")
 	}
 	if s.K < 0 || s.K >= s.N {
-		return fmt.Errorf("K must be in 0..%d (shards count from 0)", s.N-1)
+		return fmt.Errorf("the shard number K must be in 0..%d (shards count from 0)", s.N-1)
 	}
 	return nil
 }

@@ -103,8 +103,8 @@ func TestEmbedShardBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--shard", "2/2"}, "--shard 2/2: K must be in 0..1"},
-		{[]string{"--shard", "0/0"}, "--shard 0/0: N must be at least 1"},
+		{[]string{"--shard", "2/2"}, "--shard 2/2: the shard number K must be in 0..1"},
+		{[]string{"--shard", "0/0"}, "--shard 0/0: the shard count N must be at least 1"},
 		{[]string{"--shard", "1"}, "--shard 1: \"1\" is not K/N"},
 		{[]string{"--shard", "0/2", "--merge"}, "--shard 0/2: give --shard K/N to build one shard or --merge to join them, not both"},
 	} {
