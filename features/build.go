@@ -237,6 +237,10 @@ func newTarget(ctx context.Context, texts []string, opt Options) (*target, error
 			fmt.Fprintf(opt.Progress, format+"\n", a...)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(root, ShardFile)); err == nil {
+		return nil, fmt.Errorf("features: %s is a shard of a feature cache, not a cache: merge the shards first (sentibench embed --merge), then give the merged cache or the root of the caches (such as %s)",
+			root, filepath.Dir(root))
+	}
 	if _, err := os.Stat(filepath.Join(root, MetaFile)); err == nil {
 		have, err := readMeta(root)
 		if err != nil {

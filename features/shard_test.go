@@ -203,6 +203,11 @@ func TestMergeBadShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	merge("shard 1/2 of the cache")
+	// A shard given as the cache.
+	asCache := shardOptions(tinyBERT(t), mustDir(t, root, "*.shard-0-of-2"))
+	if _, err := Build(ctx, texts, asCache); err == nil || !strings.Contains(err.Error(), ".shard-0-of-2 is a shard of a feature cache, not a cache: merge the shards first") {
+		t.Errorf("a shard given as the cache: %v", err)
+	}
 	merge("is shard 1/2 of a cache built with other settings: encoder layers: the cache has the mean of hidden states 1,2, asked the last hidden state")
 	// Shard 1/2 of other batch sizes.
 	sized := shardOptions(tinyBERT(t), root)
