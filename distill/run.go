@@ -185,6 +185,15 @@ func (c Config) resolved() (Config, train.RunInfo, error) {
 	return c, teacher, nil
 }
 
+// checkTeacherEncoder makes sure that a feature-model teacher's frozen encoder is where its run
+// says, before any work (train.CheckEncoder).
+func checkTeacherEncoder(ctx context.Context, dir string, teacher train.RunInfo) error {
+	if err := train.CheckEncoder(ctx, dir, teacher); err != nil {
+		return fmt.Errorf("distill: teacher run: %w", err)
+	}
+	return nil
+}
+
 // finishedRun reads the configuration of a run that must have finished.
 func finishedRun(dir, role string) (train.RunInfo, error) {
 	st, err := os.Stat(dir)
@@ -294,6 +303,9 @@ func RunWith(ctx context.Context, cfg Config, hooks Hooks, opts Options) (*Resul
 	if err != nil {
 		return nil, err
 	}
+	if err := checkTeacherEncoder(ctx, cfg.Teacher, teacher); err != nil {
+		return nil, err
+	}
 	if cfg.RunDir == "" {
 		return nil, fmt.Errorf("distill: no run directory given")
 	}
@@ -370,6 +382,9 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 	cfg, teacher, err := cfg.resolved()
 	if err != nil {
 		return nil, fmt.Errorf("%w (settings of %s)", err, p)
+	}
+	if err := checkTeacherEncoder(ctx, cfg.Teacher, teacher); err != nil {
+		return nil, err
 	}
 	var lock *train.RunLock
 	if comm.Rank() == 0 {

@@ -118,13 +118,17 @@ func Key(model *bert.Model, dataHash string) string {
 type batch struct{ lo, hi int }
 
 // plan is the processing order and its cut into batches and chunks. It depends only on the
-// lengths and the three sizes, so a resumed build recomputes the same plan.
+// lengths and the three sizes, so a resumed build (or every shard of a sharded one) recomputes
+// the same plan.
 type plan struct {
 	order   []int   // review indices, longest first (stable)
 	offsets []int64 // row offset of each review (by review index)
 	batches []batch
 	chunks  []int // chunks[c] = first batch of chunk c; chunks[len] = len(batches)
 	total   int64
+	// base is the row of the cache at which the data file being written starts: 0 for a
+	// whole cache, the shard's first row for a shard.
+	base int64
 }
 
 func makePlan(lengths []int32, batchSize, batchTokens, chunkTokens int) plan {
@@ -148,18 +152,202 @@ func makePlan(lengths []int32, batchSize, batchTokens, chunkTokens int) plan {
 		p.batches = append(p.batches, batch{lo, hi})
 		lo = hi
 	}
+	p.chunks = chunkBatches(p.batches, p.order, lengths, chunkTokens)
+	return p
+}
+
+// chunkBatches cuts batches into chunks of about chunkTokens word pieces: the first batch of
+// each chunk, then len(batches).
+func chunkBatches(batches []batch, order []int, lengths []int32, chunkTokens int) []int {
+	var chunks []int
 	tokens := chunkTokens // start a chunk at batch 0
-	for b, bt := range p.batches {
+	for b, bt := range batches {
 		if tokens >= chunkTokens {
-			p.chunks = append(p.chunks, b)
+			chunks = append(chunks, b)
 			tokens = 0
 		}
-		for _, i := range p.order[bt.lo:bt.hi] {
+		for _, i := range order[bt.lo:bt.hi] {
 			tokens += int(lengths[i])
 		}
 	}
-	p.chunks = append(p.chunks, len(p.batches))
-	return p
+	return append(chunks, len(batches))
+}
+
+// target is the cache a call builds, shards or merges: the encoder that computes it, its key
+// and its directory.
+type target struct {
+	m        *bert.Model
+	key      string
+	dataHash string
+	reviews  int
+	// dir is the cache's directory: <root>/<name>-<key[:16]>, or the directory Options.CacheDir
+	// names when it is a cache itself (holds meta.json).
+	dir string
+	say func(format string, a ...any)
+}
+
+// newTarget loads the encoder (unless opt.Model is given), checks its settings, and finds the
+// cache directory of texts under it. When opt.CacheDir is itself a cache directory (it holds
+// meta.json, as the path Build returns does) it is used as the cache only when its key is the
+// one asked for; a cache built with other settings is refused with an error naming each
+// difference (encoder layers, truncation, weights, texts, ...).
+func newTarget(ctx context.Context, texts []string, opt Options) (*target, error) {
+	if len(texts) == 0 {
+		return nil, fmt.Errorf("features: no texts")
+	}
+	m := opt.Model
+	if m == nil {
+		if opt.Encoder == "" {
+			return nil, fmt.Errorf("features: no encoder given")
+		}
+		cpu := opt.CPU
+		if cpu == nil {
+			var err error
+			if cpu, err = defaultCPU(); err != nil {
+				return nil, err
+			}
+		}
+		dir, err := bert.Resolve(ctx, opt.Encoder, bert.ResolveOptions{Progress: opt.Progress, ProgressMode: opt.ProgressMode})
+		if err != nil {
+			return nil, fmt.Errorf("features: %w", err)
+		}
+		if m, err = bert.Load(dir, cpu); err != nil {
+			return nil, fmt.Errorf("features: %w", err)
+		}
+		m.TruncateHead = opt.TruncateHead
+		m.Layers = opt.Layers
+	}
+	if err := m.CheckTruncateHead(m.TruncateHead); err != nil {
+		return nil, fmt.Errorf("features: %w", err)
+	}
+	if err := m.CheckLayers(m.Layers); err != nil {
+		return nil, fmt.Errorf("features: %w", err)
+	}
+	root := opt.CacheDir
+	if root == "" {
+		var err error
+		if root, err = DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	t := &target{m: m, dataHash: DataHash(texts), reviews: len(texts)}
+	t.key = Key(m, t.dataHash)
+	t.say = func(format string, a ...any) {
+		if opt.Progress != nil && opt.ProgressMode != progress.Quiet {
+			fmt.Fprintf(opt.Progress, format+"\n", a...)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, ShardFile)); err == nil {
+		return nil, fmt.Errorf("features: %s is a shard of a feature cache, not a cache: merge the shards first (sentibench embed --merge), then give the merged cache or the root of the caches (such as %s)",
+			root, filepath.Dir(root))
+	}
+	if _, err := os.Stat(filepath.Join(root, MetaFile)); err == nil {
+		have, err := readMeta(root)
+		if err != nil {
+			return nil, err
+		}
+		if have.Key != t.key {
+			return nil, fmt.Errorf("features: the feature cache %s was built with other settings than asked: %s; give the root of the caches (such as %s) to find or build the cache of these settings",
+				root, strings.Join(differences(have, t.identity()), "; "), filepath.Dir(root))
+		}
+		t.dir = root
+		return t, nil
+	}
+	// The directory name says what the encoder is (not where it was loaded from: the same
+	// weights under another path or hub id are the same cache).
+	name := fmt.Sprintf("%s-L%d-H%d", safeName(m.Config.ModelType), m.Config.Layers, m.Hidden())
+	t.dir = filepath.Join(root, name+"-"+t.key[:16])
+	return t, nil
+}
+
+// identity is the part of the cache's meta.json that its key is made of.
+func (t *target) identity() Meta {
+	m := t.m
+	return Meta{Format: Format, Key: t.key, Encoder: m.Dir, ModelType: m.Config.ModelType, WeightsHash: m.WeightsHash(),
+		TokenizerHash: m.Tokenizer.Fingerprint(), MaxLen: m.MaxLen(), TruncateHead: m.TruncateHead, Layers: m.LayersKey(),
+		DataHash: t.dataHash, Reviews: t.reviews, Dim: m.Hidden(), DType: "float16"}
+}
+
+// meta is the cache's meta.json for plan p made with the sizes of opt.
+func (t *target) meta(p plan, opt Options) Meta {
+	meta := t.identity()
+	meta.WordPieces, meta.Bytes = p.total, p.total*int64(meta.Dim)*2
+	meta.BatchTokens, meta.BatchSize, meta.ChunkTokens = opt.BatchTokens, opt.BatchSize, opt.ChunkTokens
+	meta.Chunks, meta.EncoderWorkers = len(p.chunks)-1, t.m.Workers()
+	return meta
+}
+
+// differences names, one by one, the settings of the key in which have differs from want.
+func differences(have, want Meta) []string {
+	var out []string
+	if have.WeightsHash != want.WeightsHash || have.ModelType != want.ModelType || have.Dim != want.Dim {
+		out = append(out, fmt.Sprintf("encoder: the cache's is a %s of hidden size %d, weights %.12s (from %s); asked a %s of hidden size %d, weights %.12s (from %s)",
+			have.ModelType, have.Dim, have.WeightsHash, have.Encoder, want.ModelType, want.Dim, want.WeightsHash, want.Encoder))
+	}
+	if have.TokenizerHash != want.TokenizerHash {
+		out = append(out, fmt.Sprintf("tokenizer: the cache's %.12s, asked %.12s", have.TokenizerHash, want.TokenizerHash))
+	}
+	if have.MaxLen != want.MaxLen {
+		out = append(out, fmt.Sprintf("maximum length: the cache's %d word pieces, asked %d", have.MaxLen, want.MaxLen))
+	}
+	if have.Layers != want.Layers {
+		out = append(out, fmt.Sprintf("encoder layers: the cache has %s, asked %s", describeLayers(have.Layers), describeLayers(want.Layers)))
+	}
+	if have.TruncateHead != want.TruncateHead {
+		out = append(out, fmt.Sprintf("truncation: the cache has %s, asked %s", describeTruncation(have.TruncateHead), describeTruncation(want.TruncateHead)))
+	}
+	if have.DataHash != want.DataHash {
+		out = append(out, fmt.Sprintf("texts: the cache holds %d reviews (data %.12s), asked %d reviews (data %.12s): another data set, --limit or --seed",
+			have.Reviews, have.DataHash, want.Reviews, want.DataHash))
+	}
+	if len(out) == 0 { // the same settings under another key: another format of the key
+		out = append(out, fmt.Sprintf("key %.16s, asked %.16s", have.Key, want.Key))
+	}
+	return out
+}
+
+func describeLayers(key string) string {
+	if key == "" {
+		return "the last hidden state"
+	}
+	return "the mean of hidden states " + key
+}
+
+func describeTruncation(head int) string {
+	if head == 0 {
+		return "the first word pieces of a long review"
+	}
+	return fmt.Sprintf("head+tail truncation with a head of %d word pieces", head)
+}
+
+// complete says whether dir holds the complete cache of key: meta.json, all chunks done,
+// index.bin and the data file of the right size.
+func complete(dir, key string) bool {
+	meta, err := readMeta(dir)
+	if err != nil || meta.Key != key {
+		return false
+	}
+	done, err := readProgress(dir, key, meta.Chunks)
+	if err != nil || done != meta.Chunks {
+		return false
+	}
+	if _, _, err := readIndex(dir, meta); err != nil {
+		return false
+	}
+	st, err := os.Stat(filepath.Join(dir, DataFile))
+	return err == nil && st.Size() == meta.Bytes
+}
+
+// planSizes fills opt's batch and chunk sizes: from a stored plan when resuming one (whatever
+// the options say now), else the defaults where opt gives none.
+func planSizes(opt *Options, stored *Meta) {
+	if stored != nil {
+		opt.BatchSize, opt.BatchTokens, opt.ChunkTokens = stored.BatchSize, stored.BatchTokens, stored.ChunkTokens
+		return
+	}
+	opt.BatchSize = defaultInt(opt.BatchSize, 128)
+	opt.BatchTokens = defaultInt(opt.BatchTokens, 8192)
+	opt.ChunkTokens = defaultInt(opt.ChunkTokens, 65536)
 }
 
 // Build makes sure the feature cache of texts under the encoder exists and is complete, and
@@ -169,55 +357,11 @@ func makePlan(lengths []int32, batchSize, batchTokens, chunkTokens int) plan {
 // last complete chunk. Cancelling ctx stops the build after the batch in progress; what was
 // committed stays for the next call.
 func Build(ctx context.Context, texts []string, opt Options) (string, error) {
-	if len(texts) == 0 {
-		return "", fmt.Errorf("features: no texts")
+	t, err := newTarget(ctx, texts, opt)
+	if err != nil {
+		return "", err
 	}
-	m := opt.Model
-	if m == nil {
-		if opt.Encoder == "" {
-			return "", fmt.Errorf("features: no encoder given")
-		}
-		cpu := opt.CPU
-		if cpu == nil {
-			var err error
-			if cpu, err = defaultCPU(); err != nil {
-				return "", err
-			}
-		}
-		dir, err := bert.Resolve(ctx, opt.Encoder, bert.ResolveOptions{Progress: opt.Progress, ProgressMode: opt.ProgressMode})
-		if err != nil {
-			return "", fmt.Errorf("features: %w", err)
-		}
-		if m, err = bert.Load(dir, cpu); err != nil {
-			return "", fmt.Errorf("features: %w", err)
-		}
-		m.TruncateHead = opt.TruncateHead
-		m.Layers = opt.Layers
-	}
-	if err := m.CheckTruncateHead(m.TruncateHead); err != nil {
-		return "", fmt.Errorf("features: %w", err)
-	}
-	if err := m.CheckLayers(m.Layers); err != nil {
-		return "", fmt.Errorf("features: %w", err)
-	}
-	root := opt.CacheDir
-	if root == "" {
-		var err error
-		if root, err = DefaultCacheDir(); err != nil {
-			return "", err
-		}
-	}
-	dataHash := DataHash(texts)
-	key := Key(m, dataHash)
-	// The directory name says what the encoder is (not where it was loaded from: the same
-	// weights under another path or hub id are the same cache).
-	name := fmt.Sprintf("%s-L%d-H%d", safeName(m.Config.ModelType), m.Config.Layers, m.Hidden())
-	dir := filepath.Join(root, name+"-"+key[:16])
-	say := func(format string, a ...any) {
-		if opt.Progress != nil && opt.ProgressMode != progress.Quiet {
-			fmt.Fprintf(opt.Progress, format+"\n", a...)
-		}
-	}
+	m, key, dir, say := t.m, t.key, t.dir, t.say
 
 	// One process at a time builds a cache directory.
 	unlock, err := lockDir(dir)
@@ -227,18 +371,13 @@ func Build(ctx context.Context, texts []string, opt Options) (string, error) {
 	defer unlock()
 
 	// An existing directory: reuse when complete, resume when not, rebuild when it is not ours.
+	if complete(dir, key) {
+		say("Feature cache: %s (complete, reused)", dir)
+		return dir, nil
+	}
 	meta, err := readMeta(dir)
 	switch {
 	case err == nil && meta.Key == key:
-		done, perr := readProgress(dir, key, meta.Chunks)
-		if perr == nil && done == meta.Chunks {
-			if _, _, ierr := readIndex(dir, meta); ierr == nil {
-				if st, serr := os.Stat(filepath.Join(dir, DataFile)); serr == nil && st.Size() == meta.Bytes {
-					say("Feature cache: %s (complete, reused)", dir)
-					return dir, nil
-				}
-			}
-		}
 	case err == nil:
 		say("Feature cache: %s holds another key (%.16s); rebuilding", dir, meta.Key)
 		meta = Meta{}
@@ -254,19 +393,13 @@ func Build(ctx context.Context, texts []string, opt Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if meta.Key == key { // resume with the stored plan sizes, whatever the options say now
-		opt.BatchSize, opt.BatchTokens, opt.ChunkTokens = meta.BatchSize, meta.BatchTokens, meta.ChunkTokens
+	if meta.Key == key {
+		planSizes(&opt, &meta)
 	} else {
-		opt.BatchSize = defaultInt(opt.BatchSize, 128)
-		opt.BatchTokens = defaultInt(opt.BatchTokens, 8192)
-		opt.ChunkTokens = defaultInt(opt.ChunkTokens, 65536)
+		planSizes(&opt, nil)
 	}
 	p := makePlan(lengths, opt.BatchSize, opt.BatchTokens, opt.ChunkTokens)
-	H := m.Hidden()
-	want := Meta{Format: Format, Key: key, Encoder: m.Dir, ModelType: m.Config.ModelType, WeightsHash: m.WeightsHash(),
-		TokenizerHash: m.Tokenizer.Fingerprint(), MaxLen: m.MaxLen(), TruncateHead: m.TruncateHead, Layers: m.LayersKey(), DataHash: dataHash, Reviews: len(texts), Dim: H,
-		WordPieces: p.total, Bytes: p.total * int64(H) * 2, DType: "float16", BatchTokens: opt.BatchTokens,
-		BatchSize: opt.BatchSize, ChunkTokens: opt.ChunkTokens, Chunks: len(p.chunks) - 1, EncoderWorkers: m.Workers()}
+	want := t.meta(p, opt)
 
 	done := 0
 	if meta.Key == key {
@@ -291,7 +424,9 @@ func Build(ctx context.Context, texts []string, opt Options) (string, error) {
 			return "", err
 		}
 	}
-	if err := run(ctx, m, dir, want, p, ids, done, opt, say); err != nil {
+	w := work{dir: dir, key: key, dim: want.Dim, p: p, rows: want.WordPieces,
+		what: fmt.Sprintf("%d reviews, %d word pieces", want.Reviews, want.WordPieces)}
+	if err := run(ctx, m, w, ids, done, opt, say); err != nil {
 		return "", err
 	}
 	return dir, nil
@@ -388,26 +523,15 @@ func start(dir string, meta Meta, p plan, lengths []int32) error {
 			return fmt.Errorf("features: %w", err)
 		}
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err == nil {
-		if free := int64(st.Bavail) * st.Bsize; free < meta.Bytes {
-			return fmt.Errorf("features: %s needs %s for the cache, only %s is free", dir, gib(meta.Bytes), gib(free))
-		}
+	if err := checkFree(dir, meta.Bytes); err != nil {
+		return err
 	}
 	idx, err := encodeIndex(meta.Key, meta.Dim, p.offsets, lengths)
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(filepath.Join(dir, DataFile))
-	if err != nil {
-		return fmt.Errorf("features: %w", err)
-	}
-	if err := f.Truncate(meta.Bytes); err != nil {
-		f.Close()
-		return fmt.Errorf("features: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("features: %w", err)
+	if err := createSized(filepath.Join(dir, DataFile), meta.Bytes); err != nil {
+		return err
 	}
 	if err := writeJSON(filepath.Join(dir, ProgressFile), progressState{Key: meta.Key, Chunks: meta.Chunks}); err != nil {
 		return err
@@ -420,39 +544,52 @@ func start(dir string, meta Meta, p plan, lengths []int32) error {
 
 func gib(n int64) string { return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30)) }
 
-// run computes the chunks from done on and commits each.
-func run(ctx context.Context, m *bert.Model, dir string, meta Meta, p plan, ids [][]int32, done int, opt Options, say func(string, ...any)) error {
-	f, err := os.OpenFile(filepath.Join(dir, DataFile), os.O_RDWR, 0)
+// work is what run computes: the batches of p (a whole cache's, or a shard's) into dir's data
+// file, whose first row is the row p.base of the cache, committing progress.json under key
+// after each of p's chunks.
+type work struct {
+	dir  string
+	key  string
+	dim  int
+	p    plan
+	rows int64  // word pieces of p's batches
+	what string // what is built, for the first progress line
+}
+
+// run computes the chunks of w from done on and commits each.
+func run(ctx context.Context, m *bert.Model, w work, ids [][]int32, done int, opt Options, say func(string, ...any)) error {
+	f, err := os.OpenFile(filepath.Join(w.dir, DataFile), os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("features: %w", err)
 	}
 	defer f.Close()
-	H := meta.Dim
+	p, H := w.p, w.dim
+	chunks := len(p.chunks) - 1
 	var doneTokens int64
 	for _, bt := range p.batches[:p.chunks[done]] {
 		for _, i := range p.order[bt.lo:bt.hi] {
 			doneTokens += int64(len(ids[i]))
 		}
 	}
-	left := meta.WordPieces - doneTokens
-	say("Feature cache: %d reviews, %d word pieces x %d float16 = %s in %s", meta.Reviews, meta.WordPieces, H, gib(meta.Bytes), dir)
+	left := w.rows - doneTokens
+	say("Feature cache: %s x %d float16 = %s in %s", w.what, H, gib(w.rows*int64(H)*2), w.dir)
 	if done > 0 {
-		say("Feature cache: resuming after %d of %d chunks (%d word pieces left)", done, meta.Chunks, left)
+		say("Feature cache: resuming after %d of %d chunks (%d word pieces left)", done, chunks, left)
 	}
 	var fwd Forwarder = m
-	if opt.OnDevice != nil {
+	if opt.OnDevice != nil && done < chunks {
 		if fwd, err = opt.OnDevice(m); err != nil {
 			return fmt.Errorf("features: %w", err)
 		}
 	}
-	rep := progress.New(opt.Progress, progress.Options{Label: "features", Unit: "word pieces", Total: meta.WordPieces, Mode: opt.ProgressMode})
+	rep := progress.New(opt.Progress, progress.Options{Label: "features", Unit: "word pieces", Total: w.rows, Mode: opt.ProgressMode})
 	rep.Start(doneTokens)
 	defer rep.Done()
 	var out [][]float32
 	var states []float32
 	var buf []byte
 	first := true
-	for c := done; c < meta.Chunks; c++ {
+	for c := done; c < chunks; c++ {
 		for _, bt := range p.batches[p.chunks[c]:p.chunks[c+1]] {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -490,7 +627,7 @@ func run(ctx context.Context, m *bert.Model, dir string, meta Meta, p plan, ids 
 			for j, v := range states[:tokens*H] {
 				binary.LittleEndian.PutUint16(buf[2*j:], safetensors.F32ToF16(v))
 			}
-			if _, err := f.WriteAt(buf, p.offsets[rev[0]]*int64(H)*2); err != nil {
+			if _, err := f.WriteAt(buf, (p.offsets[rev[0]]-p.base)*int64(H)*2); err != nil {
 				return fmt.Errorf("features: writing %s: %w", f.Name(), err)
 			}
 			rep.Add(int64(tokens))
@@ -506,7 +643,7 @@ func run(ctx context.Context, m *bert.Model, dir string, meta Meta, p plan, ids 
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("features: syncing %s: %w", f.Name(), err)
 		}
-		if err := writeJSON(filepath.Join(dir, ProgressFile), progressState{Key: meta.Key, ChunksDone: c + 1, Chunks: meta.Chunks}); err != nil {
+		if err := writeJSON(filepath.Join(w.dir, ProgressFile), progressState{Key: w.key, ChunksDone: c + 1, Chunks: chunks}); err != nil {
 			return err
 		}
 		if opt.afterChunk != nil {

@@ -22,6 +22,19 @@
 // the disk space it needs and, after the first batch, an estimate of the time; then progress
 // with the time left.
 //
+// A build can be cut into N shards (BuildShard) that separate processes, on one machine or on
+// many sharing the cache root, compute at the same time: shard K takes a contiguous run of the
+// whole cache's batches, about a 1/N share of its word pieces, into a directory of its own
+// beside the cache's (<cache dir>.shard-K-of-N). Merge checks that all N shards are there,
+// complete and of the same key and plan, joins them into the cache an unsharded build writes,
+// byte for byte (the same encoder batches, written in the same order; with OpenBLAS, whose
+// rounding depends on how a product's rows are split, the shards and that build need the same
+// number of encoder workers), and removes them.
+//
+// The cache root (Options.CacheDir) may also name one cache directory, as Build returns it:
+// that cache is used when its key is the one asked for, and refused otherwise with an error
+// naming each setting that differs (encoder layers, truncation, weights, texts, ...).
+//
 // Lengths count word pieces including [CLS] and [SEP], as ../shared/bench/torch_ref.py feeds
 // the whole masked sequence to the GRU.
 //
@@ -36,4 +49,8 @@
 //	features.f16   the hidden states, float16 little-endian, rows of Dim values
 //	progress.json  how many chunks are complete (atomic writes); all of them when done
 //	lock           held (flock) by the process building the cache
+//
+// A shard directory holds index.bin (the whole cache's), features.f16 (its rows only),
+// progress.json (its own chunks), lock, and shard.json: the whole cache's meta.json and the
+// shard's batches and rows.
 package features

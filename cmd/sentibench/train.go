@@ -191,7 +191,7 @@ progress display stays on stderr.`,
 	f.StringVar(&cfg.Target, "target", "", "IMDB: what the reviews are labelled with: sentiment (neg, pos: the recipe), rating (the 8 star ratings) or rating4 (1-2, 3-4, 7-8, 9-10)")
 	addTrainingFlags(f, &cfg)
 	f.StringVar(&cfg.Encoder, "encoder", "", "bigru: the frozen encoder, a Hugging Face model directory or hub id")
-	f.StringVar(&cfg.FeatureCache, "feature-cache", "", "bigru: directory of the encoder feature caches (default: in the cache directory)")
+	f.StringVar(&cfg.FeatureCache, "feature-cache", "", "bigru: directory of the encoder feature caches (default: in the cache directory), or one cache's directory (refused when built with other settings)")
 	f.StringVar(&cfg.Pool, "pool", "", "bigru: what the classifier reads: last (the final states, the recipe) or concat (final states, mean and max over time)")
 	f.IntSliceVar(&cfg.EncoderLayers, "encoder-layers", nil, "bigru: the features are the mean of these hidden states of the encoder (0: the embeddings, 1..L its layers, -1 the last; e.g. 4,5), not its last one (the recipe)")
 	f.IntVar(&cfg.TruncateHead, "truncate-head", 0, "bigru: truncate a review longer than the encoder's maximum to its first N word pieces and its last ones (head+tail; 0: its first ones, the recipe)")
