@@ -206,7 +206,11 @@ func ratio(a, b int) float64 {
 // Format writes the metrics as a small report, naming the classes.
 func (m Metrics) Format(classNames []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Examples: %d | Loss: %.4f | Acc: %.2f%% | Macro-F1: %.4f", m.N, m.Loss, 100*m.Acc, m.MacroF1)
+	loss := "-" // no loss: a binary run scored as levels (EvaluateLevels)
+	if !math.IsNaN(m.Loss) {
+		loss = fmt.Sprintf("%.4f", m.Loss)
+	}
+	fmt.Fprintf(&b, "Examples: %d | Loss: %s | Acc: %.2f%% | Macro-F1: %.4f", m.N, loss, 100*m.Acc, m.MacroF1)
 	if m.MAE != nil {
 		fmt.Fprintf(&b, " | MAE: %.4f", *m.MAE)
 	}

@@ -17,6 +17,7 @@ func newEvalCmd() *cobra.Command {
 	var (
 		o       train.EvalOptions
 		run     string
+		levels  string
 		jsonOut bool
 	)
 	cmd := &cobra.Command{
@@ -25,11 +26,15 @@ func newEvalCmd() *cobra.Command {
 		Example: `  sentibench eval --run runs/lstm-20261125-101500
   sentibench eval --run runs/cnn-1 --split valid
   sentibench eval --run runs/cnn-1 --data my-reviews.csv
-  sentibench eval --run runs/cnn-1 --data my-reviews.csv --split test`,
+  sentibench eval --run runs/cnn-1 --data my-reviews.csv --split test
+  sentibench eval --run runs/cnn-1 --levels rating   # a binary IMDB run's probability cut into the 8 star ratings`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if run == "" {
 				return usageError{"--run RUN_DIR is required"}
+			}
+			if levels != "" {
+				return evalLevels(cmd, run, levels, o, jsonOut)
 			}
 			if o.Data != "" {
 				var err error
@@ -81,7 +86,42 @@ func newEvalCmd() *cobra.Command {
 	f.IntVar(&o.BatchSize, "batch-size", 0, "batch size (default: the run's)")
 	f.IntVar(&o.Threads, "threads", 0, "worker threads (default: all cores)")
 	f.BoolVar(&jsonOut, "json", false, "print JSON")
+	f.StringVar(&levels, "levels", "", "score a binary run's positive-class probability cut into this ordinal target's levels (rating, rating4), the cut points chosen on the valid split")
 	return cmd
+}
+
+// evalLevels is eval --levels: a binary run's probability cut into an ordinal target's levels
+// (train.EvaluateLevels), scored on the run's test split.
+func evalLevels(cmd *cobra.Command, run, target string, o train.EvalOptions, jsonOut bool) error {
+	switch {
+	case o.Data != "":
+		return usageError{"--levels scores the run's own data set (its valid split chooses the cut points): leave out --data"}
+	case o.Split != "" && o.Split != "test":
+		return usageError{fmt.Sprintf("--levels scores the test split (the valid split chooses the cut points): leave out --split %s", o.Split)}
+	}
+	o.Log = cmd.OutOrStdout()
+	if jsonOut {
+		o.Log = cmd.ErrOrStderr()
+	}
+	res, err := train.EvaluateLevels(cmd.Context(), run, target, o)
+	if err != nil {
+		return err
+	}
+	if jsonOut {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Run     string    `json:"run"`
+			Split   string    `json:"split"`
+			Levels  string    `json:"levels"`
+			Classes []string  `json:"classes"`
+			Cuts    []float64 `json:"cuts"`
+			Loss    *float64  `json:"loss"` // null: no loss of levels (shadows Metrics.Loss, NaN)
+			train.Metrics
+		}{run, "test", target, res.Classes, res.Cuts, nil, res.Metrics})
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Run %s, test split, as the levels of target %s\n%s", run, target, res.Metrics.Format(res.Classes))
+	return nil
 }
 
 func newPredictCmd() *cobra.Command {

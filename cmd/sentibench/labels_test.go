@@ -296,3 +296,35 @@ func TestEvalBinaryRunOnOtherNames(t *testing.T) {
 		t.Errorf("pos/neg: %v\n%s", err, out)
 	}
 }
+
+// TestEvalLevelsCLI: eval --levels scores a binary run's probability as the levels of an
+// ordinal target, in text and JSON (no loss: null); with --data or another split it is a usage
+// error (exit 2), with a target that is not ordinal an error naming --levels.
+func TestEvalLevelsCLI(t *testing.T) {
+	runDir := trainSmallRun(t)
+	out, _, err := run(t, "eval", "--run", runDir, "--levels", "rating4")
+	if err != nil || !strings.Contains(out, "as the levels of target rating4") || !strings.Contains(out, "Loss: - |") || !strings.Contains(out, "MAE:") || !strings.Contains(out, "9-10") {
+		t.Errorf("eval --levels rating4: %v\n%s", err, out)
+	}
+	out, _, err = run(t, "eval", "--run", runDir, "--levels", "rating", "--json")
+	var res struct {
+		Classes []string  `json:"classes"`
+		Cuts    []float64 `json:"cuts"`
+		Loss    *float64  `json:"loss"`
+		N       int       `json:"n"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || len(res.Classes) != 8 || len(res.Cuts) != 7 || res.Loss != nil {
+		t.Errorf("eval --levels rating --json: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{
+		{"--levels", "rating", "--data", runDir},
+		{"--levels", "rating", "--split", "valid"},
+	} {
+		if stderr, code := runMain(t, append([]string{"eval", "--run", runDir}, args...)...); code != 2 || !strings.Contains(stderr, "--levels") {
+			t.Errorf("eval %v: exit %d, %s", args, code, stderr)
+		}
+	}
+	if stderr, code := runMain(t, "eval", "--run", runDir, "--levels", "sentiment"); code == 0 || !strings.Contains(stderr, "levels") {
+		t.Errorf("eval --levels sentiment: exit %d, %s", code, stderr)
+	}
+}
