@@ -34,13 +34,13 @@ type Example struct {
 // Corpus is a data set read by Load: the examples, the label names, and the recipe's split.
 //
 // Examples are in the recipe's canonical order: the train part, then valid (own data only),
-// then test, then the unlabelled reviews when asked for; within each part by label (in the
-// order of Classes: IMDB's neg then pos), then by file name (byte-wise) or file order. The
-// split's index lists point into Examples.
+// then test, then the unlabelled reviews when asked for; within each part by label folder
+// (byte-wise: IMDB's neg then pos, whatever the target and the classes' order), then by file
+// name (byte-wise) or file order. The split's index lists point into Examples.
 type Corpus struct {
 	Examples []Example
-	// Classes are the label names, sorted byte-wise; a label's id is its index ("neg" = 0,
-	// "pos" = 1 for IMDB).
+	// Classes are the label names in id order: a label's id is its index ("neg" = 0, "pos" = 1
+	// for IMDB). The order is Options.Labels when given, else the natural one (OrderLabels).
 	Classes []string
 	// Train and Valid are the recipe's split of the train part, in the order the generator
 	// drew them (torch_ref.py's order[:n_train] and order[n_train:]); Test is the test part in
@@ -105,6 +105,18 @@ type Options struct {
 	// Fields names the columns (CSV, TSV) or fields (JSONL) of own data; empty names take the
 	// defaults "text", "label" and "split".
 	Fields Fields
+	// Labels, when set, are the classes in id order (--labels; a trained run's classes when it
+	// is evaluated on other data): every label of the data must be one of them (an
+	// *UnknownLabelsError lists the others), each named once, and, unless AsGiven, each must
+	// label an example (an *AbsentLabelsError otherwise): evaluation data need not hold every
+	// class. Empty: the natural order (see OrderLabels).
+	Labels []string
+	// Target is what the reviews of IMDB data are labelled with: TargetSentiment (or ""),
+	// neg/pos by folder; TargetRating, the star rating of the file name; TargetRating4, four
+	// levels of it. The examples, their order and the split are the same for every target.
+	// Other data carry their own labels: a rating target is an error for them, unless AsGiven
+	// (their labels are then taken as they are).
+	Target string
 	// Workers is how many goroutines read directories (default: GOMAXPROCS).
 	Workers int
 	// Progress, when not nil, receives progress reports; ProgressMode picks their form.
@@ -128,6 +140,17 @@ type item struct {
 	name   string // Example.Name
 	text   string
 	rating int
+	// label, when not empty, is the item's own label (a target other than the folder's, see
+	// applyTarget) instead of the folder's.
+	label string
+}
+
+// labelOf is an item's label: its own, or its folder's.
+func (f *folder) labelOf(it item) string {
+	if it.label != "" {
+		return it.label
+	}
+	return f.label
 }
 
 // partRank orders the parts canonically: train, valid, test, unsup.
@@ -214,23 +237,20 @@ func readSource(ctx context.Context, o Options) (*source, error) {
 	return src, nil
 }
 
-// assemble applies the limit, orders the examples, and splits them.
+// assemble applies the target and the limit, orders the classes and the examples, and splits
+// them.
 func assemble(src *source, o Options) (*Corpus, error) {
 	rng := NewSplitMix64(o.Seed)
 	unsupRNG := NewSplitMix64(o.Seed ^ UnsupSeedXor)
 	c := &Corpus{Source: src.name, Format: src.format}
+	src, err := applyTarget(src, o.Target, o.AsGiven)
+	if err != nil {
+		return nil, err
+	}
 
-	// Label set: sorted distinct names over the labelled folders.
-	for _, f := range src.folders {
-		if f.part != "unsup" && !slices.Contains(c.Classes, f.label) {
-			c.Classes = append(c.Classes, f.label)
-		}
-	}
-	slices.Sort(c.Classes)
-	if len(c.Classes) < 2 {
-		return nil, fmt.Errorf("%s: found %d label(s) %q; a classifier needs at least two", src.name, len(c.Classes), c.Classes)
-	}
-	// Canonical order: part, then label; the readers keep each folder's own order.
+	// Canonical order: part, then the folder's label (byte-wise, whatever the classes' order,
+	// so that naming the classes' order changes no example's place); the readers keep each
+	// folder's own order. The --limit samples are drawn folder by folder in this order.
 	folders := slices.Clone(src.folders)
 	slices.SortStableFunc(folders, func(a, b folder) int {
 		if d := partRank(a.part) - partRank(b.part); d != 0 {
@@ -238,26 +258,50 @@ func assemble(src *source, o Options) (*Corpus, error) {
 		}
 		return strings.Compare(a.label, b.label)
 	})
-	var trainPart, validPart []int
-	for _, f := range folders {
-		items := f.items
-		if o.Limit > 0 && o.Limit < len(items) {
+	for k, f := range folders {
+		if o.Limit > 0 && o.Limit < len(f.items) {
 			r := rng
 			if f.part == "unsup" {
 				r = unsupRNG
 			}
-			keep := sample(r, len(items), o.Limit)
+			keep := sample(r, len(f.items), o.Limit)
 			picked := make([]item, len(keep))
-			for i, k := range keep {
-				picked[i] = items[k]
+			for i, j := range keep {
+				picked[i] = f.items[j]
 			}
-			items = picked
+			folders[k].items = picked
 		}
-		label := NoLabel
-		if f.part != "unsup" {
-			label = slices.Index(c.Classes, f.label)
+	}
+
+	// The classes: the distinct labels of the labelled examples, in the order OrderLabels
+	// gives them.
+	var found []string
+	seen := map[string]bool{}
+	for _, f := range folders {
+		if f.part == "unsup" {
+			continue
 		}
-		for _, it := range items {
+		for _, it := range f.items {
+			if l := f.labelOf(it); !seen[l] {
+				seen[l] = true
+				found = append(found, l)
+			}
+		}
+	}
+	if c.Classes, err = OrderLabels(src.name, found, o.Labels, o.AsGiven); err != nil {
+		return nil, err
+	}
+	ids := make(map[string]int, len(c.Classes))
+	for i, name := range c.Classes {
+		ids[name] = i
+	}
+	var trainPart, validPart []int
+	for _, f := range folders {
+		for _, it := range f.items {
+			label := NoLabel
+			if f.part != "unsup" {
+				label = ids[f.labelOf(it)]
+			}
 			i := len(c.Examples)
 			c.Examples = append(c.Examples, Example{Text: it.text, Label: label, Rating: it.rating, Name: it.name})
 			switch f.part {

@@ -311,7 +311,7 @@ func TestLoadFolderPerLabel(t *testing.T) {
 			writeFile(t, d2, fmt.Sprintf("%s/b/%d.txt", part, i), []byte("y"))
 		}
 	}
-	c2, err := Load(context.Background(), Options{Path: d2, Seed: 3})
+	c2, err := Load(context.Background(), Options{Path: d2, Seed: 3, Labels: []string{"a", "b"}}) // binary: no positive class name
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,11 @@
 //     folder-per-label directory), applies --limit, and makes the recipe's train/valid split
 //     with SplitMix64 (or, with Options.AsGiven, keeps the data's own parts, for evaluation);
 //     Corpus holds the examples, the label names, the split and the generator.
+//   - The classes (labels.go) are the data's label names in id order: Options.Labels
+//     (--labels) when given, else numbers numerically, else byte-wise, with binary data's
+//     positive class (pos, positive, 1, true) second; at most MaxClasses. IMDB's Target
+//     labels its reviews by sentiment (neg, pos), star rating or four rating levels, with the
+//     same reviews in each part of the split.
 //   - Tokenizer is the interface of tokenizers; BasicEnglish is the recipe's, a hand-written
 //     scanner with Python's semantics (tokenize.go). TokenizeAll runs one over a corpus in
 //     parallel; BuildVocab and Vocab make and store the 25,002-token vocabulary.

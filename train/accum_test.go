@@ -26,7 +26,7 @@ func TestGradAccumMatchesWholeBatch(t *testing.T) {
 				accum := newTestTrainer(t, model, n)
 				wb := data.BucketBatches(whole.ds.train, whole.ds.lengths, 16, whole.ds.rng)
 				ab := data.BucketBatches(accum.ds.train, accum.ds.lengths, 16, accum.ds.rng)
-				loss := nn.NewBCEWithLogits(nil)
+				loss := newLabelLoss(1)
 				for i := range 3 {
 					wBefore, aBefore := weights(whole.model), weights(accum.model)
 					_, wl, wr, err := whole.step(context.Background(), wb[i], len(wb[i]), loss)

@@ -7,8 +7,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/internal/atomicfile"
 	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
@@ -34,6 +36,13 @@ type Config struct {
 	// TextColumn and LabelColumn name the fields of a CSV/TSV/JSONL data file.
 	TextColumn  string `json:"text_column,omitempty"`
 	LabelColumn string `json:"label_column,omitempty"`
+	// Labels, when set, are the classes in id order (--labels): every label of the data must
+	// be one of them, each named once, each with examples (see data.Options.Labels). Empty:
+	// the data's natural order (data.OrderLabels). RunInfo.Labels records the order used.
+	Labels []string `json:"labels,omitempty"`
+	// Target is what IMDB's reviews are labelled with: data.TargetSentiment ("" too: neg/pos),
+	// data.TargetRating (the 8 star ratings) or data.TargetRating4 (4 levels of them).
+	Target string `json:"target,omitempty"`
 	// Limit > 0 takes a seeded sample of Limit reviews per IMDB folder (torch_ref.py's --limit).
 	Limit int `json:"limit,omitempty"`
 	// MaxLen bounds a review's tokens (word models): a longer one is truncated to its first
@@ -131,8 +140,8 @@ type Hooks struct {
 	OnEpoch func(EpochRecord) error
 }
 
-// Objective replaces what a run minimises: the recipe's binary cross-entropy over the labelled
-// training examples. Distillation sets one. It changes what a run computes, so a resumed run
+// Objective replaces what a run minimises: the recipe's cross-entropy (binary, or softmax over
+// K classes) over the labelled training examples. Distillation sets one. It changes what a run computes, so a resumed run
 // must be given the same one (package distill records what it needs to rebuild it).
 type Objective struct {
 	// Kind names the objective ("distill"); "" for the recipe's. config.json records it, and
@@ -143,8 +152,8 @@ type Objective struct {
 	// examples: their dataset indices are N, N+1, ... for a data set of N examples, and their
 	// label is data.NoLabel. They do not enter the vocabulary.
 	ExtraTrain []string
-	// TrainLoss, when set, builds each training batch's loss instead of binary cross-entropy
-	// on the labels. batch holds the dataset indices of the batch's examples in batch order;
+	// TrainLoss, when set, builds each training batch's loss instead of the cross-entropy on
+	// the labels. batch holds the dataset indices of the batch's examples in batch order;
 	// labels their labels (NaN for data.NoLabel).
 	TrainLoss func(batch []int, labels []float32) (nn.Loss, error)
 }
@@ -297,6 +306,13 @@ func (c Config) resolved() (Config, error) {
 		return c, bad("glove", c.GloVe, "GloVe vectors are for the word models (lstm, cnn)")
 	case c.FreezeEmbedding && c.GloVe == "":
 		return c, bad("freeze_embedding", true, "freezing the embedding only makes sense with pretrained vectors (GloVe)")
+	case c.Target != "" && !slices.Contains(data.Targets(), c.Target):
+		return c, bad("target", c.Target, "unknown target (want "+orWords(data.Targets())+")")
+	}
+	if len(c.Labels) > 0 {
+		if err := data.CheckLabelList(c.Labels); err != nil {
+			return c, bad("labels", strings.Join(c.Labels, ","), err.Error())
+		}
 	}
 	return c, c.checkOptimiser()
 }
@@ -391,12 +407,37 @@ func negativeSize(c Config) error {
 	return nil
 }
 
-// modelConfig is the nn configuration of the run's model for a vocabulary (or feature width).
-func (c Config) modelConfig(vocabSize, inputDim int) (nn.Config, error) {
+// DataOptions are the options of data.Load that read the run's data set as the run does
+// (without the progress reports and the parts as given).
+func (c Config) DataOptions() data.Options {
+	return data.Options{
+		Path:    c.Data,
+		Limit:   c.Limit,
+		Seed:    c.Seed,
+		Fields:  data.Fields{Text: c.TextColumn, Label: c.LabelColumn},
+		Labels:  c.Labels,
+		Target:  c.Target,
+		Workers: c.Threads,
+	}
+}
+
+// Outputs is the number of logits of a model of the given number of classes: one for two
+// classes (the recipe's binary classifier), K for K > 2.
+func Outputs(classes int) int {
+	if classes <= 2 {
+		return 1
+	}
+	return classes
+}
+
+// modelConfig is the nn configuration of the run's model for a vocabulary (or feature width)
+// and its number of classes.
+func (c Config) modelConfig(vocabSize, inputDim, classes int) (nn.Config, error) {
 	mc, err := nn.DefaultConfig(c.Model, vocabSize)
 	if err != nil {
 		return mc, err
 	}
+	mc.Outputs = Outputs(classes)
 	mc.Dropout = c.Dropout
 	if c.Model == nn.KindBiGRU {
 		mc.InputDim = inputDim
@@ -460,6 +501,9 @@ func ReadRunInfo(dir string) (RunInfo, error) {
 	}
 	if err := info.Model.Validate(); err != nil {
 		return info, fmt.Errorf("train: %s: %w", p, err)
+	}
+	if n := len(info.Labels); n > 0 && Outputs(n) != info.Model.Outputs {
+		return info, fmt.Errorf("train: %s: %d labels for a model of %d outputs (want %d)", p, n, info.Model.Outputs, Outputs(n))
 	}
 	return info, nil
 }

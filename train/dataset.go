@@ -2,8 +2,11 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/internal/progress"
@@ -14,7 +17,11 @@ import (
 // dataset is the data of a run as the training loop sees it: the split, each example's length
 // and label, and a way to assemble a batch for the model.
 type dataset struct {
+	// classes are the label names in id order; values their numbers when they are ordinal
+	// (data.ClassValues), for the mean absolute error; outputs the model's logits per example.
 	classes            []string
+	values             []float64
+	outputs            int
 	train, valid, test []int
 	lengths            []int
 	labels             []int
@@ -52,28 +59,52 @@ func loadDataset(ctx context.Context, cfg Config, vocabPath string, extraTrain [
 }
 
 // readCorpus reads the run's data set: split by the recipe, or, asGiven, in the parts the data
-// name (data.Options.AsGiven, for evaluating on other data).
+// name (data.Options.AsGiven, for evaluating on other data). A problem of the classes asked
+// for (cfg.Labels, cfg.Target) with the data is a *ConfigError naming the setting.
 func readCorpus(ctx context.Context, cfg Config, asGiven bool, hooks Hooks) (*data.Corpus, error) {
-	corpus, err := data.Load(ctx, data.Options{
-		Path:         cfg.Data,
-		Limit:        cfg.Limit,
-		Seed:         cfg.Seed,
-		Fields:       data.Fields{Text: cfg.TextColumn, Label: cfg.LabelColumn},
-		AsGiven:      asGiven,
-		Workers:      cfg.Threads,
-		Progress:     hooks.Progress,
-		ProgressMode: hooks.ProgressMode,
-	})
+	o := cfg.DataOptions()
+	o.AsGiven, o.Progress, o.ProgressMode = asGiven, hooks.Progress, hooks.ProgressMode
+	corpus, err := data.Load(ctx, o)
+	var unknown *data.UnknownLabelsError
+	if asGiven && errors.As(err, &unknown) { // evaluation data, against a run's classes
+		return nil, fmt.Errorf("train: %s has labels the run does not know: %s (the run's classes: %s); no figure is computed against a mismatched mapping",
+			unknown.Source, quoteList(unknown.Unknown), quoteList(unknown.Classes))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, labelsError(cfg, err)
 	}
 	for _, note := range corpus.Notes {
 		fmt.Fprintln(hooks.Log, "Data:", note)
 	}
-	if len(corpus.Classes) != 2 {
-		return nil, fmt.Errorf("train: %s has %d classes (%v); the models are binary classifiers for now", corpus.Source, len(corpus.Classes), corpus.Classes)
-	}
 	return corpus, nil
+}
+
+// labelsError turns data.Load's errors about the classes asked for into *ConfigErrors naming
+// --labels or --target; other errors are wrapped as they are.
+func labelsError(cfg Config, err error) error {
+	var unknown *data.UnknownLabelsError
+	var absent *data.AbsentLabelsError
+	list := strings.Join(cfg.Labels, ",")
+	switch {
+	case len(cfg.Labels) > 0 && errors.As(err, &unknown):
+		return &ConfigError{Field: "labels", Value: list, Problem: fmt.Sprintf("%s has labels the list lacks: %s (name every class of the data)",
+			unknown.Source, quoteList(unknown.Unknown))}
+	case len(cfg.Labels) > 0 && errors.As(err, &absent):
+		return &ConfigError{Field: "labels", Value: list, Problem: fmt.Sprintf("%s has no example of %s (each class named needs examples to train on)",
+			absent.Source, quoteList(absent.Absent))}
+	case errors.Is(err, data.ErrTargetNeedsIMDB):
+		return &ConfigError{Field: "target", Value: cfg.Target, Problem: err.Error()}
+	}
+	return fmt.Errorf("train: %w", err)
+}
+
+// quoteList quotes names and joins them with commas.
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 // prepareDataset turns a corpus into the model's inputs: the encoder's features (bigru), or
@@ -81,8 +112,8 @@ func readCorpus(ctx context.Context, cfg Config, asGiven bool, hooks Hooks) (*da
 // review cut to cfg's token bound.
 func prepareDataset(ctx context.Context, cfg Config, corpus *data.Corpus, vocabPath string, extraTrain []string, gdev *gpu.Device, hooks Hooks) (*dataset, error) {
 	rng := corpus.RNG
-	ds := &dataset{classes: corpus.Classes, train: corpus.Train, valid: corpus.Valid, test: corpus.Test,
-		labels: corpus.Labels(), rng: &rng}
+	ds := &dataset{classes: corpus.Classes, values: data.ClassValues(corpus.Classes), outputs: Outputs(len(corpus.Classes)),
+		train: corpus.Train, valid: corpus.Valid, test: corpus.Test, labels: corpus.Labels(), rng: &rng}
 	if cfg.Model == nn.KindBiGRU {
 		if len(extraTrain) > 0 {
 			return nil, fmt.Errorf("train: extra training texts are not supported for the bigru model")

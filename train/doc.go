@@ -1,8 +1,15 @@
 // Package train runs the reference recipe end to end: epochs of training with Adam on binary
-// cross-entropy, validation after each epoch, the best-valid-loss checkpoint, a final test of
-// that checkpoint, and checkpoints that a killed run resumes from bit for bit. It also loads a
-// finished run for evaluation and prediction, and it owns the run directory's format: nothing
-// else writes or parses it.
+// cross-entropy (softmax cross-entropy over K logits for data of K > 2 classes), validation
+// after each epoch, the best-valid-loss checkpoint, a final test of that checkpoint, and
+// checkpoints that a killed run resumes from bit for bit. It also loads a finished run for
+// evaluation and prediction, and it owns the run directory's format: nothing else writes or
+// parses it.
+//
+// The classes are the data's label names in the order data.OrderLabels gives them (or
+// Config.Labels); the run records them (RunInfo.Labels), and evaluation on other data maps
+// that data's labels to them by name. A run of more than two classes adds the class figures
+// (macro and per-class precision, recall and F1, the confusion matrix, the MAE of ordinal
+// classes) to its epoch and test lines and its run log; a binary run's stay the recipe's.
 //
 // # At a glance
 //
@@ -30,7 +37,7 @@
 //
 // # The run directory
 //
-// config.json (RunInfo: the run's Config, the model's nn.Config, labels, sizes), vocab.txt,
+// config.json (RunInfo: the run's Config, the model's nn.Config, labels in id order, sizes), vocab.txt,
 // run.jsonl (one EpochRecord a line, then the FinalRecord), best/ and last/ (weights; last/ also
 // the optimiser and generator states), and lock: the flock that LockRun and CreateRun take for a
 // run's whole life, holding the writer's process ID, so that two writers never share a

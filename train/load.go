@@ -144,6 +144,9 @@ func (p *Predictor) Model() nn.Model { return p.model }
 // Name is the model kind ("lstm", "cnn", ...).
 func (p *Predictor) Name() string { return p.Info.Model.Kind }
 
+// Classes are the run's label names in id order (IMDB: neg, pos).
+func (p *Predictor) Classes() []string { return p.Info.Labels }
+
 // Predict returns, for each text, the probability of class 1 (IMDB: positive) of a binary
 // model; a model of K > 2 classes is an error (its logits are Logits's, its probabilities
 // nn.Probabilities's). A text without a single token is an error naming its index.
@@ -160,6 +163,21 @@ func (p *Predictor) Predict(texts []string) ([]float64, error) {
 		probs[i] = 1 / (1 + math.Exp(-float64(z)))
 	}
 	return probs, nil
+}
+
+// Probabilities returns, for each text, the probability of every class, in the order of
+// Classes (a binary run's [1-p, p]; see nn.Probabilities).
+func (p *Predictor) Probabilities(texts []string) ([][]float64, error) {
+	logits, err := p.Logits(texts)
+	if err != nil {
+		return nil, err
+	}
+	k := p.Info.Model.Outputs
+	out := make([][]float64, len(texts))
+	for i := range out {
+		out[i] = nn.Probabilities(nil, logits[i*k:(i+1)*k])
+	}
+	return out, nil
 }
 
 // Logits returns each text's logits, in the order of texts: Info.Model.Outputs of them per
@@ -257,7 +275,10 @@ type EvalOptions struct {
 }
 
 // Evaluate runs a trained model over a split of its data set (or of another data set) and
-// returns loss, accuracy, per-class precision, recall and F1, and the confusion matrix.
+// returns loss, accuracy, per-class and macro precision, recall and F1, the confusion matrix
+// (and the mean absolute error of ordinal classes), with the run's classes. Another data set's
+// labels are mapped to the run's classes by name: a label the run does not know is an error
+// listing them.
 func Evaluate(ctx context.Context, dir string, o EvalOptions) (Metrics, []string, error) {
 	p, err := Load(dir, o.LoadOptions)
 	if err != nil {
@@ -265,6 +286,9 @@ func Evaluate(ctx context.Context, dir string, o EvalOptions) (Metrics, []string
 	}
 	cfg := p.Info.Config
 	cfg.Threads = o.Threads
+	if len(p.Info.Labels) > 0 { // the run's classes, by name (runs before --labels recorded them only there)
+		cfg.Labels = p.Info.Labels
+	}
 	split := o.Split
 	hooks := Hooks{Log: o.Log, Progress: io.Discard}
 	if hooks.Log == nil {

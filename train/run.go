@@ -148,6 +148,9 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 	}
 	cfg := info.Config
 	cfg.RunDir = dir
+	if len(cfg.Labels) == 0 { // the order the run found (runs before --labels recorded it only there)
+		cfg.Labels = info.Labels
+	}
 	if opts.Resume.Threads > 0 {
 		cfg.Threads = opts.Resume.Threads
 	}
@@ -270,7 +273,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 		len(t.ds.train), len(t.ds.valid), len(t.ds.test), time.Since(t0).Seconds())
 
 	// The model, initialised from the seed.
-	mc, err := cfg.modelConfig(t.ds.vocabSize(), t.ds.featureDim)
+	mc, err := cfg.modelConfig(t.ds.vocabSize(), t.ds.featureDim, len(t.ds.classes))
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -485,7 +488,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 	bar := progress.New(t.hooks.Progress, progress.Options{Label: fmt.Sprintf("Epoch %02d", epoch), Unit: "batches",
 		Total: int64(len(batches)), Mode: t.hooks.ProgressMode})
 	bar.Start(int64(first))
-	loss := nn.NewBCEWithLogits(nil)
+	loss := newLabelLoss(t.ds.outputs)
 	for i := first; i < len(batches); i++ {
 		if t.interrupted(ctx) {
 			bar.Done()
@@ -536,7 +539,7 @@ func (t *trainer) epoch(ctx context.Context) (EpochRecord, error) {
 		Epoch: epoch, TrainLoss: sums.LossSum / float64(max(sums.LossN, 1)), TrainAcc: float64(sums.Correct) / float64(max(sums.N, 1)),
 		ValidLoss: valid.Loss, ValidAcc: valid.Acc, TrainBatches: len(batches),
 		TrainSeconds: trainSeconds, ValidSeconds: stats.Seconds - trainSeconds, EpochStats: stats,
-		LR: t.lastLR(),
+		LR: t.lastLR(), ValidMetrics: t.classMetrics(valid),
 	}
 	rec.Tokens = sums.Tokens
 	if t.tb != nil { // before the checkpoint: a resume drops what follows the checkpoint's steps
@@ -581,14 +584,14 @@ var errNotFinite = errors.New("the loss is not finite")
 // step trains the model on one batch, as five calls: the batch's input, its loss (the
 // objective), the forward and backward passes, a check that the loss is finite, and the
 // optimiser's update. With gradient accumulation (Config.GradAccum) the first three run once per
-// micro-batch and the gradients add up (accumulate) before the one update. bce is the recipe's
-// loss, reused from batch to batch.
+// micro-batch and the gradients add up (accumulate) before the one update. recipe is the
+// recipe's loss of the labels, reused from batch to batch.
 //
 // On a data-parallel run, batch is this rank's share of a global batch of globalN reviews (it
 // may be empty), and between the backward pass and the update one allreduce sums the ranks'
 // gradients and figures (allreduceStep); the sums returned are then the global batch's. The
 // work returned is this rank's own (none for an empty share).
-func (t *trainer) step(ctx context.Context, batch []int, globalN int, bce *nn.BCEWithLogits) (stepWork, batchSums, nn.StepResult, error) {
+func (t *trainer) step(ctx context.Context, batch []int, globalN int, recipe *labelLoss) (stepWork, batchSums, nn.StepResult, error) {
 	meter := t.hooks.Meter
 	var (
 		res    nn.StepResult
@@ -610,7 +613,7 @@ func (t *trainer) step(ctx context.Context, batch []int, globalN int, bce *nn.BC
 		if err != nil {
 			return work, batchSums{}, res, err
 		}
-		loss, err := t.loss(mb, mbLabels, bce)
+		loss, err := t.loss(mb, mbLabels, recipe)
 		if err != nil {
 			return work, batchSums{}, res, err
 		}
@@ -652,14 +655,40 @@ type stepWork struct {
 	flops  float64
 }
 
-// loss is a training batch's loss: the objective's, or the recipe's binary cross-entropy on
-// the labels.
-func (t *trainer) loss(batch []int, labels []float32, bce *nn.BCEWithLogits) (nn.Loss, error) {
+// loss is a training batch's loss: the objective's, or the recipe's loss of the labels.
+func (t *trainer) loss(batch []int, labels []float32, recipe *labelLoss) (nn.Loss, error) {
 	if t.obj.TrainLoss != nil {
 		return t.obj.TrainLoss(batch, labels)
 	}
-	bce.Targets = labels
-	return bce, nil
+	return recipe.of(labels), nil
+}
+
+// labelLoss is the recipe's loss of a batch's labels: binary cross-entropy on the one logit of
+// a binary model (the recipe), softmax cross-entropy on the K logits of a K-class model.
+type labelLoss struct {
+	outputs int
+	bce     *nn.BCEWithLogits
+}
+
+func newLabelLoss(outputs int) *labelLoss {
+	return &labelLoss{outputs: outputs, bce: nn.NewBCEWithLogits(nil)}
+}
+
+// of returns the loss of labels (class ids, as the batch holds them); it is valid until the
+// next call.
+func (l *labelLoss) of(labels []float32) nn.PerExampleLoss {
+	if l.outputs == 1 {
+		l.bce.Targets = labels
+		return l.bce
+	}
+	ids := make([]int, len(labels)) // the loss keeps them for its graph's backward pass
+	for i, y := range labels {
+		ids[i] = int(y)
+		if y != y { // NaN: an unlabelled example, which the loss refuses by name
+			ids[i] = data.NoLabel
+		}
+	}
+	return nn.NewSoftmaxCrossEntropy(ids)
 }
 
 // evaluate runs the model over a split in evaluation mode (dropout off).
@@ -681,16 +710,15 @@ func evaluate(eng engine, ds *dataset, indices []int, batchSize int) (Metrics, e
 
 // evaluateBatches tallies the model's predictions over the given evaluation batches.
 func evaluateBatches(eng engine, ds *dataset, batches [][]int, batchSize int) (*Tally, error) {
-	tally := NewTally(max(len(ds.classes), 2))
-	loss := nn.NewBCEWithLogits(nil)
+	tally := NewTally(max(len(ds.classes), 2), ds.values)
+	recipe := newLabelLoss(ds.outputs)
 	losses := make([]float64, 0, batchSize)
 	for _, batch := range batches {
 		in, labels, err := ds.input(batch)
 		if err != nil {
 			return nil, err
 		}
-		loss.Targets = labels
-		res, err := eng.Step(in, loss, nn.Eval, nil)
+		res, err := eng.Step(in, recipe.of(labels), nn.Eval, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -727,6 +755,7 @@ func (t *trainer) test() (*Result, error) {
 		TotalSeconds: total, TestSeconds: time.Since(t0).Seconds(), PeakRSSMiB: processPeakRSSMiB(),
 		Model: t.cfg.Model, Dropout: t.cfg.Dropout, Params: countParams(t.model), Epochs: st.Epoch, BatchSize: t.cfg.BatchSize,
 		Seed: t.cfg.Seed, Device: t.cfg.Device, Threads: t.cfg.Threads, Sizes: t.ds.sizes(), Version: Version,
+		TestMetrics: t.classMetrics(m),
 	}
 	// The whole log at once: a retest replaces the recorded test only when the new one is there.
 	if !t.writes() {
@@ -740,9 +769,7 @@ func (t *trainer) test() (*Result, error) {
 			return nil, err
 		}
 	}
-	mins, secs := int(total)/60, int(total)%60
-	fmt.Fprintf(t.hooks.Log, "Test (best epoch %02d, Val. Loss: %.3f) | Test Loss: %.3f | Test Acc: %.2f%% | Total Time: %dm %ds | Peak RSS: %.0f MiB\n",
-		st.BestEpoch, st.BestValidLoss, m.Loss, 100*m.Acc, mins, secs, final.PeakRSSMiB)
+	fmt.Fprintln(t.hooks.Log, TestLine(final))
 	return &Result{RunDir: t.dir, Epochs: st.Records, Final: final, Test: m}, nil
 }
 
@@ -809,21 +836,67 @@ func (t *trainer) appendRunLog(rec any) error {
 	return appendRunLog(t.dir, rec)
 }
 
-// EpochLine formats an epoch as torch_ref.py prints it.
+// EpochLine formats an epoch as torch_ref.py prints it; a run of more than two classes adds the
+// valid split's macro-F1 (and MAE, for ordinal classes) after its accuracy.
 func EpochLine(r EpochRecord) string {
 	mins, secs := int(r.Seconds)/60, int(r.Seconds)%60
-	return fmt.Sprintf("Epoch: %02d | Epoch Time: %dm %ds | Train Loss: %.3f | Train Acc: %.2f%% | Val. Loss: %.3f | Val. Acc: %.2f%% | Peak RSS: %.0f MiB",
-		r.Epoch, mins, secs, r.TrainLoss, 100*r.TrainAcc, r.ValidLoss, 100*r.ValidAcc, r.PeakRSSMiB)
+	return fmt.Sprintf("Epoch: %02d | Epoch Time: %dm %ds | Train Loss: %.3f | Train Acc: %.2f%% | Val. Loss: %.3f | Val. Acc: %.2f%%%s | Peak RSS: %.0f MiB",
+		r.Epoch, mins, secs, r.TrainLoss, 100*r.TrainAcc, r.ValidLoss, 100*r.ValidAcc, r.ValidMetrics.line("Val."), r.PeakRSSMiB)
 }
 
-// countCorrect counts the right predictions among the labelled examples (NaN: no label).
+// TestLine formats the final record as the run's last line; a run of more than two classes adds
+// the test split's macro-F1 (and MAE, for ordinal classes) after its accuracy.
+func TestLine(f FinalRecord) string {
+	mins, secs := int(f.TotalSeconds)/60, int(f.TotalSeconds)%60
+	return fmt.Sprintf("Test (best epoch %02d, Val. Loss: %.3f) | Test Loss: %.3f | Test Acc: %.2f%%%s | Total Time: %dm %ds | Peak RSS: %.0f MiB",
+		f.BestEpoch, f.BestValidLoss, f.TestLoss, 100*f.TestAcc, f.TestMetrics.line("Test"), mins, secs, f.PeakRSSMiB)
+}
+
+// line is the part of an epoch or test line that m adds: " | Val. Macro-F1: 0.512 | Val. MAE:
+// 1.234" ("" for nil: a binary run).
+func (m *ClassMetrics) line(prefix string) string {
+	if m == nil {
+		return ""
+	}
+	s := fmt.Sprintf(" | %s Macro-F1: %.3f", prefix, m.MacroF1)
+	if m.MAE != nil {
+		s += fmt.Sprintf(" | %s MAE: %.3f", prefix, *m.MAE)
+	}
+	return s
+}
+
+// classMetrics is what the run log records of a pass's class figures: all of them for a run of
+// more than two classes, none (nil) for a binary run, whose log stays the recipe's.
+func (t *trainer) classMetrics(m Metrics) *ClassMetrics {
+	if len(t.ds.classes) <= 2 {
+		return nil
+	}
+	return &m.ClassMetrics
+}
+
+// countCorrect counts the right predictions among the labelled examples (NaN: no label). The
+// logits are one per example (binary: right when it is above 0 for label 1) or a row of K per
+// example (right when the largest is the label's).
 func countCorrect(logits, labels []float32) (correct, labelled int) {
-	for i, z := range logits {
-		if labels[i] != labels[i] {
+	if len(logits) == len(labels) {
+		for i, z := range logits {
+			if labels[i] != labels[i] {
+				continue
+			}
+			labelled++
+			if (z > 0) == (labels[i] > 0.5) {
+				correct++
+			}
+		}
+		return correct, labelled
+	}
+	k := len(logits) / max(len(labels), 1)
+	for i, y := range labels {
+		if y != y {
 			continue
 		}
 		labelled++
-		if (z > 0) == (labels[i] > 0.5) {
+		if nn.Predicted(logits[i*k:(i+1)*k]) == int(y) {
 			correct++
 		}
 	}

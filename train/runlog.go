@@ -32,6 +32,9 @@ type EpochRecord struct {
 	ValidSeconds float64 `json:"valid_seconds"`
 	// LR is the learning rate of the epoch's last optimiser step (it varies with a schedule).
 	LR float64 `json:"lr,omitempty"`
+	// ValidMetrics are the valid split's class figures (macro-F1, per class, confusion, MAE)
+	// of a run of more than two classes; nil (absent) for a binary run.
+	ValidMetrics *ClassMetrics `json:"valid_metrics,omitempty"`
 	EpochStats
 }
 
@@ -58,6 +61,9 @@ type FinalRecord struct {
 	Threads   int            `json:"threads"`
 	Sizes     map[string]int `json:"sizes"`
 	Version   string         `json:"version"`
+	// TestMetrics are the test split's class figures of a run of more than two classes; nil
+	// (absent) for a binary run.
+	TestMetrics *ClassMetrics `json:"test_metrics,omitempty"`
 }
 
 // RunLog is a run log read back: the epoch records in file order and, once the run has

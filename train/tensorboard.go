@@ -127,7 +127,8 @@ func (l *TensorBoardLog) Final(rec FinalRecord) error {
 		return err
 	}
 	keep := map[string]bool{"test_loss": true, "test_acc": true, "best_epoch": true, "best_valid_loss": true,
-		"best_valid_acc": true, "total_seconds": true, "test_seconds": true, "peak_rss_mib": true, "peak_gpu_mib": true}
+		"best_valid_acc": true, "total_seconds": true, "test_seconds": true, "peak_rss_mib": true, "peak_gpu_mib": true,
+		"test_metrics/macro_precision": true, "test_metrics/macro_recall": true, "test_metrics/macro_f1": true, "test_metrics/mae": true}
 	now := time.Now()
 	for _, f := range fields {
 		if !keep[f.name] {

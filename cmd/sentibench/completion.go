@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/train"
 )
@@ -26,6 +27,7 @@ var valueCompletions = map[string][]string{
 	"pool":        {nn.PoolLast, nn.PoolConcat},
 	"checkpoint":  {train.BestDir, train.LastDir},
 	"progress":    {"auto", "bar", "lines", "quiet"},
+	"target":      data.Targets(),
 }
 
 func scheduleNames() []string {

@@ -149,6 +149,9 @@ func flagText(v any) (string, error) {
 			if _, isList := item.([]any); isList {
 				return "", fmt.Errorf("a list inside a list")
 			}
+			if strings.ContainsAny(s, ",\"\n") { // a list flag reads its value as a CSV record
+				s = `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+			}
 			items[i] = s
 		}
 		return strings.Join(items, ","), nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -26,6 +27,8 @@ type dataFlags struct {
 	limit      int
 	seed       uint64
 	fields     data.Fields
+	labels     []string
+	target     string
 	noDownload bool
 	progress   string
 }
@@ -40,6 +43,8 @@ func (f *dataFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.fields.Text, "text-field", "text", "own data: the text column (CSV/TSV) or field (JSONL)")
 	fl.StringVar(&f.fields.Label, "label-field", "label", "own data: the label column or field")
 	fl.StringVar(&f.fields.Split, "split-field", "split", "own data: the optional split column or field (values train, valid, test)")
+	fl.StringSliceVar(&f.labels, "labels", nil, "the classes in id order, comma-separated (default: numbers numerically, else byte-wise, a binary data set's positive class second)")
+	fl.StringVar(&f.target, "target", "", "IMDB: what the reviews are labelled with: sentiment (neg, pos), rating (the 8 star ratings) or rating4 (1-2, 3-4, 7-8, 9-10)")
 	fl.BoolVar(&f.noDownload, "no-download", false, "fail instead of downloading the official archive when no local copy is found")
 	fl.StringVar(&f.progress, "progress", "auto", "progress reports on stderr: auto, bar, lines or quiet")
 }
@@ -53,6 +58,14 @@ func (f *dataFlags) load(cmd *cobra.Command) (*data.Corpus, error) {
 	if err != nil {
 		return nil, usageError{"--progress: " + err.Error()}
 	}
+	if cmd.Flags().Changed("labels") {
+		for i, l := range f.labels {
+			f.labels[i] = strings.TrimSpace(l)
+		}
+		if err := data.CheckLabelList(f.labels); err != nil {
+			return nil, usageError{fmt.Sprintf("--labels %s: %v", strings.Join(f.labels, ","), err)}
+		}
+	}
 	ctx := cmd.Context()
 	path, err := data.Resolve(ctx, data.Locator{
 		Path: f.path, Env: data.EnvFrom(os.Getenv), NoDownload: f.noDownload,
@@ -61,10 +74,19 @@ func (f *dataFlags) load(cmd *cobra.Command) (*data.Corpus, error) {
 	if err != nil {
 		return nil, err
 	}
-	return data.Load(ctx, data.Options{
+	c, err := data.Load(ctx, data.Options{
 		Path: path, UnsupPath: f.unsup, WithUnsup: f.withUnsup, Limit: f.limit, Seed: f.seed,
-		Fields: f.fields, Progress: cmd.ErrOrStderr(), ProgressMode: mode,
+		Fields: f.fields, Labels: f.labels, Target: f.target, Progress: cmd.ErrOrStderr(), ProgressMode: mode,
 	})
+	var unknown *data.UnknownLabelsError
+	var absent *data.AbsentLabelsError
+	switch {
+	case errors.As(err, &unknown) || errors.As(err, &absent):
+		return nil, usageError{fmt.Sprintf("--labels %s: %v", strings.Join(f.labels, ","), err)}
+	case errors.Is(err, data.ErrTargetNeedsIMDB):
+		return nil, usageError{fmt.Sprintf("--target %s: %v", f.target, err)}
+	}
+	return c, err
 }
 
 func newDataCmd() *cobra.Command {
@@ -203,7 +225,7 @@ func printInfo(w io.Writer, c *data.Corpus, toks *data.Tokens, v *data.Vocab, se
 	if len(c.Unsup) > 0 {
 		fmt.Fprintf(w, ", %s unlabelled", commas(len(c.Unsup)))
 	}
-	fmt.Fprintf(w, "; labels: %s\n\n", strings.Join(c.Classes, ", "))
+	fmt.Fprintf(w, "; labels (in id order): %s\n\n", strings.Join(c.Classes, ", "))
 
 	// Counts per part and label.
 	t := table{append(append([]string{"split"}, c.Classes...), "total")}

@@ -100,6 +100,9 @@ func newPredictCmd() *cobra.Command {
 				return usageError{"--run RUN_DIR is required"}
 			}
 			p, err := train.Load(run, o)
+			if err == nil {
+				err = binaryOnly(cmd, p)
+			}
 			if err != nil {
 				return err
 			}
@@ -168,4 +171,15 @@ func ellipsis(s string, n int) string {
 		return string(r)
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// binaryOnly refuses a run of more than two classes in the commands that speak binary runs only
+// so far (predict, serve): they would print the positive class's probability of a class that
+// is none.
+func binaryOnly(cmd *cobra.Command, p *train.Predictor) error {
+	if k := len(p.Classes()); k > 2 {
+		return fmt.Errorf("%s: %s is a run of %d classes (%s): '%s' speaks binary runs for now; 'sentibench eval' evaluates it",
+			cmd.Name(), p.Dir, k, strings.Join(p.Classes(), ", "), cmd.CommandPath())
+	}
+	return nil
 }

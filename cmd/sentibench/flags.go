@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/distill"
 	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
@@ -51,6 +52,11 @@ func zeroOr(meaning string) flagRule {
 		x, err := strconv.ParseFloat(v, 64)
 		return err == nil && x >= 0, fmt.Sprintf("want 0 (%s) or a positive number", meaning)
 	}
+}
+
+// className is one of --labels' names, which must not be empty.
+func className(v string) (bool, string) {
+	return v != "", "want class names, none empty, comma-separated"
 }
 
 // probability is a dropout: in [0, 1).
@@ -131,6 +137,8 @@ var flagRules = map[string]flagRule{
 	"pool":       oneOf(nn.PoolLast, nn.PoolConcat),
 	"checkpoint": oneOf(train.BestDir, train.LastDir),
 	"split":      oneOf("test", "valid", "train", "all"),
+	"target":     oneOf(data.Targets()...),
+	"labels":     className,
 	"device":     device,
 	"blas":       blasChoice,
 	"progress":   parsedBy(progress.ParseMode),
@@ -259,7 +267,11 @@ func configError(cmd *cobra.Command, err error) error {
 	}
 	setting := "--" + name
 	if f.Changed && f.Value.Type() != "bool" {
-		setting += " " + f.Value.String()
+		value := f.Value.String()
+		if list, isList := f.Value.(pflag.SliceValue); isList { // as given: a,b, not [a,b]
+			value = strings.Join(list.GetSlice(), ",")
+		}
+		setting += " " + value
 	}
 	return usageError{fmt.Sprintf("%s: %s", setting, ce.Problem)}
 }

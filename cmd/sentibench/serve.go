@@ -72,6 +72,9 @@ or is given twice is refused with 400.`,
 			loaded := make(chan loadResult, 1)
 			go func() {
 				p, err := train.Load(run, lo)
+				if err == nil {
+					err = binaryOnly(cmd, p)
+				}
 				loaded <- loadResult{p, err}
 			}()
 			var model *train.Predictor

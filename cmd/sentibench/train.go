@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,6 +74,15 @@ func newTrainCmd() *cobra.Command {
 recipe's split, vocabulary and batches, Adam, binary cross-entropy, the best-valid-loss
 checkpoint, and a final test of that checkpoint.
 
+Data of K > 2 classes train K logits with softmax cross-entropy. The classes are the data's
+labels in the order --labels names, else numbers numerically, else byte-wise; of two classes
+the positive one (pos, positive, 1, true) is second, and binary data without one must be
+given their order (--labels poor,good). IMDB's --target rating trains on the 8 star ratings
+of its file names, rating4 on four levels of them (1-2, 3-4, 7-8, 9-10), on the same split.
+The run records its classes (config.json's "labels"); a run of more than two classes adds
+the macro-F1 (and, for ordinal classes, the mean absolute error) to its epoch and test lines,
+and the class figures to run.jsonl.
+
 The run directory gets config.json, vocab.txt, run.jsonl (one JSON object per epoch, then the
 test), best/model.safetensors (PyTorch's parameter names) and last/ (weights, optimiser and
 generator state). Ctrl-C saves a checkpoint and stops; --resume continues exactly where it left.
@@ -131,6 +141,12 @@ progress display stays on stderr.`,
 					Progress: cmd.ErrOrStderr(), ProgressMode: hooks.ProgressMode}); err != nil {
 					return err
 				}
+				if cmd.Flags().Changed("labels") && len(cfg.Labels) == 0 {
+					return usageError{"--labels: want the class names in id order, comma-separated (leave the flag out for the data's own order)"}
+				}
+				for i, l := range cfg.Labels { // "neg, pos" names neg and pos
+					cfg.Labels[i] = strings.TrimSpace(l)
+				}
 				if !cmd.Flags().Changed("dropout") { // the model is known now
 					cfg.Dropout = train.DefaultDropout(cfg.Model)
 				}
@@ -171,6 +187,8 @@ progress display stays on stderr.`,
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the split, batch order, initial weights and dropout")
 	f.IntVar(&cfg.VocabSize, "vocab-size", cfg.VocabSize, "most frequent words kept in the vocabulary")
 	f.IntVar(&cfg.Limit, "limit", 0, "take a seeded sample of this many reviews per IMDB folder (as torch_ref.py --limit)")
+	f.StringSliceVar(&cfg.Labels, "labels", nil, "the classes in id order, comma-separated, each a label of the data (default: numbers numerically, else byte-wise, a binary data set's positive class second)")
+	f.StringVar(&cfg.Target, "target", "", "IMDB: what the reviews are labelled with: sentiment (neg, pos: the recipe), rating (the 8 star ratings) or rating4 (1-2, 3-4, 7-8, 9-10)")
 	addTrainingFlags(f, &cfg)
 	f.StringVar(&cfg.Encoder, "encoder", "", "bigru: the frozen encoder, a Hugging Face model directory or hub id")
 	f.StringVar(&cfg.FeatureCache, "feature-cache", "", "bigru: directory of the encoder feature caches (default: in the cache directory)")
