@@ -144,12 +144,13 @@ func (p *Predictor) Model() nn.Model { return p.model }
 // Name is the model kind ("lstm", "cnn", ...).
 func (p *Predictor) Name() string { return p.Info.Model.Kind }
 
-// Classes are the run's label names in id order (IMDB: neg, pos).
-func (p *Predictor) Classes() []string { return p.Info.Labels }
+// Classes are the run's label names in id order (IMDB: neg, pos); a run whose config.json names
+// none is a binary neg/pos run, or of K classes "0" to "K-1".
+func (p *Predictor) Classes() []string { return runClasses(p.Info) }
 
 // Predict returns, for each text, the probability of class 1 (IMDB: positive) of a binary
-// model; a model of K > 2 classes is an error (its logits are Logits's, its probabilities
-// nn.Probabilities's). A text without a single token is an error naming its index.
+// model; a model of K > 2 classes is an error (Classify gives any run's classes and their
+// probabilities). A text without a single token is an error naming its index.
 func (p *Predictor) Predict(texts []string) ([]float64, error) {
 	if k := p.Info.Model.Outputs; k != 1 {
 		return nil, fmt.Errorf("train: %s: Predict gives a binary model's probability of class 1; this model has %d classes", p.Dir, k)
