@@ -87,6 +87,8 @@ func TestKClassTrainEval(t *testing.T) {
 	}{
 		{"3-class csv", "three.csv", []string{"pos", "neg", "neutral"}, []string{"neg", "neutral", "pos"}, false},
 		{"5-class jsonl", "five.jsonl", []string{"4", "2", "5", "1", "3"}, []string{"1", "2", "3", "4", "5"}, true},
+		{"3-class jsonl", "three.jsonl", []string{"sports", "arts", "news"}, []string{"arts", "news", "sports"}, false},
+		{"5-class csv", "five.csv", []string{"10", "2", "7", "1", "4"}, []string{"1", "2", "4", "7", "10"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -154,6 +154,14 @@ func TestLabelsErrorsCLI(t *testing.T) {
 	if err := os.WriteFile(manyPath, []byte(many.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	oneClass := filepath.Join(dir, "one.csv")
+	emptyLabel := filepath.Join(dir, "empty.jsonl")
+	if err := os.WriteFile(oneClass, []byte("text,label\na film,x\nanother,x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(emptyLabel, []byte(`{"text": "a film", "label": "x"}`+"\n"+`{"text": "another", "label": ""}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	runs := t.TempDir()
 	for _, c := range []struct {
 		args []string
@@ -171,6 +179,8 @@ func TestLabelsErrorsCLI(t *testing.T) {
 		{[]string{"--data", goodPoor}, 1, `two labels, "good" and "poor", and neither is a positive class name`},
 		{[]string{"--data", goodPoor}, 1, "--labels good,poor"},
 		{[]string{"--data", manyPath}, 1, "10,000 distinct labels, more than the 1,000 classes"},
+		{[]string{"--data", oneClass}, 1, oneClass + `: found 1 label(s) "x"; a classifier needs at least two`},
+		{[]string{"--data", emptyLabel}, 1, emptyLabel + `:2: empty label ("label")`},
 	} {
 		runDir := filepath.Join(runs, "run")
 		args := append([]string{"train", "--model", "cnn", "--epochs", "1", "--run", runDir, "--progress", "quiet"}, c.args...)
