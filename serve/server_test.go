@@ -22,9 +22,9 @@ import (
 )
 
 // fakeModel is a binary neg/pos model that reads each text as its positive class's probability
-// ("0.73" -> 0.73; anything else 0.5), so
-// the tests can tell whether answers reach the right request in the right order. The text
-// "fail" makes the call fail and "panic" makes it panic. Calls can be held (gate) and slowed.
+// ("0.73" -> 0.73; anything else 0.5), so the tests can tell whether answers reach the right
+// request in the right order. The text "fail" makes the call fail, "panic" makes it panic, and
+// "three" gets three classes' probabilities. Calls can be held (gate) and slowed.
 type fakeModel struct {
 	delay   time.Duration
 	gate    chan struct{} // when not nil, each call waits for a value
@@ -56,6 +56,9 @@ func (m *fakeModel) Classify(texts []string) ([]train.Classification, error) {
 			return nil, errors.New("fake failure")
 		case "panic":
 			panic("fake panic")
+		case "three":
+			out[i] = train.Classification{Class: 2, Label: "?", Probabilities: []float64{0.2, 0.3, 0.5}}
+			continue
 		}
 		p, err := strconv.ParseFloat(t, 64)
 		if err != nil {
@@ -348,6 +351,19 @@ func TestModelFailure(t *testing.T) {
 	}
 	if code, _, raw := postTexts(t, ts.URL, "0.9"); code != 200 {
 		t.Fatalf("after the failures: %d %s", code, raw)
+	}
+}
+
+// TestModelBadClassification: a model that answers a text with other than its number of classes
+// gets 500 naming the fault (not a panic of the handler), and the server goes on serving.
+func TestModelBadClassification(t *testing.T) {
+	_, ts := newTestServer(t, &fakeModel{}, Options{})
+	code, _, b := call(t, "POST", ts.URL+"/v1/predict", `{"texts": ["0.2", "three"]}`)
+	if code != 500 || !strings.Contains(string(b), "text 1: class 2 and 3 probabilities for a model of 2 classes") {
+		t.Errorf("%d %s", code, b)
+	}
+	if code, _, raw := postTexts(t, ts.URL, "0.9"); code != 200 {
+		t.Fatalf("after the fault: %d %s", code, raw)
 	}
 }
 
