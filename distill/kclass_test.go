@@ -222,8 +222,8 @@ func TestClassesMustMatch(t *testing.T) {
 		outputs int
 		want    string
 	}{
-		{[]string{"neg", "pos"}, 3, `has 2 classes ["neg", "pos"] but its model 3 outputs (want 1)`},
-		{[]string{"a", "b", "c"}, 1, `has 3 classes ["a", "b", "c"] but its model 1 outputs (want 3)`},
+		{[]string{"neg", "pos"}, 3, `2 labels for a model of 3 outputs (want 1)`}, // train.ReadRunInfo's check
+		{[]string{"a", "b", "c"}, 1, `3 labels for a model of 1 outputs (want 3)`},
 		{nil, 1, `records 0 class names`},
 	} {
 		info.Labels, info.Model.Outputs = c.labels, c.outputs

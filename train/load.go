@@ -148,12 +148,12 @@ func (p *Predictor) Name() string { return p.Info.Model.Kind }
 // none is a binary neg/pos run, or of K classes "0" to "K-1".
 func (p *Predictor) Classes() []string { return runClasses(p.Info) }
 
-// Predict returns, for each text, the probability of class 1 (IMDB: positive) of a binary
-// model; a model of K > 2 classes is an error (Classify gives any run's classes and their
-// probabilities). A text without a single token is an error naming its index.
+// Predict returns, for each text, the probability of class 1 (IMDB: positive) of a binary run;
+// a run of more than two classes is an error (see Probabilities). A text without a single
+// token is an error naming its index.
 func (p *Predictor) Predict(texts []string) ([]float64, error) {
 	if k := p.Info.Model.Outputs; k != 1 {
-		return nil, fmt.Errorf("train: %s: Predict gives a binary model's probability of class 1; this model has %d classes", p.Dir, k)
+		return nil, fmt.Errorf("train: %s is a run of %d classes; Predict gives a binary run's positive-class probability (use Probabilities)", p.Dir, k)
 	}
 	logits, err := p.Logits(texts)
 	if err != nil {
@@ -181,8 +181,8 @@ func (p *Predictor) Probabilities(texts []string) ([][]float64, error) {
 	return out, nil
 }
 
-// Logits returns each text's logits, in the order of texts: Info.Model.Outputs of them per
-// text (one for a binary model, K for K classes), row-major.
+// Logits returns each text's logits, in the order of texts: one per text for a binary run, a
+// row of K (row-major) for a run of K > 2 classes.
 func (p *Predictor) Logits(texts []string) ([]float32, error) {
 	if len(texts) == 0 {
 		return nil, nil
@@ -246,13 +246,13 @@ func (p *Predictor) Logits(texts []string) ([]float32, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	K := p.Info.Model.Outputs
-	if len(res.Logits) != len(texts)*K {
-		return nil, fmt.Errorf("train: the model gave %d logits for %d texts of %d classes", len(res.Logits), len(texts), K)
+	k := p.Info.Model.Outputs
+	if len(res.Logits) != len(texts)*k {
+		return nil, fmt.Errorf("train: %d logits for %d texts of a model of %d outputs", len(res.Logits), len(texts), k)
 	}
-	out := make([]float32, len(texts)*K)
+	out := make([]float32, len(texts)*k)
 	for r, i := range order {
-		copy(out[i*K:(i+1)*K], res.Logits[r*K:(r+1)*K])
+		copy(out[i*k:(i+1)*k], res.Logits[r*k:(r+1)*k])
 	}
 	return out, nil
 }
