@@ -221,7 +221,7 @@ func OrderLabels(source string, found, given []string, allowAbsent bool) ([]stri
 	}
 	slices.Sort(classes)
 	if len(classes) == 2 {
-		first, second := isPositiveName(classes[0]), isPositiveName(classes[1])
+		first, second := IsPositiveName(classes[0]), IsPositiveName(classes[1])
 		if first == second {
 			which := "neither is"
 			if first {
@@ -237,8 +237,9 @@ func OrderLabels(source string, found, given []string, allowAbsent bool) ([]stri
 	return classes, nil
 }
 
-// isPositiveName reports whether a label names binary data's positive class.
-func isPositiveName(s string) bool {
+// IsPositiveName reports whether a label names binary data's positive class: pos, positive, 1
+// or true, in any case.
+func IsPositiveName(s string) bool {
 	for _, p := range positiveNames {
 		if strings.EqualFold(s, p) {
 			return true

@@ -14,7 +14,9 @@
 //     the mean and max over each text's length of the top layer's outputs), linear.
 //
 // Every graph has dynamic batch and sequence axes, takes the lengths as an input and outputs the
-// logits and their sigmoid, the probability of the positive class. The weights are read from the
+// logits and, for a binary model, their sigmoid, the probability of the positive class
+// ("probability"), for a model of K > 2 classes their softmax, every class's probability
+// ("probabilities"; the sidecar names the classes). The weights are read from the
 // run's checkpoint; the ONNX protobuf is written with the Go types generated from ONNX's own
 // onnx.proto (internal/onnxpb).
 package onnxexport

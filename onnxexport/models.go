@@ -21,7 +21,11 @@ const (
 	InputFeatures = "features"
 	InputLengths  = "lengths"
 	OutputLogits  = "logits"
-	OutputProb    = "probability"
+	// OutputProb is a binary model's output: sigmoid(logit), the probability of class 1.
+	OutputProb = "probability"
+	// OutputProbs is a K-class model's output: the softmax of its K logits, every class's
+	// probability.
+	OutputProbs = "probabilities"
 )
 
 // params indexes a model's parameters by their PyTorch names.
@@ -45,11 +49,13 @@ func (ps params) get(name string) (*nn.Param, error) {
 	return p, nil
 }
 
-// buildGraph returns the ONNX graph of a model in eval mode (dropout off).
+// buildGraph returns the ONNX graph of a model in eval mode (dropout off): its logits and their
+// sigmoid (a binary model's one logit: OutputProb) or softmax (a K-class model's K logits:
+// OutputProbs).
 func buildGraph(m nn.Model) (*onnxpb.GraphProto, error) {
 	cfg := m.Config()
-	if cfg.Outputs != 1 {
-		return nil, fmt.Errorf("the model has %d outputs; the export handles binary classifiers (1 output)", cfg.Outputs)
+	if cfg.Outputs < 1 {
+		return nil, fmt.Errorf("the model has %d outputs", cfg.Outputs)
 	}
 	b := newGraph("sentibench_" + cfg.Kind)
 	ps := paramsOf(m)
@@ -70,7 +76,8 @@ func buildGraph(m nn.Model) (*onnxpb.GraphProto, error) {
 	if err != nil {
 		return nil, err
 	}
-	// fc: logits = h fc.weight^T + fc.bias; probability = sigmoid(logits).
+	// fc: logits = h fc.weight^T + fc.bias; probability = sigmoid(logits), or probabilities =
+	// softmax(logits) over the K classes.
 	w, err := ps.get("fc.weight")
 	if err != nil {
 		return nil, err
@@ -82,9 +89,15 @@ func buildGraph(m nn.Model) (*onnxpb.GraphProto, error) {
 	logits := b.op("Gemm", "fc", []string{h, b.floats(w.Name, w.Shape, w.Data()), b.floats(bias.Name, bias.Shape, bias.Data())},
 		attrInt("transB", 1))
 	b.rename(logits, OutputLogits)
-	b.rename(b.op("Sigmoid", "sigmoid", []string{logits}), OutputProb)
-	b.output(OutputLogits, tFloat, "the classifier's logit per text", dynamic("batch"), fixed(cfg.Outputs))
-	b.output(OutputProb, tFloat, "sigmoid(logit): the probability of the positive class (class 1)", dynamic("batch"), fixed(cfg.Outputs))
+	if cfg.Outputs == 1 {
+		b.rename(b.op("Sigmoid", "sigmoid", []string{logits}), OutputProb)
+		b.output(OutputLogits, tFloat, "the classifier's logit per text", dynamic("batch"), fixed(1))
+		b.output(OutputProb, tFloat, "sigmoid(logit): the probability of the positive class (class 1)", dynamic("batch"), fixed(1))
+		return b.g, nil
+	}
+	b.rename(b.op("Softmax", "softmax", []string{logits}, attrInt("axis", 1)), OutputProbs)
+	b.output(OutputLogits, tFloat, "the classifier's logits per text, one per class", dynamic("batch"), fixed(cfg.Outputs))
+	b.output(OutputProbs, tFloat, "softmax(logits): the probability of each class, in class id order", dynamic("batch"), fixed(cfg.Outputs))
 	return b.g, nil
 }
 

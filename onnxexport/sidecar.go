@@ -26,11 +26,12 @@ type Sidecar struct {
 	// Inputs and Outputs describe the graph's inputs and outputs by name.
 	Inputs  map[string]string `json:"inputs"`
 	Outputs map[string]string `json:"outputs"`
-	// Labels names the classes by id; PositiveClass is the id whose probability the
-	// "probability" output is.
+	// Labels names the classes by id. PositiveClass, of a binary model, is the id whose
+	// probability the "probability" output is (1), PositiveLabel its name; a K-class model
+	// has neither (its "probabilities" output gives every class's).
 	Labels        []string `json:"labels"`
-	PositiveClass int      `json:"positive_class"`
-	PositiveLabel string   `json:"positive_label"`
+	PositiveClass int      `json:"positive_class,omitempty"`
+	PositiveLabel string   `json:"positive_label,omitempty"`
 	// Decision is how sentibench turns the outputs into a class.
 	Decision string `json:"decision"`
 	// Tokenizer is for the word models (cnn, lstm).
@@ -97,6 +98,14 @@ func newSidecar(info train.RunInfo, vocab *data.Vocab, runDir, checkpoint string
 	}
 	if len(info.Labels) > 1 {
 		s.PositiveLabel = info.Labels[1]
+	}
+	if k := info.Model.Outputs; k > 1 {
+		s.Outputs = map[string]string{
+			OutputLogits: fmt.Sprintf("float32 (batch, %d): the classifier's logits, one per class in the order of labels", k),
+			OutputProbs:  fmt.Sprintf("float32 (batch, %d): softmax(logits), the probability of each class in the order of labels", k),
+		}
+		s.PositiveClass, s.PositiveLabel = 0, ""
+		s.Decision = "the class of the largest logit (the first of equal ones): labels[argmax(logits)]"
 	}
 	if info.Model.Kind == nn.KindBiGRU {
 		s.Inputs = map[string]string{

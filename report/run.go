@@ -60,6 +60,8 @@ type RunConfig struct {
 	Epochs    int
 	BatchSize int
 	Threads   int
+	// Labels are the run's class names in id order (key "labels"; nil when it does not say).
+	Labels []string
 	// Raw holds every top-level key as found, for what the fields above do not cover.
 	Raw map[string]json.RawMessage
 }
@@ -202,6 +204,7 @@ func (r *Run) readConfig(path string) error {
 	loose("epochs", &c.Epochs)
 	loose("batch_size", &c.BatchSize)
 	loose("threads", &c.Threads)
+	loose("labels", &c.Labels)
 	r.Config = c
 	return nil
 }

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sentibench/sentibench/train"
 )
 
 // Summary is one run's line of the comparison table. Unknown figures are NaN (floats) or zero
@@ -45,6 +48,13 @@ type Summary struct {
 	PeakHeapMiB   float64
 	// PeakGPUMiB is the largest device memory peak (NaN on the CPU).
 	PeakGPUMiB float64
+	// TestClasses are the test's figures by class of a run of more than two classes (its final
+	// record's test_metrics), nil for other runs; Classes name its classes in id order.
+	// TestMacroF1 and TestMAE are its macro-F1 and, for ordinal classes, mean absolute error
+	// (NaN when not recorded).
+	TestClasses          *train.ClassMetrics
+	Classes              []string
+	TestMacroF1, TestMAE float64
 }
 
 // Summarize condenses a run into its table line.
@@ -56,7 +66,7 @@ func Summarize(r *Run) Summary {
 		Params: r.CheckpointParams, CheckpointBytes: r.CheckpointBytes,
 		Epochs: len(r.Epochs), EpochsPlanned: r.Config.Epochs,
 		BestValidAcc: nan, TestAcc: nan, MeanEpochSeconds: nan, TokensPerSecond: nan,
-		PeakRSSMiB: nan, PeakHeapMiB: nan, PeakGPUMiB: nan,
+		PeakRSSMiB: nan, PeakHeapMiB: nan, PeakGPUMiB: nan, TestMacroF1: nan, TestMAE: nan,
 	}
 	if r.Config.Dropout != nil {
 		s.Dropout = *r.Config.Dropout
@@ -121,11 +131,31 @@ func Summarize(r *Run) Summary {
 		}
 		s.PeakGPUMiB = maxKnown(s.PeakGPUMiB, f.PeakGPUMiB)
 		s.PeakGPUMiB = maxKnown(s.PeakGPUMiB, r.FinalCUDAMiB)
+		if m := f.TestMetrics; m != nil && len(m.Confusion) > 0 {
+			s.TestClasses, s.TestMacroF1 = m, m.MacroF1
+			if m.MAE != nil {
+				s.TestMAE = *m.MAE
+			}
+			s.Classes = classNames(r.Config.Labels, len(m.Confusion))
+		}
 	}
 	if !math.IsNaN(s.PeakRSSMiB) && s.PeakRSSMethod == "" && strings.HasPrefix(s.Framework, "torch") {
 		s.PeakRSSMethod = "ru_maxrss" // torch_ref.py's peak_rss_mib
 	}
 	return s
+}
+
+// classNames are a run's class names for k classes: its labels, or "0" to "k-1" when it names
+// other than k of them.
+func classNames(labels []string, k int) []string {
+	if len(labels) == k {
+		return labels
+	}
+	names := make([]string, k)
+	for i := range names {
+		names[i] = strconv.Itoa(i)
+	}
+	return names
 }
 
 // maxKnown is the larger of a (NaN: none yet) and v (0: not measured).
@@ -243,19 +273,42 @@ var columns = []column{
 	}},
 }
 
+// The columns of runs of more than two classes, which a table has when one of its runs
+// recorded the figure (a table of binary runs has none of them).
+var (
+	macroF1Column = column{"test macro-F1", true, func(s Summary) string { return num(s.TestMacroF1, 3) }}
+	maeColumn     = column{"test MAE", true, func(s Summary) string { return num(s.TestMAE, 3) }}
+)
+
+// columns is the table's columns: every run's, then macro-F1 and MAE when a run has them.
+func (t Table) columns() []column {
+	cols := columns
+	if t.any(func(s Summary) bool { return !math.IsNaN(s.TestMacroF1) }) {
+		cols = append(slices.Clip(cols), macroF1Column)
+	}
+	if t.any(func(s Summary) bool { return !math.IsNaN(s.TestMAE) }) {
+		cols = append(slices.Clip(cols), maeColumn)
+	}
+	return cols
+}
+
+// any reports whether a row satisfies f.
+func (t Table) any(f func(Summary) bool) bool { return slices.ContainsFunc(t.Rows, f) }
+
 // cells renders the table for text and Markdown.
-func (t Table) cells() (head []string, rows [][]string) {
-	for _, c := range columns {
+func (t Table) cells() (cols []column, head []string, rows [][]string) {
+	cols = t.columns()
+	for _, c := range cols {
 		head = append(head, c.head)
 	}
 	for _, s := range t.Rows {
-		row := make([]string, len(columns))
-		for i, c := range columns {
+		row := make([]string, len(cols))
+		for i, c := range cols {
 			row[i] = c.cell(s)
 		}
 		rows = append(rows, row)
 	}
-	return head, rows
+	return cols, head, rows
 }
 
 // notes are the table's footnotes.
@@ -276,9 +329,27 @@ func (t Table) notes() []string {
 	return notes
 }
 
-// WriteText writes the table with aligned columns for a terminal.
+// WriteText writes the table with aligned columns for a terminal, its notes, and the test's
+// figures by class of each run of more than two classes.
 func (t Table) WriteText(w io.Writer) error {
-	head, rows := t.cells()
+	cols, head, rows := t.cells()
+	var b strings.Builder
+	writeAligned(&b, cols, head, rows)
+	for _, n := range t.notes() {
+		b.WriteString(n + "\n")
+	}
+	for _, s := range t.Rows {
+		if s.TestClasses != nil {
+			b.WriteString("\n" + classTitle(s, "") + "\n")
+			writeAligned(&b, classColumns, classHead, classRows(s))
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeAligned writes a table with aligned columns: the head, a rule, the rows.
+func writeAligned(b *strings.Builder, cols []column, head []string, rows [][]string) {
 	width := make([]int, len(head))
 	for i, h := range head {
 		width[i] = len(h)
@@ -288,7 +359,6 @@ func (t Table) WriteText(w io.Writer) error {
 			width[i] = max(width[i], len([]rune(c)))
 		}
 	}
-	var b strings.Builder
 	line := func(cells []string) {
 		for i, c := range cells {
 			if i > 0 {
@@ -296,7 +366,7 @@ func (t Table) WriteText(w io.Writer) error {
 			}
 			pad := strings.Repeat(" ", width[i]-len([]rune(c)))
 			switch {
-			case columns[i].right:
+			case cols[i].right:
 				b.WriteString(pad + c)
 			case i == len(cells)-1:
 				b.WriteString(c)
@@ -315,17 +385,32 @@ func (t Table) WriteText(w io.Writer) error {
 	for _, r := range rows {
 		line(r)
 	}
-	for _, n := range t.notes() {
-		b.WriteString(n + "\n")
+}
+
+// WriteMarkdown writes the table as a GitHub Markdown table, its notes, and the test's figures
+// by class of each run of more than two classes.
+func (t Table) WriteMarkdown(w io.Writer) error {
+	cols, head, rows := t.cells()
+	var b strings.Builder
+	writeMarkdownTable(&b, cols, head, rows)
+	if notes := t.notes(); len(notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range notes {
+			b.WriteString(strings.Replace(n, wholeProcess, `\*`, 1) + "\n\n")
+		}
 	}
-	_, err := io.WriteString(w, b.String())
+	for _, s := range t.Rows {
+		if s.TestClasses != nil {
+			b.WriteString("\n" + classTitle(s, "**") + "\n\n")
+			writeMarkdownTable(&b, classColumns, classHead, classRows(s))
+		}
+	}
+	_, err := io.WriteString(w, strings.TrimRight(b.String(), "\n")+"\n")
 	return err
 }
 
-// WriteMarkdown writes the table as a GitHub Markdown table.
-func (t Table) WriteMarkdown(w io.Writer) error {
-	head, rows := t.cells()
-	var b strings.Builder
+// writeMarkdownTable writes a GitHub Markdown table.
+func writeMarkdownTable(b *strings.Builder, cols []column, head []string, rows [][]string) {
 	row := func(cells []string) {
 		b.WriteString("|")
 		for _, c := range cells {
@@ -335,7 +420,7 @@ func (t Table) WriteMarkdown(w io.Writer) error {
 	}
 	row(head)
 	b.WriteString("|")
-	for _, c := range columns {
+	for _, c := range cols {
 		if c.right {
 			b.WriteString("---:|")
 		} else {
@@ -346,17 +431,57 @@ func (t Table) WriteMarkdown(w io.Writer) error {
 	for _, r := range rows {
 		row(r)
 	}
-	if notes := t.notes(); len(notes) > 0 {
-		b.WriteString("\n")
-		for _, n := range notes {
-			b.WriteString(strings.Replace(n, wholeProcess, `\*`, 1) + "\n\n")
-		}
-	}
-	_, err := io.WriteString(w, strings.TrimRight(b.String(), "\n")+"\n")
-	return err
 }
 
-// CSVHeader is the CSV table's header: plain numbers in base units, empty when unknown.
+// The table of a run's test figures by class: one row per class and the macro average.
+var (
+	classHead    = []string{"class", "precision", "recall", "F1", "support"}
+	classColumns = []column{{right: false}, {right: true}, {right: true}, {right: true}, {right: true}}
+)
+
+// classTitle is the line above a run's class table, the run's name set between mark and mark.
+func classTitle(s Summary, mark string) string {
+	k, n := len(s.TestClasses.Confusion), 0
+	for _, row := range s.TestClasses.Confusion {
+		for _, c := range row {
+			n += c
+		}
+	}
+	title := fmt.Sprintf("%s%s%s: the test by class (%d classes, %s examples; macro-F1 %s", mark, s.Name, mark, k, count(int64(n)), num(s.TestMacroF1, 3))
+	if !math.IsNaN(s.TestMAE) {
+		title += ", MAE " + num(s.TestMAE, 3)
+	}
+	return title + ")"
+}
+
+// classRows are a run's class table's rows: per class its precision, recall, F1 and number of
+// test examples (a precision or recall that is undefined, "-"), then the macro average.
+func classRows(s Summary) [][]string {
+	m := s.TestClasses
+	var rows [][]string
+	total := 0
+	for i, row := range m.Confusion {
+		support := 0
+		for _, c := range row {
+			support += c
+		}
+		total += support
+		rows = append(rows, []string{s.Classes[i], num(at(m.Precision, i), 3), num(at(m.Recall, i), 3), num(at(m.F1, i), 3), strconv.Itoa(support)})
+	}
+	return append(rows, []string{"macro avg", num(m.MacroPrecision, 3), num(m.MacroRecall, 3), num(m.MacroF1, 3), strconv.Itoa(total)})
+}
+
+// at is v[i], NaN past its end (a damaged record).
+func at(v []float64, i int) float64 {
+	if i < len(v) {
+		return v[i]
+	}
+	return math.NaN()
+}
+
+// CSVHeader is the CSV table's header: plain numbers in base units, empty when unknown. A table
+// with runs of more than two classes has two more columns, test_macro_f1 and test_mae (the
+// figures by class are in each run's run.jsonl).
 var CSVHeader = []string{
 	"run", "dir", "framework", "model", "device", "dropout", "params", "checkpoint_bytes",
 	"epochs", "epochs_planned", "finished", "best_epoch", "best_valid_acc", "test_acc",
@@ -367,7 +492,12 @@ var CSVHeader = []string{
 // WriteCSV writes the table as CSV with CSVHeader.
 func (t Table) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	cw.Write(CSVHeader)
+	classes := t.any(func(s Summary) bool { return s.TestClasses != nil })
+	header := CSVHeader
+	if classes {
+		header = append(slices.Clip(header), "test_macro_f1", "test_mae")
+	}
+	cw.Write(header)
 	f := func(v float64) string {
 		if math.IsNaN(v) {
 			return ""
@@ -385,13 +515,17 @@ func (t Table) WriteCSV(w io.Writer) error {
 		if s.BestEpoch > 0 {
 			bestEpoch = strconv.Itoa(s.BestEpoch)
 		}
-		cw.Write([]string{
+		record := []string{
 			s.Name, s.Dir, s.Framework, s.Model, s.Device, f(s.Dropout), i(int64(s.Params)),
 			i(s.CheckpointBytes), strconv.Itoa(s.Epochs), i(int64(s.EpochsPlanned)),
 			strconv.FormatBool(s.Finished), bestEpoch, f(s.BestValidAcc), f(s.TestAcc),
 			f(s.MeanEpochSeconds), f(s.TokensPerSecond), f(s.PeakRSSMiB), s.PeakRSSMethod,
 			f(s.PeakHeapMiB), f(s.PeakGPUMiB),
-		})
+		}
+		if classes {
+			record = append(record, f(s.TestMacroF1), f(s.TestMAE))
+		}
+		cw.Write(record)
 	}
 	cw.Flush()
 	return cw.Error()

@@ -2,7 +2,10 @@
 """onnx_parity.py -- checks a model exported by `sentibench export --format onnx` against
 `sentibench predict --json`, with third-party tools: the ONNX checker (onnx.checker.check_model,
 full_check=True) must accept the file, and ONNX Runtime must give every text's probability within
---tol of sentibench's.
+--tol of sentibench's: a binary model's "probability" output against predict's "probability", a
+K-class model's "probabilities" (the softmax of its K logits) against predict's "probabilities",
+class by class in the order of the sidecar's labels, and the class of its largest logit against
+predict's "class".
 
 Word models (cnn, lstm): the texts are tokenized here from the sidecar JSON alone (the
 basic_english rules it states, its vocabulary, unknown and padding ids, max_tokens), so the
@@ -113,6 +116,10 @@ def main():
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
+    # A binary model's output is the probability of class 1 (one column); a K-class model's,
+    # every class's (K columns, in the order of the sidecar's labels).
+    kclass = "probabilities" in side["outputs"]
+    output = "probabilities" if kclass else "probability"
 
     if args.bench:
         texts = texts[:args.bench]
@@ -122,7 +129,7 @@ def main():
         if args.sort:
             order.sort(key=lambda i: -len(inputs.seqs[i]))
         for s in range(0, len(texts), args.batch):
-            sess.run(["probability"], inputs.feed(order[s:s + args.batch], 0, rng))
+            sess.run([output], inputs.feed(order[s:s + args.batch], 0, rng))
         dt = time.perf_counter() - t0
         print(f"onnxruntime {ort.__version__}: {len(texts)} texts in {dt:.3f} s, {len(texts) / dt:.1f} texts/s "
               f"(batch {args.batch}, {args.threads or 'default'} threads, tokenization included, "
@@ -133,24 +140,43 @@ def main():
         inputs = FeatureInputs(side, args.features, args.lengths, len(texts))
     else:
         inputs = WordInputs(side, texts)
+    labels = side["labels"]
     with open(args.predictions) as f:
-        want = np.array([json.loads(line)["probability"] for line in f if line.strip()])
-    if len(want) != len(texts):
-        raise SystemExit(f"{args.predictions}: {len(want)} predictions for {len(texts)} texts")
+        records = [json.loads(line) for line in f if line.strip()]
+    if len(records) != len(texts):
+        raise SystemExit(f"{args.predictions}: {len(records)} predictions for {len(texts)} texts")
+    if kclass:
+        want = np.array([[r["probabilities"][label] for label in labels] for r in records])
+        want_class = [r["class"] for r in records]
+    else:
+        want = np.array([[r["probability"]] for r in records])
 
-    got = np.zeros(len(texts))
+    got = np.zeros(want.shape)
+    logits = np.zeros(want.shape)
     for s in range(0, len(texts), args.batch):
         idx = list(range(s, min(len(texts), s + args.batch)))
-        got[idx] = sess.run(["probability"], inputs.feed(idx, 3, rng))[0][:, 0]
-    alone = np.array([sess.run(["probability"], inputs.feed([i], 0, rng))[0][0, 0] for i in range(min(20, len(texts)))])
+        got[idx], logits[idx] = sess.run([output, "logits"], inputs.feed(idx, 3, rng))
+    alone = np.array([sess.run([output], inputs.feed([i], 0, rng))[0][0] for i in range(min(20, len(texts)))])
 
-    diff = np.abs(got - want)
+    diff = np.abs(got - want).max(axis=1)
     diff_alone = np.abs(alone - got[:len(alone)])
     worst = int(np.argmax(diff))
-    print(f"{side['model']}: {len(texts)} texts, max |onnxruntime - sentibench| = {diff.max():.3g} "
-          f"(text {worst}: {got[worst]:.8f} vs {want[worst]:.8f}), padded vs alone {diff_alone.max():.3g}; "
+    print(f"{side['model']}: {len(texts)} texts of {len(labels)} classes, max |onnxruntime - sentibench| = {diff.max():.3g} "
+          f"(text {worst}: {got[worst]} vs {want[worst]}), padded vs alone {diff_alone.max():.3g}; "
           f"onnx {onnx.__version__} checker ok, onnxruntime {ort.__version__}")
-    if diff.max() > args.tol or diff_alone.max() > args.tol or not np.all(np.isfinite(got)):
+    failed = diff.max() > args.tol or diff_alone.max() > args.tol or not np.all(np.isfinite(got))
+    if kclass:
+        if got.shape[1] != len(labels) or np.abs(got.sum(axis=1) - 1).max() > 1e-5:
+            print(f"FAIL: {got.shape[1]} probabilities per text for {len(labels)} labels, or they do not sum to 1", file=sys.stderr)
+            return 1
+        # (a near tie, within what float32 arithmetic may reorder, is no disagreement)
+        top2 = np.sort(logits, axis=1)[:, -2:]
+        wrong = [i for i in range(len(texts))
+                 if labels[int(np.argmax(logits[i]))] != want_class[i] and top2[i, 1] - top2[i, 0] > 1e-4]
+        if wrong:
+            print(f"FAIL: the class of the largest logit differs from sentibench's for texts {wrong[:10]}", file=sys.stderr)
+            return 1
+    if failed:
         print(f"FAIL: over the tolerance {args.tol}", file=sys.stderr)
         return 1
     return 0

@@ -7,16 +7,18 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/sentibench/sentibench/train"
 )
 
-// job is one request's texts on their way through the batcher. The batcher sets probs or err
-// and then closes done; the handler reads them only after done is closed.
+// job is one request's texts on their way through the batcher. The batcher sets results or
+// err and then closes done; the handler reads them only after done is closed.
 type job struct {
-	ctx   context.Context
-	texts []string
-	probs []float64
-	err   error
-	done  chan struct{}
+	ctx     context.Context
+	texts   []string
+	results []train.Classification
+	err     error
+	done    chan struct{}
 }
 
 // errStopped answers the jobs still queued when the batcher stops.
@@ -124,7 +126,7 @@ func (b *batcher) run(jobs []*job) {
 			texts = append(texts, j.texts...)
 		}
 	}
-	probs, err := b.predict(texts)
+	results, err := b.classify(texts)
 	if err != nil {
 		b.log.Warn("the model failed on a batch", "requests", len(live), "texts", len(texts), "error", err.Error())
 	}
@@ -138,39 +140,45 @@ func (b *batcher) run(jobs []*job) {
 		if err != nil {
 			j.err = err
 		} else {
-			j.probs, probs = probs[:len(j.texts):len(j.texts)], probs[len(j.texts):]
+			j.results, results = results[:len(j.texts):len(j.texts)], results[len(j.texts):]
 		}
 		close(j.done)
 	}
 }
 
-// predict calls the model in chunks of at most maxBatch texts (a request may hold more), and
+// classify calls the model in chunks of at most maxBatch texts (a request may hold more), and
 // turns a panic of the model into an error: the batcher must outlive a bad batch.
-func (b *batcher) predict(texts []string) ([]float64, error) {
-	out := make([]float64, 0, len(texts))
+func (b *batcher) classify(texts []string) ([]train.Classification, error) {
+	out := make([]train.Classification, 0, len(texts))
 	for start := 0; start < len(texts); start += b.maxBatch {
 		chunk := texts[start:min(len(texts), start+b.maxBatch)]
 		t0 := time.Now()
-		probs, err := b.call(chunk)
+		results, err := b.call(chunk)
 		if err != nil {
 			b.metrics.countError(errModel)
 			return nil, fmt.Errorf("model %s: %w", b.model.Name(), err)
 		}
 		b.metrics.observeBatch(len(chunk), time.Since(t0))
-		out = append(out, probs...)
+		out = append(out, results...)
 	}
 	return out, nil
 }
 
-func (b *batcher) call(texts []string) (probs []float64, err error) {
+func (b *batcher) call(texts []string) (results []train.Classification, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			probs, err = nil, fmt.Errorf("panic: %v", r)
+			results, err = nil, fmt.Errorf("panic: %v", r)
 		}
 	}()
-	probs, err = b.model.Predict(texts)
-	if err == nil && len(probs) != len(texts) {
-		err = fmt.Errorf("%d probabilities for %d texts", len(probs), len(texts))
+	results, err = b.model.Classify(texts)
+	if err == nil && len(results) != len(texts) {
+		err = fmt.Errorf("%d classifications for %d texts", len(results), len(texts))
 	}
-	return probs, err
+	k := len(b.model.Classes())
+	for i := 0; err == nil && i < len(results); i++ {
+		if c := results[i]; len(c.Probabilities) != k || c.Class < 0 || c.Class >= k {
+			err = fmt.Errorf("text %d: class %d and %d probabilities for a model of %d classes", i, c.Class, len(c.Probabilities), k)
+		}
+	}
+	return results, err
 }

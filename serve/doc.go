@@ -1,6 +1,9 @@
 // Package serve serves a trained text classifier over HTTP: a JSON prediction API
-// (POST /v1/predict with {"texts": [...]}, or GET /v1/predict?text=...), a small web page at /
-// (inline HTML, CSS and JavaScript embedded in the binary), /healthz, /readyz, and /metrics in
+// (POST /v1/predict with {"texts": [...]}, or GET /v1/predict?text=...: per text the label, the
+// predicted class and every class's probability), the model's name and classes (GET /v1/model),
+// a small web page at / (inline HTML, CSS and JavaScript embedded in the binary: the six
+// sentiment levels for a binary sentiment model, every class's probability for any other),
+// /healthz, /readyz, and /metrics in
 // the Prometheus text format (through prometheus/client_golang, on a registry of the server's
 // own: its series and the Go runtime's and the process's standard ones).
 //

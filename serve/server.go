@@ -23,10 +23,14 @@ import (
 	"github.com/sentibench/sentibench/train"
 )
 
-// Model classifies texts: Predict returns, for each text, the probability of the positive
-// class. The server calls Predict from one goroutine at a time.
+// Model classifies texts into its classes. The server calls Classify from one goroutine at a
+// time. *train.Predictor is one (FromPredictor adds a word model's text check).
 type Model interface {
-	Predict(texts []string) ([]float64, error)
+	// Classify returns, for each text, its class and the probability of every class, in the
+	// order of Classes.
+	Classify(texts []string) ([]train.Classification, error)
+	// Classes names the classes in id order (at least two; IMDB: neg, pos).
+	Classes() []string
 	// Name names the model (e.g. "cnn"); it appears in every answer.
 	Name() string
 }
@@ -62,8 +66,6 @@ type Options struct {
 	ShutdownDelay time.Duration
 	// ShutdownTimeout bounds the wait for in-flight requests at shutdown (default 25s).
 	ShutdownTimeout time.Duration
-	// Label names a probability (default train.SentimentLabel, the six labels).
-	Label func(p float64) string
 	// Logger receives the server's structured log: start, stop, one record per request
 	// (debug level when it succeeded, warn when it failed) and the HTTP server's own errors
 	// (default: none).
@@ -98,9 +100,6 @@ func (o Options) withDefaults() Options {
 	def(&o.WriteTimeout, o.RequestTimeout+5*time.Second)
 	def(&o.IdleTimeout, 60*time.Second)
 	def(&o.ShutdownTimeout, 25*time.Second)
-	if o.Label == nil {
-		o.Label = train.SentimentLabel
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -234,6 +233,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /{$}", s.page.serve)
 	mux.HandleFunc("POST /v1/predict", s.predict)
 	mux.HandleFunc("GET /v1/predict", s.predict)
+	mux.HandleFunc("GET /v1/model", s.modelInfo)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -430,18 +430,37 @@ type PredictRequest struct {
 	Texts []string `json:"texts"`
 }
 
-// Prediction is one text's answer.
+// Prediction is one text's answer (train.Classification.Verdict names its label and
+// probability).
 type Prediction struct {
-	// Probability is the probability of the positive class; Label its name among the six.
+	// Probability is a binary model's probability of its second class (the positive class,
+	// IMDB: pos), and a model of K > 2 classes' probability of the predicted class.
 	Probability float64 `json:"probability"`
-	Label       string  `json:"label"`
+	// Label is, for a binary sentiment model (train.SentimentClasses: neg/pos), Probability's
+	// sentiment level among the six (Extremely Negative ... Extremely Positive); for any other
+	// model, the predicted class.
+	Label string `json:"label"`
+	// Class is the predicted class, and Probabilities every class's probability by name, in
+	// the model's class order.
+	Class         string                   `json:"class"`
+	Probabilities train.ClassProbabilities `json:"probabilities"`
 }
 
-// PredictResponse is the answer of /v1/predict: the model's name and one prediction per text,
-// in the order of the texts.
+// PredictResponse is the answer of /v1/predict: the model's name, its classes in id order,
+// and one prediction per text, in the order of the texts.
 type PredictResponse struct {
 	Model       string       `json:"model"`
+	Classes     []string     `json:"classes"`
 	Predictions []Prediction `json:"predictions"`
+}
+
+// ModelInfo is the answer of GET /v1/model: the model's name and classes, and whether its
+// predictions' labels are the six sentiment levels (a binary sentiment model) rather than its
+// classes. The web page reads it to lay itself out.
+type ModelInfo struct {
+	Model           string   `json:"model"`
+	Classes         []string `json:"classes"`
+	SentimentLevels bool     `json:"sentiment_levels"`
 }
 
 // ErrorResponse is the body of every error answer: the error, and the request's ID (as in the
@@ -520,11 +539,25 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, "%v", j.err)
 		return
 	}
-	resp := PredictResponse{Model: b.model.Name(), Predictions: make([]Prediction, len(j.probs))}
-	for i, p := range j.probs {
-		resp.Predictions[i] = Prediction{Probability: p, Label: s.opts.Label(p)}
+	classes := b.model.Classes()
+	resp := PredictResponse{Model: b.model.Name(), Classes: classes, Predictions: make([]Prediction, len(j.results))}
+	for i, c := range j.results {
+		label, prob := c.Verdict(classes)
+		resp.Predictions[i] = Prediction{Probability: prob, Label: label, Class: c.Label, Probabilities: c.ByClass(classes)}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// modelInfo serves GET /v1/model.
+func (s *Server) modelInfo(w http.ResponseWriter, r *http.Request) {
+	b := s.currentBatcher()
+	if b == nil {
+		s.metrics.countError(errNotReady)
+		s.fail(w, r, http.StatusServiceUnavailable, "the model is not loaded yet")
+		return
+	}
+	classes := b.model.Classes()
+	writeJSON(w, http.StatusOK, ModelInfo{Model: b.model.Name(), Classes: classes, SentimentLevels: train.SentimentClasses(classes)})
 }
 
 // readTexts reads and checks a request's texts; on failure it returns the status code to answer.

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,9 +21,10 @@ import (
 	"github.com/sentibench/sentibench/train"
 )
 
-// fakeModel reads each text as its own probability ("0.73" -> 0.73; anything else 0.5), so
-// the tests can tell whether answers reach the right request in the right order. The text
-// "fail" makes the call fail and "panic" makes it panic. Calls can be held (gate) and slowed.
+// fakeModel is a binary neg/pos model that reads each text as its positive class's probability
+// ("0.73" -> 0.73; anything else 0.5), so the tests can tell whether answers reach the right
+// request in the right order. The text "fail" makes the call fail, "panic" makes it panic, and
+// "three" gets three classes' probabilities. Calls can be held (gate) and slowed.
 type fakeModel struct {
 	delay   time.Duration
 	gate    chan struct{} // when not nil, each call waits for a value
@@ -34,7 +36,9 @@ type fakeModel struct {
 
 func (m *fakeModel) Name() string { return "fake" }
 
-func (m *fakeModel) Predict(texts []string) ([]float64, error) {
+func (m *fakeModel) Classes() []string { return []string{"neg", "pos"} }
+
+func (m *fakeModel) Classify(texts []string) ([]train.Classification, error) {
 	if m.entered != nil {
 		m.entered <- struct{}{}
 	}
@@ -45,19 +49,26 @@ func (m *fakeModel) Predict(texts []string) ([]float64, error) {
 	m.mu.Lock()
 	m.sizes = append(m.sizes, len(texts))
 	m.mu.Unlock()
-	out := make([]float64, len(texts))
+	out := make([]train.Classification, len(texts))
 	for i, t := range texts {
 		switch t {
 		case "fail":
 			return nil, errors.New("fake failure")
 		case "panic":
 			panic("fake panic")
+		case "three":
+			out[i] = train.Classification{Class: 2, Label: "?", Probabilities: []float64{0.2, 0.3, 0.5}}
+			continue
 		}
 		p, err := strconv.ParseFloat(t, 64)
 		if err != nil {
 			p = 0.5
 		}
-		out[i] = p
+		class := 0
+		if p > 0.5 {
+			class = 1
+		}
+		out[i] = train.Classification{Class: class, Label: m.Classes()[class], Probabilities: []float64{1 - p, p}}
 	}
 	return out, nil
 }
@@ -130,6 +141,15 @@ func postTexts(t *testing.T, base string, texts ...string) (int, PredictResponse
 	return code, resp, string(b)
 }
 
+// verdict is a prediction's probability and label, the fields of a binary model's answer that
+// clients have read from the start.
+type verdict struct {
+	Probability float64
+	Label       string
+}
+
+func verdictOf(p Prediction) verdict { return verdict{p.Probability, p.Label} }
+
 func TestPredictPOSTAndGET(t *testing.T) {
 	_, ts := newTestServer(t, &fakeModel{}, Options{})
 	code, resp, raw := postTexts(t, ts.URL, "0.95", "0.05", "0.55", "0.3", "0.45", "0.8")
@@ -139,12 +159,27 @@ func TestPredictPOSTAndGET(t *testing.T) {
 	if resp.Model != "fake" || len(resp.Predictions) != 6 {
 		t.Fatalf("POST answer %s", raw)
 	}
-	want := []Prediction{{0.95, "Extremely Positive"}, {0.05, "Extremely Negative"}, {0.55, "Somewhat Positive"},
+	want := []verdict{{0.95, "Extremely Positive"}, {0.05, "Extremely Negative"}, {0.55, "Somewhat Positive"},
 		{0.3, "Negative"}, {0.45, "Somewhat Negative"}, {0.8, "Positive"}}
 	for i, p := range resp.Predictions {
-		if p != want[i] {
+		if verdictOf(p) != want[i] {
 			t.Errorf("prediction %d = %+v, want %+v", i, p, want[i])
 		}
+		class := "neg"
+		if want[i].Probability > 0.5 {
+			class = "pos"
+		}
+		if p.Class != class || !slices.Equal(p.Probabilities, train.ClassProbabilities{{Class: "neg", Probability: 1 - want[i].Probability}, {Class: "pos", Probability: want[i].Probability}}) {
+			t.Errorf("prediction %d = %+v: want class %s and probabilities neg %v, pos %v", i, p, class, 1-want[i].Probability, want[i].Probability)
+		}
+	}
+	if !slices.Equal(resp.Classes, []string{"neg", "pos"}) {
+		t.Errorf("classes %q", resp.Classes)
+	}
+	// Today's fields first, as clients of a binary model read them, then the class and every
+	// class's probability in the model's order.
+	if want := `{"probability":0.95,"label":"Extremely Positive","class":"pos","probabilities":{"neg":0.050000000000000044,"pos":0.95}}`; !strings.Contains(raw, want) {
+		t.Errorf("POST answer %s lacks %s", raw, want)
 	}
 
 	code, h, b := call(t, http.MethodGet, ts.URL+"/v1/predict?text=0.7&text="+url.QueryEscape("0.2"), "")
@@ -155,7 +190,7 @@ func TestPredictPOSTAndGET(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Predictions) != 2 || got.Predictions[0] != (Prediction{0.7, "Positive"}) || got.Predictions[1] != (Prediction{0.2, "Negative"}) {
+	if len(got.Predictions) != 2 || verdictOf(got.Predictions[0]) != (verdict{0.7, "Positive"}) || verdictOf(got.Predictions[1]) != (verdict{0.2, "Negative"}) {
 		t.Errorf("GET answer %s", b)
 	}
 }
@@ -178,6 +213,8 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/predict?text=0.7", 200, ""},
 		{"HEAD", "/v1/predict?text=0.7", 200, ""}, // a GET without the body (405 before the ServeMux)
 		{"POST", "/v1/predict", 400, ""},          // no body
+		{"GET", "/v1/model", 200, ""},
+		{"POST", "/v1/model", 405, "GET, HEAD"},
 		{"PUT", "/v1/predict", 405, "GET, HEAD, POST"},
 		{"DELETE", "/healthz", 405, "GET, HEAD"},
 		{"POST", "/readyz", 405, "GET, HEAD"},
@@ -317,6 +354,19 @@ func TestModelFailure(t *testing.T) {
 	}
 }
 
+// TestModelBadClassification: a model that answers a text with other than its number of classes
+// gets 500 naming the fault (not a panic of the handler), and the server goes on serving.
+func TestModelBadClassification(t *testing.T) {
+	_, ts := newTestServer(t, &fakeModel{}, Options{})
+	code, _, b := call(t, "POST", ts.URL+"/v1/predict", `{"texts": ["0.2", "three"]}`)
+	if code != 500 || !strings.Contains(string(b), "text 1: class 2 and 3 probabilities for a model of 2 classes") {
+		t.Errorf("%d %s", code, b)
+	}
+	if code, _, raw := postTexts(t, ts.URL, "0.9"); code != 200 {
+		t.Fatalf("after the fault: %d %s", code, raw)
+	}
+}
+
 // TestMicroBatching: concurrent requests share calls of the model, and the metrics show it.
 func TestMicroBatching(t *testing.T) {
 	m := &fakeModel{delay: 10 * time.Millisecond}
@@ -415,11 +465,17 @@ func TestNotReadyWithoutModel(t *testing.T) {
 	if code, _, b := call(t, "GET", ts.URL+"/v1/predict?text=0.5", ""); code != 503 {
 		t.Errorf("predict %d %s", code, b)
 	}
+	if code, _, b := call(t, "GET", ts.URL+"/v1/model", ""); code != 503 || !strings.Contains(string(b), "not loaded") {
+		t.Errorf("model %d %s", code, b)
+	}
 	if err := s.SetModel(&fakeModel{}); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, b := call(t, "GET", ts.URL+"/readyz", ""); code != 200 || !strings.Contains(string(b), `"model":"fake"`) {
 		t.Errorf("readyz after SetModel: %d %s", code, b)
+	}
+	if code, _, b := call(t, "GET", ts.URL+"/v1/model", ""); code != 200 || string(b) != `{"model":"fake","classes":["neg","pos"],"sentiment_levels":true}`+"\n" {
+		t.Errorf("model after SetModel: %d %s", code, b)
 	}
 	if err := s.SetModel(&fakeModel{}); err == nil {
 		t.Error("a second SetModel was accepted")

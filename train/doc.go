@@ -34,7 +34,8 @@
 // Using a finished run:
 //
 //	p, err := train.Load("runs/cnn", train.LoadOptions{})   // a Predictor
-//	probs, err := p.Predict([]string{"A wonderful, moving film."})
+//	cs, err := p.Classify([]string{"A wonderful, moving film."})   // cs[0].Label, cs[0].Probabilities (of p.Classes())
+//	probs, err := p.Predict([]string{"A wonderful, moving film."})   // a binary run's positive-class probability
 //	m, classes, err := train.Evaluate(ctx, "runs/cnn", train.EvalOptions{Data: "other.tsv"})
 //	log, err := train.ReadRunLog("runs/cnn")   // the epochs and the test, typed; log.Finished
 //

@@ -144,8 +144,9 @@ func (p *Predictor) Model() nn.Model { return p.model }
 // Name is the model kind ("lstm", "cnn", ...).
 func (p *Predictor) Name() string { return p.Info.Model.Kind }
 
-// Classes are the run's label names in id order (IMDB: neg, pos).
-func (p *Predictor) Classes() []string { return p.Info.Labels }
+// Classes are the run's label names in id order (IMDB: neg, pos); a run whose config.json names
+// none is a binary neg/pos run, or of K classes "0" to "K-1".
+func (p *Predictor) Classes() []string { return runClasses(p.Info) }
 
 // Predict returns, for each text, the probability of class 1 (IMDB: positive) of a binary run;
 // a run of more than two classes is an error (see Probabilities). A text without a single

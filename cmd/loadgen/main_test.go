@@ -8,17 +8,19 @@ import (
 	"time"
 
 	"github.com/sentibench/sentibench/serve"
+	"github.com/sentibench/sentibench/train"
 )
 
-// constModel classifies every text as 0.8 after a short pause.
+// constModel classifies every text as pos, probability 0.8, after a short pause.
 type constModel struct{}
 
-func (constModel) Name() string { return "const" }
-func (constModel) Predict(texts []string) ([]float64, error) {
+func (constModel) Name() string      { return "const" }
+func (constModel) Classes() []string { return []string{"neg", "pos"} }
+func (constModel) Classify(texts []string) ([]train.Classification, error) {
 	time.Sleep(200 * time.Microsecond)
-	out := make([]float64, len(texts))
+	out := make([]train.Classification, len(texts))
 	for i := range out {
-		out[i] = 0.8
+		out[i] = train.Classification{Class: 1, Label: "pos", Probabilities: []float64{0.2, 0.8}}
 	}
 	return out, nil
 }

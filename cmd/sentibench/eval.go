@@ -133,6 +133,20 @@ func newPredictCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "predict --run RUN_DIR [TEXT...]",
 		Short: "Classify texts with a trained run (arguments, or one text per line on stdin)",
+		Long: `predict classifies texts with a trained run: per text its label and the probability of
+every class of the run.
+
+A binary sentiment run (classes neg and pos, or any two whose second is pos, positive, 1 or
+true) prints per text the probability of the positive class, its sentiment level (Extremely
+Negative, Negative, Somewhat Negative, Somewhat Positive, Positive, Extremely Positive) and the
+text. Any other run (K classes, or two of other names) prints a header line, then per text the
+predicted class, every class's probability in the run's class order and the text, separated by
+tabs.
+
+--json writes one object per text: text, model, label (the sentiment level of a binary
+sentiment run, else the predicted class), probability (a binary run's probability of its second
+class, else the predicted class's), class (the predicted class) and probabilities (every
+class's, by name, in the run's class order).`,
 		Example: `  sentibench predict --run runs/cnn-1 "A wonderful, moving film."
   cat reviews.txt | sentibench predict --run runs/cnn-1 --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -140,9 +154,6 @@ func newPredictCmd() *cobra.Command {
 				return usageError{"--run RUN_DIR is required"}
 			}
 			p, err := train.Load(run, o)
-			if err == nil {
-				err = binaryOnly(cmd, p)
-			}
 			if err != nil {
 				return err
 			}
@@ -154,21 +165,37 @@ func newPredictCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			enc := json.NewEncoder(out)
+			classes := p.Classes()
+			sentiment := train.SentimentClasses(classes)
+			if !jsonOut && !sentiment {
+				fmt.Fprintf(out, "label\t%s\ttext\n", strings.Join(classes, "\t"))
+			}
+			var line strings.Builder
 			for start := 0; start < len(texts); start += 64 {
 				chunk := texts[start:min(len(texts), start+64)]
-				probs, err := p.Predict(chunk)
+				cs, err := p.Classify(chunk)
 				if err != nil {
 					return fmt.Errorf("predict: %w", err)
 				}
-				for i, prob := range probs {
-					label := train.SentimentLabel(prob)
-					if jsonOut {
-						if err := enc.Encode(map[string]any{"text": chunk[i], "probability": prob, "label": label, "model": p.Name()}); err != nil {
-							return err
+				for i, c := range cs {
+					label, prob := c.Verdict(classes)
+					switch {
+					case jsonOut:
+						err = enc.Encode(predictionJSON{Text: chunk[i], Model: p.Name(), Label: label, Probability: prob,
+							Class: c.Label, Probabilities: c.ByClass(classes)})
+					case sentiment:
+						_, err = fmt.Fprintf(out, "%.4f\t%s\t%s\n", prob, label, ellipsis(chunk[i], 60))
+					default:
+						line.Reset()
+						line.WriteString(label)
+						for _, q := range c.Probabilities {
+							fmt.Fprintf(&line, "\t%.4f", q)
 						}
-						continue
+						_, err = fmt.Fprintf(out, "%s\t%s\n", line.String(), ellipsis(chunk[i], 60))
 					}
-					fmt.Fprintf(out, "%.4f\t%s\t%s\n", prob, label, ellipsis(chunk[i], 60))
+					if err != nil {
+						return err
+					}
 				}
 			}
 			if n := p.Truncated(); n > 0 {
@@ -184,6 +211,16 @@ func newPredictCmd() *cobra.Command {
 	f.IntVar(&o.MaxLen, "max-len", 0, "truncate longer texts to their first N tokens (default: the run's bound)")
 	f.BoolVar(&jsonOut, "json", false, "one JSON object per text")
 	return cmd
+}
+
+// predictionJSON is predict --json's object for one text (see the command's help).
+type predictionJSON struct {
+	Text          string                   `json:"text"`
+	Model         string                   `json:"model"`
+	Label         string                   `json:"label"`
+	Probability   float64                  `json:"probability"`
+	Class         string                   `json:"class"`
+	Probabilities train.ClassProbabilities `json:"probabilities"`
 }
 
 // readLines reads one text per non-empty line.
@@ -211,15 +248,4 @@ func ellipsis(s string, n int) string {
 		return string(r)
 	}
 	return string(r[:n-1]) + "…"
-}
-
-// binaryOnly refuses a run of more than two classes in the commands that speak binary runs only
-// so far (predict, serve): they would print the positive class's probability of a class that
-// is none.
-func binaryOnly(cmd *cobra.Command, p *train.Predictor) error {
-	if k := len(p.Classes()); k > 2 {
-		return fmt.Errorf("%s: %s is a run of %d classes (%s): '%s' speaks binary runs for now; 'sentibench eval' evaluates it",
-			cmd.Name(), p.Dir, k, strings.Join(p.Classes(), ", "), cmd.CommandPath())
-	}
-	return nil
 }

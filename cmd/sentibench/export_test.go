@@ -4,12 +4,14 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"encoding/binary"
+	"encoding/csv"
 	"encoding/json"
 	"io"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -71,9 +73,10 @@ func imdbTestReviews(t *testing.T, n int) []string {
 }
 
 // TestExportONNXParity trains a small cnn, lstm and bigru (concat pooling, over the tiny random
-// BERT of ../shared), exports each to ONNX, and has scripts/onnx_parity.py check each file with
-// the ONNX checker (full_check) and run it with ONNX Runtime on 200 real IMDB test reviews: every
-// probability within 1e-5 of `sentibench predict --json`, padded or not.
+// BERT of ../shared), and a cnn and an lstm of 3 classes, exports each to ONNX, and has
+// scripts/onnx_parity.py check each file with the ONNX checker (full_check) and run it with ONNX
+// Runtime on 200 real IMDB test reviews: every probability (a 3-class model's, of each class by
+// its name in the sidecar) within 1e-5 of `sentibench predict --json`, padded or not.
 func TestExportONNXParity(t *testing.T) {
 	pyPath := os.Getenv(ONNXPythonPathEnv)
 	if pyPath == "" {
@@ -91,20 +94,25 @@ func TestExportONNXParity(t *testing.T) {
 	if err := os.WriteFile(textsFile, []byte(strings.Join(reviews, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	common := []string{"--data", "sample", "--limit", "300", "--epochs", "1", "--lr", "0.01", "--threads", "2", "-q"}
+	three := threeClassReviews(t, filepath.Join(dir, "three.csv"))
+	sample := []string{"--data", "sample", "--limit", "300"}
+	common := []string{"--epochs", "1", "--lr", "0.01", "--threads", "2", "-q"}
 	for _, c := range []struct {
 		name string
 		args []string
+		data []string
 	}{
-		{"cnn", []string{"--model", "cnn", "--embedding-dim", "16", "--filters", "8", "--vocab-size", "3000", "--max-len", "150"}},
-		{"lstm", []string{"--model", "lstm", "--embedding-dim", "16", "--hidden", "12", "--vocab-size", "3000"}},
-		{"bigru", []string{"--model", "bigru", "--encoder", encoder, "--hidden", "12", "--pool", "concat", "--limit", "100"}},
+		{"cnn", []string{"--model", "cnn", "--embedding-dim", "16", "--filters", "8", "--vocab-size", "3000", "--max-len", "150"}, sample},
+		{"lstm", []string{"--model", "lstm", "--embedding-dim", "16", "--hidden", "12", "--vocab-size", "3000"}, sample},
+		{"bigru", []string{"--model", "bigru", "--encoder", encoder, "--hidden", "12", "--pool", "concat", "--limit", "100"}, sample},
+		{"cnn-3-classes", []string{"--model", "cnn", "--embedding-dim", "16", "--filters", "8", "--vocab-size", "3000"}, []string{"--data", three}},
+		{"lstm-3-classes", []string{"--model", "lstm", "--embedding-dim", "16", "--hidden", "12", "--vocab-size", "3000"}, []string{"--data", three}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
 			defer func() { t.Logf("%s: %.1f s", c.name, time.Since(start).Seconds()) }()
 			runDir := filepath.Join(dir, c.name)
-			if _, errOut, err := run(t, append(append([]string{"train", "--run", runDir}, c.args...), common...)...); err != nil {
+			if _, errOut, err := run(t, slices.Concat([]string{"train", "--run", runDir}, c.args, c.data, common)...); err != nil {
 				t.Fatalf("train: %v\n%s", err, errOut)
 			}
 			model := filepath.Join(dir, c.name+".onnx")
@@ -136,6 +144,30 @@ func TestExportONNXParity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// threeClassReviews writes a CSV of 600 real IMDB test reviews labelled low, mid and high in
+// turn (what the labels mean does not matter: a 3-class model trained on real words) and returns
+// its path.
+func threeClassReviews(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"text", "label"})
+	for i, r := range imdbTestReviews(t, 600) {
+		w.Write([]string{r, []string{"low", "mid", "high"}[i%3]})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // encoderFeatures computes the bigru run's encoder features of texts as `sentibench predict`

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sentibench/sentibench/train"
 )
@@ -131,19 +128,6 @@ func TestTrainEvalClassesCLI(t *testing.T) {
 				t.Errorf("eval --data: MAE only for ordinal classes:\n%s", out)
 			}
 
-			// predict and serve speak binary runs only, for now.
-			for _, args := range [][]string{{"predict", "--run", runDir, "film"}, {"serve", "--run", runDir, "--addr", "127.0.0.1:0"}} {
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a server that starts is stopped
-				cmd := newRootCmd()
-				cmd.SetOut(io.Discard)
-				cmd.SetErr(io.Discard)
-				cmd.SetArgs(args)
-				err := cmd.ExecuteContext(ctx)
-				cancel()
-				if want := fmt.Sprintf("%s: %s is a run of %d classes (%s)", args[0], runDir, k, strings.Join(c.classes, ", ")); err == nil || !strings.Contains(err.Error(), want) {
-					t.Errorf("%v: %v, want %q", args, err, want)
-				}
-			}
 			// Labels the run does not know: an error naming them, no figures.
 			other := writeClasses(t, dir, "other.csv", append([]string{"zz", "yy"}, c.classes[1:]...), 3)
 			out, _, err = run(t, "eval", "--run", runDir, "--data", other)

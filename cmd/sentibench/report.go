@@ -16,7 +16,10 @@ func newReportCmd() *cobra.Command {
 		Long: `report reads run directories (written by sentibench train: run.jsonl, config.json,
 best/model.safetensors) and prints one line per run: model, device, dropout, parameters,
 checkpoint size, best valid and test accuracy, mean time per epoch, tokens/s, peak RSS and
-peak GPU memory. An unfinished run shows what its log holds so far. A RUN_DIR may also be a
+peak GPU memory. An unfinished run shows what its log holds so far. When a run has more than
+two classes, the table gets its test macro-F1 and, for ordinal classes (numbers, rating
+levels), the test's mean absolute error, and (text and Markdown) a table of its test by class
+follows: each class's precision, recall, F1 and number of examples, and the macro average. A RUN_DIR may also be a
 bare JSONL run log, such as the one ../shared/bench/torch_ref.py --json writes, to compare
 against the PyTorch reference.
 

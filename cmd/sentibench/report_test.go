@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -96,6 +97,63 @@ func TestReportCommandErrors(t *testing.T) {
 		var ue usageError
 		if errors.As(err, &ue) != c.usage || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %q (usage error: %v), want %q (usage: %v)", c.args, err, errors.As(err, &ue), c.want, c.usage)
+		}
+	}
+}
+
+// TestReportClassesCLI trains a 5-class run (ordinal: numbers) and a 3-class one and reports
+// them: each run's test macro-F1 (and the 5-class run's MAE) as its run log records them, and a
+// table of the test by class naming its classes.
+func TestReportClassesCLI(t *testing.T) {
+	dir := t.TempDir()
+	five, three := filepath.Join(dir, "five"), filepath.Join(dir, "three")
+	for _, c := range []struct {
+		runDir, file string
+		classes      []string
+	}{
+		{five, "five.jsonl", []string{"4", "2", "5", "1", "3"}},
+		{three, "three.csv", []string{"sports", "politics", "science"}},
+	} {
+		if _, errOut, err := run(t, classTrainArgs(writeClasses(t, dir, c.file, c.classes, 20), c.runDir, "--epochs", "3")...); err != nil {
+			t.Fatalf("train: %v\n%s", err, errOut)
+		}
+	}
+	out, errOut, err := runCmd("report", five, three)
+	if err != nil {
+		t.Fatalf("report: %v\n%s", err, errOut)
+	}
+	t.Logf("\n%s", out)
+	lines := strings.Split(out, "\n")
+	for i, c := range []struct {
+		runDir  string
+		classes []string
+		ordinal bool
+	}{{five, []string{"1", "2", "3", "4", "5"}, true}, {three, []string{"politics", "science", "sports"}, false}} {
+		log, err := train.ReadRunLog(c.runDir)
+		if err != nil || log.Final.TestMetrics == nil {
+			t.Fatalf("%s: %v, test metrics %v", c.runDir, err, log.Final.TestMetrics)
+		}
+		m := log.Final.TestMetrics
+		wantMAE := "-"
+		if c.ordinal {
+			wantMAE = strconv.FormatFloat(*m.MAE, 'f', 3, 64)
+		}
+		f := strings.Fields(lines[2+i])
+		if f[0] != filepath.Base(c.runDir) || f[len(f)-2] != strconv.FormatFloat(m.MacroF1, 'f', 3, 64) || f[len(f)-1] != wantMAE {
+			t.Errorf("%s's line %q: want macro-F1 %.3f and MAE %s", c.runDir, lines[2+i], m.MacroF1, wantMAE)
+		}
+		title := filepath.Base(c.runDir) + ": the test by class (" + strconv.Itoa(len(c.classes)) + " classes"
+		at := strings.Index(out, title)
+		if at < 0 {
+			t.Errorf("no class table for %s", c.runDir)
+			continue
+		}
+		table := strings.Split(out[at:], "\n")
+		for k, class := range c.classes {
+			row := strings.Fields(table[3+k])
+			if row[0] != class || row[3] != strconv.FormatFloat(m.F1[k], 'f', 3, 64) {
+				t.Errorf("%s: class row %q, want %s with F1 %.3f", c.runDir, table[3+k], class, m.F1[k])
+			}
 		}
 	}
 }

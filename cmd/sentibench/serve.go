@@ -30,13 +30,23 @@ func newServeCmd() *cobra.Command {
 		Short: "Serve a trained run over HTTP: a web page, a JSON API, health and metrics",
 		Long: `Serve a trained run (any model train can load) over HTTP:
 
-  /             a web page: type a review, see its label and probability
-  /v1/predict   POST {"texts": ["...", ...]} or GET ?text=...: per text the probability of
-                the positive class and its label (Extremely Negative ... Extremely Positive)
+  /             a web page: type a text, see its label and the probability of each class
+  /v1/predict   POST {"texts": ["...", ...]} or GET ?text=...: per text its label, a
+                probability, the predicted class and every class's probability (see below)
+  /v1/model     the model's name and classes
   /healthz      200 while the process runs
   /readyz       200 once the model is loaded, 503 while loading and when shutting down
   /metrics      Prometheus text format: requests, latency and batch-size histograms, errors,
                 and the Go runtime's and the process's series (go_*, process_*)
+
+Each prediction is {"probability", "label", "class", "probabilities"}: class is the predicted
+class and probabilities every class's probability by name, in the run's class order (the
+answer's "classes"). A binary sentiment run (classes neg and pos, or any two whose second is
+pos, positive, 1 or true) labels a text with the sentiment level of its positive class's
+probability (Extremely Negative, Negative, Somewhat Negative, Somewhat Positive, Positive,
+Extremely Positive), and probability is that class's. Any other run labels it with the
+predicted class; probability is a binary run's second class's, a run of K > 2 classes' the
+predicted class's.
 
 The run is loaded and checked before the server listens, so a damaged run fails before
 anything listens; only a load that takes more than 2 s (a bigru's encoder) goes on while the
@@ -72,9 +82,6 @@ or is given twice is refused with 400.`,
 			loaded := make(chan loadResult, 1)
 			go func() {
 				p, err := train.Load(run, lo)
-				if err == nil {
-					err = binaryOnly(cmd, p)
-				}
 				loaded <- loadResult{p, err}
 			}()
 			var model *train.Predictor
