@@ -107,12 +107,12 @@ func (c Config) resolved() (Config, train.RunInfo, error) {
 	setting := func(field string, value any, problem string) (Config, train.RunInfo, error) {
 		return c, teacher, &train.ConfigError{Field: field, Value: value, Problem: problem, Package: "distill"}
 	}
-	switch c.Student.Model {
+	switch c.Student.Kind {
 	case nn.KindCNN, nn.KindLSTM:
 	case nn.KindBiGRU:
-		return bad("the student must be a word model (cnn or lstm), not %s", c.Student.Model)
+		return bad("the student must be a word model (cnn or lstm), not %s", c.Student.Kind)
 	default:
-		return bad("unknown student model %q (want cnn or lstm)", c.Student.Model)
+		return bad("unknown student model %q (want cnn or lstm)", c.Student.Kind)
 	}
 	if c.Teacher == "" {
 		return bad("no teacher run given")
@@ -507,7 +507,7 @@ func run(ctx context.Context, cfg Config, teacher train.RunInfo, hooks Hooks, lo
 		fmt.Fprintf(log, "Student: %s has finished (test accuracy %.2f%%)\n", dir, 100*final.TestAcc)
 	} else {
 		obj := train.Objective{Kind: Kind, ExtraTrain: ts.extra, TrainLoss: lossHook(cfg, ts, K, logits)}
-		fmt.Fprintf(log, "Student: %s, %s\n", cfg.Student.Model, describeLoss(cfg))
+		fmt.Fprintf(log, "Student: %s, %s\n", cfg.Student.Kind, describeLoss(cfg))
 		if res.Train, err = trainStudent(ctx, cfg.Student, dir, hooks.Hooks, train.Options{Objective: obj, Lock: lock, Comm: comm}); err != nil {
 			return nil, err
 		}
@@ -602,7 +602,7 @@ func trainBaseline(ctx context.Context, cfg Config, dir string, hooks train.Hook
 		fmt.Fprintf(hooks.Log, "Baseline: %s has finished (test accuracy %.2f%%)\n", dir, 100*fr.TestAcc)
 		return fr, nil
 	}
-	fmt.Fprintf(hooks.Log, "Baseline: the same %s trained alone, in %s\n", cfg.Student.Model, dir)
+	fmt.Fprintf(hooks.Log, "Baseline: the same %s trained alone, in %s\n", cfg.Student.Kind, dir)
 	res, err := trainStudent(ctx, cfg.Student, dir, hooks, train.Options{Comm: comm})
 	if err != nil {
 		return fr, err

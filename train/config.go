@@ -19,8 +19,8 @@ import (
 // Config is everything that decides what a run computes. It is saved as config.json in the run
 // directory; a resumed run reads it back from there.
 type Config struct {
-	// Model is the model kind: "lstm", "cnn" or "bigru".
-	Model string `json:"model"`
+	// Kind is the model kind: "lstm", "cnn" or "bigru".
+	Kind string `json:"model"`
 	// Dropout sets every dropout of the model, in [0, 1). DefaultConfig sets the recipe's for
 	// the model kind (DefaultDropout: 0.5 for lstm and cnn, 0.25 for bigru).
 	Dropout float64 `json:"dropout"`
@@ -114,7 +114,7 @@ type Config struct {
 
 // DefaultConfig returns the recipe's configuration for a model kind.
 func DefaultConfig(model string) Config {
-	return Config{Model: model, Dropout: DefaultDropout(model), VocabSize: 25000, Epochs: 5, LR: 1e-3, Seed: 1234, Device: "cpu"}
+	return Config{Kind: model, Dropout: DefaultDropout(model), VocabSize: 25000, Epochs: 5, LR: 1e-3, Seed: 1234, Device: "cpu"}
 }
 
 // DefaultDropout is the recipe's dropout for a model kind (0.5 for one it does not know).
@@ -234,14 +234,14 @@ func (c Config) resolved() (Config, error) {
 	bad := func(field string, value any, problem string) error {
 		return &ConfigError{Field: field, Value: value, Problem: problem}
 	}
-	switch c.Model {
+	switch c.Kind {
 	case nn.KindLSTM, nn.KindCNN, nn.KindBiGRU:
 	default:
-		return c, bad("model", c.Model, "want lstm, cnn or bigru")
+		return c, bad("model", c.Kind, "want lstm, cnn or bigru")
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 64
-		if c.Model == nn.KindBiGRU {
+		if c.Kind == nn.KindBiGRU {
 			c.BatchSize = 128
 		}
 	}
@@ -254,7 +254,7 @@ func (c Config) resolved() (Config, error) {
 	if c.Device == "" {
 		c.Device = "cpu"
 	}
-	if c.MaxLen == 0 && c.Model != nn.KindBiGRU {
+	if c.MaxLen == 0 && c.Kind != nn.KindBiGRU {
 		c.MaxLen = DefaultMaxLen
 	}
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
@@ -286,23 +286,23 @@ func (c Config) resolved() (Config, error) {
 		return c, bad("clip_norm", c.ClipNorm, "want 0 (no clipping) or a positive, finite norm")
 	case deviceErr != nil:
 		return c, bad("device", c.Device, "want cpu, cuda or cuda:N")
-	case c.Model == nn.KindBiGRU && c.Encoder == "":
+	case c.Kind == nn.KindBiGRU && c.Encoder == "":
 		return c, bad("encoder", "", "the bigru model needs an encoder (a Hugging Face model directory or hub id)")
-	case c.Model != nn.KindBiGRU && c.Encoder != "":
+	case c.Kind != nn.KindBiGRU && c.Encoder != "":
 		return c, bad("encoder", c.Encoder, "an encoder is only used by the bigru model")
 	case c.Pool != "" && c.Pool != nn.PoolLast && c.Pool != nn.PoolConcat:
 		return c, bad("pool", c.Pool, fmt.Sprintf("unknown pooling (want %s or %s)", nn.PoolLast, nn.PoolConcat))
-	case c.Pool == nn.PoolConcat && c.Model != nn.KindBiGRU:
+	case c.Pool == nn.PoolConcat && c.Kind != nn.KindBiGRU:
 		return c, bad("pool", c.Pool, "is for the bigru model")
-	case c.MaxLen > 0 && c.Model == nn.KindBiGRU:
+	case c.MaxLen > 0 && c.Kind == nn.KindBiGRU:
 		return c, bad("max_len", c.MaxLen, "a token bound is for the word models; the bigru's encoder cuts each review to its 512 word pieces (see --truncate-head)")
 	case c.TruncateHead < 0:
 		return c, bad("truncate_head", c.TruncateHead, "a negative head: want 0 (the first word pieces) or a positive number")
-	case c.TruncateHead > 0 && c.Model != nn.KindBiGRU:
+	case c.TruncateHead > 0 && c.Kind != nn.KindBiGRU:
 		return c, bad("truncate_head", c.TruncateHead, "head+tail truncation is for the bigru model's encoder (the word models do not truncate)")
-	case len(c.EncoderLayers) > 0 && c.Model != nn.KindBiGRU:
+	case len(c.EncoderLayers) > 0 && c.Kind != nn.KindBiGRU:
 		return c, bad("encoder_layers", c.EncoderLayers, "is for the bigru model's encoder")
-	case c.GloVe != "" && c.Model == nn.KindBiGRU:
+	case c.GloVe != "" && c.Kind == nn.KindBiGRU:
 		return c, bad("glove", c.GloVe, "GloVe vectors are for the word models (lstm, cnn)")
 	case c.FreezeEmbedding && c.GloVe == "":
 		return c, bad("freeze_embedding", true, "freezing the embedding only makes sense with pretrained vectors (GloVe)")
@@ -433,13 +433,13 @@ func Outputs(classes int) int {
 // modelConfig is the nn configuration of the run's model for a vocabulary (or feature width)
 // and its number of classes.
 func (c Config) modelConfig(vocabSize, inputDim, classes int) (nn.Config, error) {
-	mc, err := nn.DefaultConfig(c.Model, vocabSize)
+	mc, err := nn.DefaultConfig(c.Kind, vocabSize)
 	if err != nil {
 		return mc, err
 	}
 	mc.Outputs = Outputs(classes)
 	mc.Dropout = c.Dropout
-	if c.Model == nn.KindBiGRU {
+	if c.Kind == nn.KindBiGRU {
 		mc.InputDim = inputDim
 		mc.Pool = c.Pool
 	}

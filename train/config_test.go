@@ -19,7 +19,7 @@ func TestCheckNamesTheField(t *testing.T) {
 		field string
 		edit  func(*Config)
 	}{
-		{"model", func(c *Config) { c.Model = "transformer" }},
+		{"model", func(c *Config) { c.Kind = "transformer" }},
 		{"data", func(c *Config) { c.Data = "" }},
 		{"dropout", func(c *Config) { c.Dropout = 1.5 }},
 		{"dropout", func(c *Config) { c.Dropout = math.NaN() }},

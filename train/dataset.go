@@ -114,7 +114,7 @@ func prepareDataset(ctx context.Context, cfg Config, corpus *data.Corpus, vocabP
 	rng := corpus.RNG
 	ds := &dataset{classes: corpus.Classes, values: data.ClassValues(corpus.Classes), outputs: Outputs(len(corpus.Classes)),
 		train: corpus.Train, valid: corpus.Valid, test: corpus.Test, labels: corpus.Labels(), rng: &rng}
-	if cfg.Model == nn.KindBiGRU {
+	if cfg.Kind == nn.KindBiGRU {
 		if len(extraTrain) > 0 {
 			return nil, fmt.Errorf("train: extra training texts are not supported for the bigru model")
 		}
@@ -173,7 +173,7 @@ func prepareDataset(ctx context.Context, cfg Config, corpus *data.Corpus, vocabP
 			plural(cut, "review"), progress.FormatCount(int64(maxLen)), progress.FormatCount(int64(maxLen)), progress.FormatCount(int64(longest)))
 	}
 	ds.pad = data.PadOptions{PadID: data.PAD, MaxLen: maxLen, MinLen: 1}
-	if cfg.Model == nn.KindCNN {
+	if cfg.Kind == nn.KindCNN {
 		ds.pad.MinLen = 5 // the widest filter (RECIPE.md: reviews shorter than 5 tokens are padded to 5)
 	}
 	return ds, nil
@@ -238,7 +238,7 @@ func (ds *dataset) input(batch []int) (*nn.Input, []float32, error) {
 func loadGloVe(m nn.Model, cfg Config, vocab *data.Vocab, hooks Hooks, resume bool) error {
 	wm, ok := m.(nn.WordModel)
 	if !ok {
-		return fmt.Errorf("train: the %s model has no word embedding for GloVe vectors", cfg.Model)
+		return fmt.Errorf("train: the %s model has no word embedding for GloVe vectors", cfg.Kind)
 	}
 	emb := wm.WordEmbedding()
 	if resume {

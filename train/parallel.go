@@ -480,7 +480,7 @@ func (t *trainer) checkSameStart() error {
 // features.Build lets one process at a time into a feature cache, so the first rank on a
 // machine builds it (or finds it built) and the others then read it.
 func (t *trainer) loadData(ctx context.Context, cfg Config, vocabPath string, extraTrain []string, gdev *gpu.Device, hooks Hooks) (*dataset, error) {
-	if !t.parallel() || cfg.Model != nn.KindBiGRU || cfg.FeatureCache == NoFeatureCache {
+	if !t.parallel() || cfg.Kind != nn.KindBiGRU || cfg.FeatureCache == NoFeatureCache {
 		return loadDataset(ctx, cfg, vocabPath, extraTrain, gdev, hooks)
 	}
 	var ds *dataset

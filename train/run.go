@@ -364,7 +364,7 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 		}
 	}()
 	params := countParams(t.model)
-	fmt.Fprintf(hooks.Log, "Model: %s, dropout %g, batch size %d, device %s\n", cfg.Model, cfg.Dropout, cfg.BatchSize, t.eng.Name())
+	fmt.Fprintf(hooks.Log, "Model: %s, dropout %g, batch size %d, device %s\n", cfg.Kind, cfg.Dropout, cfg.BatchSize, t.eng.Name())
 	fmt.Fprintf(hooks.Log, "The model has %s trainable parameters\n", progress.FormatCount(int64(params)))
 
 	if resume {
@@ -792,7 +792,7 @@ func (t *trainer) test() (*Result, error) {
 	final := FinalRecord{
 		TestLoss: m.Loss, TestAcc: m.Acc, BestEpoch: st.BestEpoch, BestValidLoss: st.BestValidLoss, BestValidAcc: st.BestValidAcc,
 		TotalSeconds: total, TestSeconds: time.Since(t0).Seconds(), PeakRSSMiB: processPeakRSSMiB(),
-		Model: t.cfg.Model, Dropout: t.cfg.Dropout, Params: countParams(t.model), Epochs: st.Epoch, BatchSize: t.cfg.BatchSize,
+		Model: t.cfg.Kind, Dropout: t.cfg.Dropout, Params: countParams(t.model), Epochs: st.Epoch, BatchSize: t.cfg.BatchSize,
 		Seed: t.cfg.Seed, Device: t.cfg.Device, Threads: t.cfg.Threads, Sizes: t.ds.sizes(), Version: Version,
 		TestMetrics: t.classMetrics(m),
 	}

@@ -123,7 +123,7 @@ and prints the report with its charts.`,
 			}
 			for _, c := range cells { // every cell's settings, before the first run
 				cfg := base
-				cfg.Model, cfg.Device, cfg.Dropout = c.model, c.device, c.dropout
+				cfg.Kind, cfg.Device, cfg.Dropout = c.model, c.device, c.dropout
 				if err := cfg.Check(); err != nil {
 					return configError(cmd, err)
 				}
@@ -220,7 +220,7 @@ func benchCellRun(ctx context.Context, c benchCell, base train.Config, runDir st
 		_, err = train.ResumeWith(ctx, runDir, hooks, opts)
 	default:
 		cfg := base
-		cfg.Model, cfg.Device, cfg.Dropout, cfg.RunDir = c.model, c.device, c.dropout, runDir
+		cfg.Kind, cfg.Device, cfg.Dropout, cfg.RunDir = c.model, c.device, c.dropout, runDir
 		if c.model == "bigru" {
 			cfg.Hidden = 0
 		}

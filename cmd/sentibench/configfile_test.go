@@ -75,7 +75,7 @@ threads: 2
 		t.Fatal(err)
 	}
 	c := info.Config
-	if c.Model != "cnn" || c.Epochs != 2 || c.BatchSize != 16 || c.EmbedDim != 8 || c.LRSchedule != "linear" || c.WarmupSteps != 2 || c.Seed != 99 || c.Limit != 40 {
+	if c.Kind != "cnn" || c.Epochs != 2 || c.BatchSize != 16 || c.EmbedDim != 8 || c.LRSchedule != "linear" || c.WarmupSteps != 2 || c.Seed != 99 || c.Limit != 40 {
 		t.Errorf("config %+v: want the file's settings and the command line's 2 epochs", c)
 	}
 	if c.Dropout != train.DefaultDropout("cnn") {

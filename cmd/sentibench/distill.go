@@ -90,7 +90,7 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 				}
 				cfg.RunDir = runDir
 				if cfg.RunDir == "" {
-					cfg.RunDir = defaultRunDir("distill-" + st.Model)
+					cfg.RunDir = defaultRunDir("distill-" + st.Kind)
 				}
 				fmt.Fprintf(th.Log, "Run directory: %s\n", cfg.RunDir)
 				res, err = distill.RunWith(ctx, cfg, hooks, opts)
@@ -109,7 +109,7 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Teacher, "teacher", "", "the teacher's run directory (a finished run; its best checkpoint teaches)")
-	f.StringVar(&st.Model, "student", st.Model, "the student model: cnn or lstm")
+	f.StringVar(&st.Kind, "student", st.Kind, "the student model: cnn or lstm")
 	f.StringVar(&cfg.Loss, "loss", cfg.Loss, "kd (Hinton et al.: BCE + T^2 KL of the softened outputs) or mse (Tang et al.: squared error of the logits)")
 	f.Float64Var(&cfg.Temperature, "temperature", cfg.Temperature, "kd: the temperature T")
 	f.Float64Var(&cfg.Alpha, "alpha", cfg.Alpha, "weight of the hard (label) loss; 1 - alpha is the teacher's")
@@ -161,7 +161,7 @@ func studentDefaults(cmd *cobra.Command, cfg *distill.Config, dataF string, th t
 		st.VocabSize = t.VocabSize
 	}
 	if !cmd.Flags().Changed("dropout") { // the student's kind is known now
-		st.Dropout = train.DefaultDropout(st.Model)
+		st.Dropout = train.DefaultDropout(st.Kind)
 	}
 	return nil
 }

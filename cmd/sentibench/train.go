@@ -148,11 +148,11 @@ progress display stays on stderr.`,
 					cfg.Labels[i] = strings.TrimSpace(l)
 				}
 				if !cmd.Flags().Changed("dropout") { // the model is known now
-					cfg.Dropout = train.DefaultDropout(cfg.Model)
+					cfg.Dropout = train.DefaultDropout(cfg.Kind)
 				}
 				cfg.RunDir = runDir
 				if cfg.RunDir == "" {
-					cfg.RunDir = defaultRunDir(cfg.Model)
+					cfg.RunDir = defaultRunDir(cfg.Kind)
 				}
 				if err := cfg.Check(); err != nil { // before naming a run directory that will not exist
 					return configError(cmd, err)
@@ -178,7 +178,7 @@ progress display stays on stderr.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Model, "model", cfg.Model, "model: lstm, cnn or bigru")
+	f.StringVar(&cfg.Kind, "model", cfg.Kind, "model: lstm, cnn or bigru")
 	f.Float64Var(&cfg.Dropout, "dropout", 0.5, "every dropout of the model (default: 0.5 for lstm and cnn, 0.25 for bigru)")
 	f.StringVar(&dataF, "data", "", "data: the IMDB archive or directory, \"sample\", a CSV/TSV/JSONL file or a folder per label (default: $SENTIBENCH_DATA, else the cached or downloaded official archive)")
 	f.StringVar(&runDir, "run", "", "run directory (default runs/MODEL-TIMESTAMP)")
