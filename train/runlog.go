@@ -179,3 +179,48 @@ func appendRunLog(dir string, rec any) error {
 	}
 	return f.Close()
 }
+
+// rewriteRunLog writes the run log from the checkpoint's records (atomically), so that it
+// never holds an epoch that the checkpoint does not.
+func (t *trainer) rewriteRunLog() error {
+	if !t.writes() {
+		return nil
+	}
+	return writeRunLog(t.dir, t.st.Records, nil)
+}
+
+func (t *trainer) appendRunLog(rec any) error {
+	if !t.writes() {
+		return nil
+	}
+	return appendRunLog(t.dir, rec)
+}
+
+// EpochLine formats an epoch as torch_ref.py prints it; a run of more than two classes adds the
+// valid split's macro-F1 (and MAE, for ordinal classes) after its accuracy.
+func EpochLine(r EpochRecord) string {
+	mins, secs := int(r.Seconds)/60, int(r.Seconds)%60
+	return fmt.Sprintf("Epoch: %02d | Epoch Time: %dm %ds | Train Loss: %.3f | Train Acc: %.2f%% | Val. Loss: %.3f | Val. Acc: %.2f%%%s | Peak RSS: %.0f MiB",
+		r.Epoch, mins, secs, r.TrainLoss, 100*r.TrainAcc, r.ValidLoss, 100*r.ValidAcc, r.ValidMetrics.line("Val."), r.PeakRSSMiB)
+}
+
+// TestLine formats the final record as the run's last line; a run of more than two classes adds
+// the test split's macro-F1 (and MAE, for ordinal classes) after its accuracy.
+func TestLine(f FinalRecord) string {
+	mins, secs := int(f.TotalSeconds)/60, int(f.TotalSeconds)%60
+	return fmt.Sprintf("Test (best epoch %02d, Val. Loss: %.3f) | Test Loss: %.3f | Test Acc: %.2f%%%s | Total Time: %dm %ds | Peak RSS: %.0f MiB",
+		f.BestEpoch, f.BestValidLoss, f.TestLoss, 100*f.TestAcc, f.TestMetrics.line("Test"), mins, secs, f.PeakRSSMiB)
+}
+
+// line is the part of an epoch or test line that m adds: " | Val. Macro-F1: 0.512 | Val. MAE:
+// 1.234" ("" for nil: a binary run).
+func (m *ClassMetrics) line(prefix string) string {
+	if m == nil {
+		return ""
+	}
+	s := fmt.Sprintf(" | %s Macro-F1: %.3f", prefix, m.MacroF1)
+	if m.MAE != nil {
+		s += fmt.Sprintf(" | %s MAE: %.3f", prefix, *m.MAE)
+	}
+	return s
+}
