@@ -94,6 +94,8 @@ func newEvalCmd() *cobra.Command {
 // (train.EvaluateLevels), scored on the run's test split.
 func evalLevels(cmd *cobra.Command, run, target string, o train.EvalOptions, jsonOut bool) error {
 	switch {
+	case target != data.TargetRating && target != data.TargetRating4:
+		return usageError{fmt.Sprintf("--levels %q: want %s or %s (an ordinal target of IMDB's star ratings)", target, data.TargetRating, data.TargetRating4)}
 	case o.Data != "":
 		return usageError{"--levels scores the run's own data set (its valid split chooses the cut points): leave out --data"}
 	case o.Split != "" && o.Split != "test":

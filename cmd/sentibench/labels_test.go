@@ -308,7 +308,9 @@ func TestEvalLevelsCLI(t *testing.T) {
 			t.Errorf("eval %v: exit %d, %s", args, code, stderr)
 		}
 	}
-	if stderr, code := runMain(t, "eval", "--run", runDir, "--levels", "sentiment"); code == 0 || !strings.Contains(stderr, "levels") {
-		t.Errorf("eval --levels sentiment: exit %d, %s", code, stderr)
+	for _, target := range []string{"sentiment", "bogus"} {
+		if stderr, code := runMain(t, "eval", "--run", runDir, "--levels", target); code != 2 || !strings.Contains(stderr, "--levels") {
+			t.Errorf("eval --levels %s: exit %d, %s", target, code, stderr)
+		}
 	}
 }
