@@ -27,18 +27,18 @@ type PerExampleLoss interface {
 }
 
 // PointwiseLoss is a Loss whose value is the mean over the batch of a closed form per example:
-// Term(i, z) is example i's loss at its logit z and the loss's derivative in z. One op computes
-// it forward (every term, their mean, the per-example losses) and backward (every derivative,
-// scaled by the incoming gradient over the batch size), with no intermediate nodes.
-// BCEWithLogits is one; package distill's losses are others. Set Name and Term before Build.
+// Term(i, z) is example i's loss at its logit z and the loss's derivative in z. It is a RowLoss
+// whose rows are one logit wide, so that one op computes both: forward every term, their mean
+// and the per-example losses; backward every derivative, scaled by the incoming gradient over
+// the batch size, with no intermediate nodes. BCEWithLogits is one; package distill's binary
+// losses are others. Set Name and Term before Build.
 type PointwiseLoss struct {
 	// Name names the loss's ops (with a number of their own per Build): "bce", say.
 	Name string
 	// Term returns example i's loss at logit z and its derivative dloss/dz.
 	Term func(i int, z float64) (loss, dz float64)
 
-	tag opTag
-	per []float32
+	rows RowLoss
 }
 
 // Build implements Loss: the mean of Term over logits, (B) or (B, 1).
@@ -46,96 +46,24 @@ func (l *PointwiseLoss) Build(g *G.ExprGraph, logits *G.Node) (*G.Node, error) {
 	if l.Term == nil {
 		return nil, fmt.Errorf("nn: loss %q has no Term", l.Name)
 	}
-	l.tag.name = l.Name
-	shape := logits.Shape()
-	op := &lossOp{opBase: newOp(l.tag.next(), tensor.ScalarShape(), shape.Dims()), l: l, shape: shape.Clone()}
-	return G.ApplyOp(op, logits)
+	if s := logits.Shape(); s.Dims() == 2 && s[1] != 1 || s.Dims() > 2 {
+		return nil, fmt.Errorf("nn: loss %q wants logits of shape (B) or (B, 1), got %v", l.Name, s)
+	}
+	term := l.Term
+	l.rows.Name = l.Name
+	l.rows.Term = func(i int, z, dz []float64) float64 {
+		loss, d := term(i, z[0])
+		dz[0] = d
+		return loss
+	}
+	return l.rows.Build(g, logits)
 }
 
 // PerExample implements PerExampleLoss.
-func (l *PointwiseLoss) PerExample() []float32 { return l.per }
+func (l *PointwiseLoss) PerExample() []float32 { return l.rows.PerExample() }
 
-// lossOp is PointwiseLoss's op: the logits in, the mean loss out.
-type lossOp struct {
-	opBase
-	l     *PointwiseLoss
-	shape tensor.Shape
-}
-
-func (op *lossOp) DiffWRT(int) []bool { return []bool{true} }
-func (op *lossOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	bwd := &lossBwdOp{newGradOp("Grad"+op.name, op.shape, op.shape.Dims(), 0), op}
-	dz, err := G.ApplyOp(bwd, in[0], grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{dz}, nil
-}
-
-func (op *lossOp) Do(vals ...G.Value) (G.Value, error) {
-	switch vals[0].Dtype() {
-	case tensor.Float32:
-		return lossForward[float32](op, vals[0])
-	case tensor.Float64:
-		return lossForward[float64](op, vals[0])
-	}
-	return nil, unsupported(op, vals[0])
-}
-
-func lossForward[T float](op *lossOp, zv G.Value) (G.Value, error) {
-	z, err := values[T](zv)
-	if err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
-	}
-	if len(z) != op.shape.TotalSize() {
-		return nil, fmt.Errorf("nn: %v: %d logits, want %d", op, len(z), op.shape.TotalSize())
-	}
-	per := resize(&op.l.per, len(z))
-	var sum float64
-	for i := range z {
-		loss, _ := op.l.Term(i, float64(z[i]))
-		per[i] = float32(loss)
-		sum += loss
-	}
-	return scalar[T](sum / float64(len(z))), nil
-}
-
-// lossBwdOp computes dz_i = grad * dloss_i/dz_i / B; inputs the logits and the scalar grad.
-type lossBwdOp struct {
-	gradOpBase
-	fwd *lossOp
-}
-
-func (op *lossBwdOp) Do(vals ...G.Value) (G.Value, error) {
-	switch vals[0].Dtype() {
-	case tensor.Float32:
-		return lossBackward[float32](op, vals)
-	case tensor.Float64:
-		return lossBackward[float64](op, vals)
-	}
-	return nil, unsupported(op, vals[0])
-}
-
-func lossBackward[T float](op *lossBwdOp, vals []G.Value) (G.Value, error) {
-	z, err := values[T](vals[0])
-	if err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
-	}
-	g, err := scalarValue(vals[1])
-	if err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
-	}
-	scale := g / float64(len(z))
-	dz := make([]T, len(z)) // B values: not worth a reused buffer
-	for i := range z {
-		_, d := op.fwd.l.Term(i, float64(z[i]))
-		dz[i] = T(d * scale)
-	}
-	return dense(dz, op.fwd.shape...), nil
-}
-
-// RowLoss is PointwiseLoss for a loss over each example's row of logits: the logits are
-// (B, K), and Term(i, z, dz) returns example i's loss at its K logits z and writes the loss's
+// RowLoss is a loss over each example's row of logits: the logits are (B, K), or (B) for rows
+// of one logit, and Term(i, z, dz) returns example i's loss at its K logits z and writes the loss's
 // derivatives dloss/dz into dz (K values; Term sets every one). The value is the mean over the
 // B examples. One op computes it forward (every row's loss, their mean, the per-example losses)
 // and backward (every row's derivatives, scaled by the incoming gradient over the batch size),
@@ -154,17 +82,23 @@ type RowLoss struct {
 	z, dz []float64 // one row, in float64
 }
 
-// Build implements Loss: the mean over the rows of logits (B, K) of Term.
+// Build implements Loss: the mean over the rows of logits (B, K), or (B), of Term.
 func (l *RowLoss) Build(g *G.ExprGraph, logits *G.Node) (*G.Node, error) {
 	if l.Term == nil {
 		return nil, fmt.Errorf("nn: loss %q has no Term", l.Name)
 	}
 	shape := logits.Shape()
-	if shape.Dims() != 2 {
-		return nil, fmt.Errorf("nn: loss %q wants logits of shape (B, K), got %v", l.Name, shape)
+	K := 1
+	switch shape.Dims() {
+	case 1:
+	case 2:
+		K = shape[1]
+	default:
+		return nil, fmt.Errorf("nn: loss %q wants logits of shape (B, K) or (B), got %v", l.Name, shape)
 	}
 	l.tag.name = l.Name
-	op := &rowLossOp{opBase: newOp(l.tag.next(), tensor.ScalarShape(), 2), l: l, B: shape[0], K: shape[1]}
+	op := &rowLossOp{opBase: newOp(l.tag.next(), tensor.ScalarShape(), shape.Dims()), l: l,
+		shape: shape.Clone(), B: shape[0], K: K}
 	return G.ApplyOp(op, logits)
 }
 
@@ -182,16 +116,17 @@ func rowTerm[T float](l *RowLoss, i int, z []T) float64 {
 	return l.Term(i, z64, dz)
 }
 
-// rowLossOp is RowLoss's op: the logits (B, K) in, the mean loss out.
+// rowLossOp is RowLoss's op: the logits (B, K) or (B) in, the mean loss out.
 type rowLossOp struct {
 	opBase
-	l    *RowLoss
-	B, K int
+	l     *RowLoss
+	shape tensor.Shape // the logits' shape
+	B, K  int
 }
 
 func (op *rowLossOp) DiffWRT(int) []bool { return []bool{true} }
 func (op *rowLossOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
-	bwd := &rowLossBwdOp{newGradOp("Grad"+op.name, tensor.Shape{op.B, op.K}, 2, 0), op}
+	bwd := &rowLossBwdOp{newGradOp("Grad"+op.name, op.shape, op.shape.Dims(), 0), op}
 	dz, err := G.ApplyOp(bwd, in[0], grad)
 	if err != nil {
 		return nil, err
@@ -266,7 +201,7 @@ func rowLossBackward[T float](op *rowLossBwdOp, vals []G.Value) (G.Value, error)
 			dz[i*K+k] = T(d * scale)
 		}
 	}
-	return dense(dz, B, K), nil
+	return dense(dz, op.fwd.shape...), nil
 }
 
 // BCEWithLogits is PyTorch's BCEWithLogitsLoss (mean over the batch) for one logit per example:
