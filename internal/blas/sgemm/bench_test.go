@@ -23,7 +23,7 @@ func BenchmarkKernel(b *testing.B) {
 				if isa == AVX512 {
 					kernel12(packedA, k, &a[0], 0, &bb[0], &c[0], bl.nr, 1, 1, 1, bl.mr, bl.nr)
 				} else {
-					kernel6x16(k, &a[0], &bb[0], &c[0], bl.nr, 1, 1, 1)
+					kernel6(packedA, k, &a[0], 0, &bb[0], &c[0], bl.nr, 1, 1, 1, bl.mr, bl.nr)
 				}
 			}
 			gflop := 2 * float64(bl.mr*bl.nr*k) * float64(b.N) / 1e9

@@ -62,6 +62,23 @@ func kernel12(modeA int, k int, a *float32, lda int, b, c *float32, ldc int, alp
 	}
 }
 
-func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC int) {
-	sgemmKernel6x16(k, a, b, c, ldc, alpha, beta, loadC)
+// kernel6 runs the AVX2 kernel for a rows×cols tile (rows ≤ 6, cols ≤ 16): the 6x8 one when
+// cols ≤ 8; b is a packed 16-column panel. modeA and a are as for kernel12, except that the
+// in-place modes need rows = 6.
+func kernel6(modeA int, k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC, rows, cols int) {
+	narrow := cols <= 8
+	switch {
+	case modeA == packedA && narrow:
+		sgemmKernel6x8(k, a, b, c, ldc, alpha, beta, loadC, rows, cols)
+	case modeA == packedA:
+		sgemmKernel6x16(k, a, b, c, ldc, alpha, beta, loadC, rows, cols)
+	case modeA == rowsA && narrow:
+		sgemmKernel6x8Rows(k, a, lda, b, c, ldc, alpha, beta, loadC, rows, cols)
+	case modeA == rowsA:
+		sgemmKernel6x16Rows(k, a, lda, b, c, ldc, alpha, beta, loadC, rows, cols)
+	case narrow:
+		sgemmKernel6x8Cols(k, a, lda, b, c, ldc, alpha, beta, loadC, rows, cols)
+	default:
+		sgemmKernel6x16Cols(k, a, lda, b, c, ldc, alpha, beta, loadC, rows, cols)
+	}
 }

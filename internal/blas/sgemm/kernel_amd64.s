@@ -5323,9 +5323,27 @@ donesgemmKernel4x16Cols:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel6x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int)
+DATA colmask<>+0(SB)/4, $0xffffffff
+DATA colmask<>+4(SB)/4, $0xffffffff
+DATA colmask<>+8(SB)/4, $0xffffffff
+DATA colmask<>+12(SB)/4, $0xffffffff
+DATA colmask<>+16(SB)/4, $0xffffffff
+DATA colmask<>+20(SB)/4, $0xffffffff
+DATA colmask<>+24(SB)/4, $0xffffffff
+DATA colmask<>+28(SB)/4, $0xffffffff
+DATA colmask<>+32(SB)/4, $0x00000000
+DATA colmask<>+36(SB)/4, $0x00000000
+DATA colmask<>+40(SB)/4, $0x00000000
+DATA colmask<>+44(SB)/4, $0x00000000
+DATA colmask<>+48(SB)/4, $0x00000000
+DATA colmask<>+52(SB)/4, $0x00000000
+DATA colmask<>+56(SB)/4, $0x00000000
+DATA colmask<>+60(SB)/4, $0x00000000
+GLOBL colmask<>(SB), RODATA|NOPTR, $64
+
+// func sgemmKernel6x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
 // Requires: AVX, FMA3, SSE
-TEXT ·sgemmKernel6x16(SB), NOSPLIT, $8-56
+TEXT ·sgemmKernel6x16(SB), NOSPLIT, $8-72
 	STMXCSR (SP)
 	MOVL    (SP), AX
 	ORL     $0x00008040, AX
@@ -5467,11 +5485,21 @@ epiloguesgemmKernel6x16:
 	MOVQ         c+24(FP), DX
 	MOVQ         ldc+32(FP), R8
 	SHLQ         $0x02, R8
+	MOVQ         rows+56(FP), R9
 	VBROADCASTSS alpha+40(FP), Y12
 	VBROADCASTSS beta+44(FP), Y13
+	MOVQ         $0x00000010, R11
+	MOVQ         cols+64(FP), R12
+	SUBQ         R12, R11
+	LEAQ         colmask<>+0(SB), R10
+	VMOVUPS      (R10)(R11*4), Y15
 	MOVQ         loadC+48(FP), AX
 	TESTQ        AX, AX
-	JZ           store256
+	JZ           sgemmKernel6x16_cfalse_maskedfalse
+	TESTQ        R11, R11
+	JNZ          sgemmKernel6x16_ctrue_maskedtrue
+	CMPQ         R9, $0x00
+	JLE          donesgemmKernel6x16
 	VMULPS       Y12, Y0, Y0
 	VFMADD231PS  (DX), Y13, Y0
 	VMOVUPS      Y0, (DX)
@@ -5479,6 +5507,8 @@ epiloguesgemmKernel6x16:
 	VFMADD231PS  32(DX), Y13, Y1
 	VMOVUPS      Y1, 32(DX)
 	ADDQ         R8, DX
+	CMPQ         R9, $0x01
+	JLE          donesgemmKernel6x16
 	VMULPS       Y12, Y2, Y2
 	VFMADD231PS  (DX), Y13, Y2
 	VMOVUPS      Y2, (DX)
@@ -5486,6 +5516,8 @@ epiloguesgemmKernel6x16:
 	VFMADD231PS  32(DX), Y13, Y3
 	VMOVUPS      Y3, 32(DX)
 	ADDQ         R8, DX
+	CMPQ         R9, $0x02
+	JLE          donesgemmKernel6x16
 	VMULPS       Y12, Y4, Y4
 	VFMADD231PS  (DX), Y13, Y4
 	VMOVUPS      Y4, (DX)
@@ -5493,6 +5525,8 @@ epiloguesgemmKernel6x16:
 	VFMADD231PS  32(DX), Y13, Y5
 	VMOVUPS      Y5, 32(DX)
 	ADDQ         R8, DX
+	CMPQ         R9, $0x03
+	JLE          donesgemmKernel6x16
 	VMULPS       Y12, Y6, Y6
 	VFMADD231PS  (DX), Y13, Y6
 	VMOVUPS      Y6, (DX)
@@ -5500,6 +5534,8 @@ epiloguesgemmKernel6x16:
 	VFMADD231PS  32(DX), Y13, Y7
 	VMOVUPS      Y7, 32(DX)
 	ADDQ         R8, DX
+	CMPQ         R9, $0x04
+	JLE          donesgemmKernel6x16
 	VMULPS       Y12, Y8, Y8
 	VFMADD231PS  (DX), Y13, Y8
 	VMOVUPS      Y8, (DX)
@@ -5507,6 +5543,8 @@ epiloguesgemmKernel6x16:
 	VFMADD231PS  32(DX), Y13, Y9
 	VMOVUPS      Y9, 32(DX)
 	ADDQ         R8, DX
+	CMPQ         R9, $0x05
+	JLE          donesgemmKernel6x16
 	VMULPS       Y12, Y10, Y10
 	VFMADD231PS  (DX), Y13, Y10
 	VMOVUPS      Y10, (DX)
@@ -5514,41 +5552,1746 @@ epiloguesgemmKernel6x16:
 	VFMADD231PS  32(DX), Y13, Y11
 	VMOVUPS      Y11, 32(DX)
 	ADDQ         R8, DX
-	LDMXCSR      (SP)
-	VZEROUPPER
-	RET
+	JMP          donesgemmKernel6x16
 
-store256:
+sgemmKernel6x16_ctrue_maskedtrue:
+	CMPQ        R9, $0x00
+	JLE         donesgemmKernel6x16
+	VMULPS      Y12, Y0, Y0
+	VFMADD231PS (DX), Y13, Y0
+	VMOVUPS     Y0, (DX)
+	VMULPS      Y12, Y1, Y1
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y1
+	VMASKMOVPS  Y1, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x01
+	JLE         donesgemmKernel6x16
+	VMULPS      Y12, Y2, Y2
+	VFMADD231PS (DX), Y13, Y2
+	VMOVUPS     Y2, (DX)
+	VMULPS      Y12, Y3, Y3
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y3
+	VMASKMOVPS  Y3, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x02
+	JLE         donesgemmKernel6x16
+	VMULPS      Y12, Y4, Y4
+	VFMADD231PS (DX), Y13, Y4
+	VMOVUPS     Y4, (DX)
+	VMULPS      Y12, Y5, Y5
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y5
+	VMASKMOVPS  Y5, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x03
+	JLE         donesgemmKernel6x16
+	VMULPS      Y12, Y6, Y6
+	VFMADD231PS (DX), Y13, Y6
+	VMOVUPS     Y6, (DX)
+	VMULPS      Y12, Y7, Y7
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y7
+	VMASKMOVPS  Y7, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x04
+	JLE         donesgemmKernel6x16
+	VMULPS      Y12, Y8, Y8
+	VFMADD231PS (DX), Y13, Y8
+	VMOVUPS     Y8, (DX)
+	VMULPS      Y12, Y9, Y9
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y9
+	VMASKMOVPS  Y9, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x05
+	JLE         donesgemmKernel6x16
+	VMULPS      Y12, Y10, Y10
+	VFMADD231PS (DX), Y13, Y10
+	VMOVUPS     Y10, (DX)
+	VMULPS      Y12, Y11, Y11
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y11
+	VMASKMOVPS  Y11, Y15, 32(DX)
+	ADDQ        R8, DX
+	JMP         donesgemmKernel6x16
+
+sgemmKernel6x16_cfalse_maskedfalse:
+	TESTQ   R11, R11
+	JNZ     sgemmKernel6x16_cfalse_maskedtrue
+	CMPQ    R9, $0x00
+	JLE     donesgemmKernel6x16
 	VMULPS  Y12, Y0, Y0
 	VMOVUPS Y0, (DX)
 	VMULPS  Y12, Y1, Y1
 	VMOVUPS Y1, 32(DX)
 	ADDQ    R8, DX
+	CMPQ    R9, $0x01
+	JLE     donesgemmKernel6x16
 	VMULPS  Y12, Y2, Y2
 	VMOVUPS Y2, (DX)
 	VMULPS  Y12, Y3, Y3
 	VMOVUPS Y3, 32(DX)
 	ADDQ    R8, DX
+	CMPQ    R9, $0x02
+	JLE     donesgemmKernel6x16
 	VMULPS  Y12, Y4, Y4
 	VMOVUPS Y4, (DX)
 	VMULPS  Y12, Y5, Y5
 	VMOVUPS Y5, 32(DX)
 	ADDQ    R8, DX
+	CMPQ    R9, $0x03
+	JLE     donesgemmKernel6x16
 	VMULPS  Y12, Y6, Y6
 	VMOVUPS Y6, (DX)
 	VMULPS  Y12, Y7, Y7
 	VMOVUPS Y7, 32(DX)
 	ADDQ    R8, DX
+	CMPQ    R9, $0x04
+	JLE     donesgemmKernel6x16
 	VMULPS  Y12, Y8, Y8
 	VMOVUPS Y8, (DX)
 	VMULPS  Y12, Y9, Y9
 	VMOVUPS Y9, 32(DX)
 	ADDQ    R8, DX
+	CMPQ    R9, $0x05
+	JLE     donesgemmKernel6x16
 	VMULPS  Y12, Y10, Y10
 	VMOVUPS Y10, (DX)
 	VMULPS  Y12, Y11, Y11
 	VMOVUPS Y11, 32(DX)
 	ADDQ    R8, DX
+	JMP     donesgemmKernel6x16
+
+sgemmKernel6x16_cfalse_maskedtrue:
+	CMPQ       R9, $0x00
+	JLE        donesgemmKernel6x16
+	VMULPS     Y12, Y0, Y0
+	VMOVUPS    Y0, (DX)
+	VMULPS     Y12, Y1, Y1
+	VMASKMOVPS Y1, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x01
+	JLE        donesgemmKernel6x16
+	VMULPS     Y12, Y2, Y2
+	VMOVUPS    Y2, (DX)
+	VMULPS     Y12, Y3, Y3
+	VMASKMOVPS Y3, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x02
+	JLE        donesgemmKernel6x16
+	VMULPS     Y12, Y4, Y4
+	VMOVUPS    Y4, (DX)
+	VMULPS     Y12, Y5, Y5
+	VMASKMOVPS Y5, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x03
+	JLE        donesgemmKernel6x16
+	VMULPS     Y12, Y6, Y6
+	VMOVUPS    Y6, (DX)
+	VMULPS     Y12, Y7, Y7
+	VMASKMOVPS Y7, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x04
+	JLE        donesgemmKernel6x16
+	VMULPS     Y12, Y8, Y8
+	VMOVUPS    Y8, (DX)
+	VMULPS     Y12, Y9, Y9
+	VMASKMOVPS Y9, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x05
+	JLE        donesgemmKernel6x16
+	VMULPS     Y12, Y10, Y10
+	VMOVUPS    Y10, (DX)
+	VMULPS     Y12, Y11, Y11
+	VMASKMOVPS Y11, Y15, 32(DX)
+	ADDQ       R8, DX
+
+donesgemmKernel6x16:
+	LDMXCSR (SP)
+	VZEROUPPER
+	RET
+
+// func sgemmKernel6x8(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
+// Requires: AVX, FMA3, SSE
+TEXT ·sgemmKernel6x8(SB), NOSPLIT, $8-72
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+16(FP), DI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+
+unrolledsgemmKernel6x8:
+	CMPQ         CX, $0x04
+	JL           singlesgemmKernel6x8
+	VMOVUPS      (DI), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	VMOVUPS      64(DI), Y12
+	VBROADCASTSS 24(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 32(SI), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 36(SI), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 40(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 44(SI), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	VMOVUPS      128(DI), Y12
+	VBROADCASTSS 48(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 56(SI), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 60(SI), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 64(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 68(SI), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	VMOVUPS      192(DI), Y12
+	VBROADCASTSS 72(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 80(SI), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 84(SI), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 88(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 92(SI), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	ADDQ         $0x00000060, SI
+	ADDQ         $0x00000100, DI
+	SUBQ         $0x04, CX
+	JMP          unrolledsgemmKernel6x8
+
+singlesgemmKernel6x8:
+	TESTQ        CX, CX
+	JZ           epiloguesgemmKernel6x8
+	VMOVUPS      (DI), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	ADDQ         $0x00000018, SI
+	ADDQ         $0x00000040, DI
+	DECQ         CX
+	JMP          singlesgemmKernel6x8
+
+epiloguesgemmKernel6x8:
+	MOVQ         c+24(FP), DX
+	MOVQ         ldc+32(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         rows+56(FP), R9
+	VBROADCASTSS alpha+40(FP), Y12
+	VBROADCASTSS beta+44(FP), Y13
+	MOVQ         $0x00000008, R11
+	MOVQ         cols+64(FP), R12
+	SUBQ         R12, R11
+	LEAQ         colmask<>+0(SB), R10
+	VMOVUPS      (R10)(R11*4), Y15
+	MOVQ         loadC+48(FP), AX
+	TESTQ        AX, AX
+	JZ           sgemmKernel6x8_cfalse_maskedfalse
+	TESTQ        R11, R11
+	JNZ          sgemmKernel6x8_ctrue_maskedtrue
+	CMPQ         R9, $0x00
+	JLE          donesgemmKernel6x8
+	VMULPS       Y12, Y0, Y0
+	VFMADD231PS  (DX), Y13, Y0
+	VMOVUPS      Y0, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x01
+	JLE          donesgemmKernel6x8
+	VMULPS       Y12, Y1, Y1
+	VFMADD231PS  (DX), Y13, Y1
+	VMOVUPS      Y1, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x02
+	JLE          donesgemmKernel6x8
+	VMULPS       Y12, Y2, Y2
+	VFMADD231PS  (DX), Y13, Y2
+	VMOVUPS      Y2, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x03
+	JLE          donesgemmKernel6x8
+	VMULPS       Y12, Y3, Y3
+	VFMADD231PS  (DX), Y13, Y3
+	VMOVUPS      Y3, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x04
+	JLE          donesgemmKernel6x8
+	VMULPS       Y12, Y4, Y4
+	VFMADD231PS  (DX), Y13, Y4
+	VMOVUPS      Y4, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x05
+	JLE          donesgemmKernel6x8
+	VMULPS       Y12, Y5, Y5
+	VFMADD231PS  (DX), Y13, Y5
+	VMOVUPS      Y5, (DX)
+	ADDQ         R8, DX
+	JMP          donesgemmKernel6x8
+
+sgemmKernel6x8_ctrue_maskedtrue:
+	CMPQ        R9, $0x00
+	JLE         donesgemmKernel6x8
+	VMULPS      Y12, Y0, Y0
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y0
+	VMASKMOVPS  Y0, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x01
+	JLE         donesgemmKernel6x8
+	VMULPS      Y12, Y1, Y1
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y1
+	VMASKMOVPS  Y1, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x02
+	JLE         donesgemmKernel6x8
+	VMULPS      Y12, Y2, Y2
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y2
+	VMASKMOVPS  Y2, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x03
+	JLE         donesgemmKernel6x8
+	VMULPS      Y12, Y3, Y3
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y3
+	VMASKMOVPS  Y3, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x04
+	JLE         donesgemmKernel6x8
+	VMULPS      Y12, Y4, Y4
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y4
+	VMASKMOVPS  Y4, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x05
+	JLE         donesgemmKernel6x8
+	VMULPS      Y12, Y5, Y5
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y5
+	VMASKMOVPS  Y5, Y15, (DX)
+	ADDQ        R8, DX
+	JMP         donesgemmKernel6x8
+
+sgemmKernel6x8_cfalse_maskedfalse:
+	TESTQ   R11, R11
+	JNZ     sgemmKernel6x8_cfalse_maskedtrue
+	CMPQ    R9, $0x00
+	JLE     donesgemmKernel6x8
+	VMULPS  Y12, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x01
+	JLE     donesgemmKernel6x8
+	VMULPS  Y12, Y1, Y1
+	VMOVUPS Y1, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x02
+	JLE     donesgemmKernel6x8
+	VMULPS  Y12, Y2, Y2
+	VMOVUPS Y2, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x03
+	JLE     donesgemmKernel6x8
+	VMULPS  Y12, Y3, Y3
+	VMOVUPS Y3, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x04
+	JLE     donesgemmKernel6x8
+	VMULPS  Y12, Y4, Y4
+	VMOVUPS Y4, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x05
+	JLE     donesgemmKernel6x8
+	VMULPS  Y12, Y5, Y5
+	VMOVUPS Y5, (DX)
+	ADDQ    R8, DX
+	JMP     donesgemmKernel6x8
+
+sgemmKernel6x8_cfalse_maskedtrue:
+	CMPQ       R9, $0x00
+	JLE        donesgemmKernel6x8
+	VMULPS     Y12, Y0, Y0
+	VMASKMOVPS Y0, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x01
+	JLE        donesgemmKernel6x8
+	VMULPS     Y12, Y1, Y1
+	VMASKMOVPS Y1, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x02
+	JLE        donesgemmKernel6x8
+	VMULPS     Y12, Y2, Y2
+	VMASKMOVPS Y2, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x03
+	JLE        donesgemmKernel6x8
+	VMULPS     Y12, Y3, Y3
+	VMASKMOVPS Y3, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x04
+	JLE        donesgemmKernel6x8
+	VMULPS     Y12, Y4, Y4
+	VMASKMOVPS Y4, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x05
+	JLE        donesgemmKernel6x8
+	VMULPS     Y12, Y5, Y5
+	VMASKMOVPS Y5, Y15, (DX)
+	ADDQ       R8, DX
+
+donesgemmKernel6x8:
+	LDMXCSR (SP)
+	VZEROUPPER
+	RET
+
+// func sgemmKernel6x16Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
+// Requires: AVX, FMA3, SSE
+TEXT ·sgemmKernel6x16Rows(SB), NOSPLIT, $8-80
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	ADDQ    R10, R11
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	VXORPS  Y10, Y10, Y10
+	VXORPS  Y11, Y11, Y11
+
+unrolledsgemmKernel6x16Rows:
+	CMPQ         CX, $0x04
+	JL           singlesgemmKernel6x16Rows
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (SI)(R10*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R11), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS (R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS (R11)(R10*2), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      64(DI), Y12
+	VMOVUPS      96(DI), Y13
+	VBROADCASTSS 4(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 4(SI)(R10*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 4(R11), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 4(R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 4(R11)(R10*2), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      128(DI), Y12
+	VMOVUPS      160(DI), Y13
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 8(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(SI)(R10*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 8(R11), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 8(R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 8(R11)(R10*2), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      192(DI), Y12
+	VMOVUPS      224(DI), Y13
+	VBROADCASTSS 12(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 12(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 12(SI)(R10*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(R11), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 12(R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 12(R11)(R10*2), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R11
+	ADDQ         $0x00000100, DI
+	SUBQ         $0x04, CX
+	JMP          unrolledsgemmKernel6x16Rows
+
+singlesgemmKernel6x16Rows:
+	TESTQ        CX, CX
+	JZ           epiloguesgemmKernel6x16Rows
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS (SI)(R10*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R11), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS (R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS (R11)(R10*2), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R11
+	ADDQ         $0x00000040, DI
+	DECQ         CX
+	JMP          singlesgemmKernel6x16Rows
+
+epiloguesgemmKernel6x16Rows:
+	MOVQ         c+32(FP), DX
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         rows+64(FP), R9
+	VBROADCASTSS alpha+48(FP), Y12
+	VBROADCASTSS beta+52(FP), Y13
+	MOVQ         $0x00000010, R11
+	MOVQ         cols+72(FP), R12
+	SUBQ         R12, R11
+	LEAQ         colmask<>+0(SB), R10
+	VMOVUPS      (R10)(R11*4), Y15
+	MOVQ         loadC+56(FP), AX
+	TESTQ        AX, AX
+	JZ           sgemmKernel6x16Rows_cfalse_maskedfalse
+	TESTQ        R11, R11
+	JNZ          sgemmKernel6x16Rows_ctrue_maskedtrue
+	CMPQ         R9, $0x00
+	JLE          donesgemmKernel6x16Rows
+	VMULPS       Y12, Y0, Y0
+	VFMADD231PS  (DX), Y13, Y0
+	VMOVUPS      Y0, (DX)
+	VMULPS       Y12, Y1, Y1
+	VFMADD231PS  32(DX), Y13, Y1
+	VMOVUPS      Y1, 32(DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x01
+	JLE          donesgemmKernel6x16Rows
+	VMULPS       Y12, Y2, Y2
+	VFMADD231PS  (DX), Y13, Y2
+	VMOVUPS      Y2, (DX)
+	VMULPS       Y12, Y3, Y3
+	VFMADD231PS  32(DX), Y13, Y3
+	VMOVUPS      Y3, 32(DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x02
+	JLE          donesgemmKernel6x16Rows
+	VMULPS       Y12, Y4, Y4
+	VFMADD231PS  (DX), Y13, Y4
+	VMOVUPS      Y4, (DX)
+	VMULPS       Y12, Y5, Y5
+	VFMADD231PS  32(DX), Y13, Y5
+	VMOVUPS      Y5, 32(DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x03
+	JLE          donesgemmKernel6x16Rows
+	VMULPS       Y12, Y6, Y6
+	VFMADD231PS  (DX), Y13, Y6
+	VMOVUPS      Y6, (DX)
+	VMULPS       Y12, Y7, Y7
+	VFMADD231PS  32(DX), Y13, Y7
+	VMOVUPS      Y7, 32(DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x04
+	JLE          donesgemmKernel6x16Rows
+	VMULPS       Y12, Y8, Y8
+	VFMADD231PS  (DX), Y13, Y8
+	VMOVUPS      Y8, (DX)
+	VMULPS       Y12, Y9, Y9
+	VFMADD231PS  32(DX), Y13, Y9
+	VMOVUPS      Y9, 32(DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x05
+	JLE          donesgemmKernel6x16Rows
+	VMULPS       Y12, Y10, Y10
+	VFMADD231PS  (DX), Y13, Y10
+	VMOVUPS      Y10, (DX)
+	VMULPS       Y12, Y11, Y11
+	VFMADD231PS  32(DX), Y13, Y11
+	VMOVUPS      Y11, 32(DX)
+	ADDQ         R8, DX
+	JMP          donesgemmKernel6x16Rows
+
+sgemmKernel6x16Rows_ctrue_maskedtrue:
+	CMPQ        R9, $0x00
+	JLE         donesgemmKernel6x16Rows
+	VMULPS      Y12, Y0, Y0
+	VFMADD231PS (DX), Y13, Y0
+	VMOVUPS     Y0, (DX)
+	VMULPS      Y12, Y1, Y1
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y1
+	VMASKMOVPS  Y1, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x01
+	JLE         donesgemmKernel6x16Rows
+	VMULPS      Y12, Y2, Y2
+	VFMADD231PS (DX), Y13, Y2
+	VMOVUPS     Y2, (DX)
+	VMULPS      Y12, Y3, Y3
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y3
+	VMASKMOVPS  Y3, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x02
+	JLE         donesgemmKernel6x16Rows
+	VMULPS      Y12, Y4, Y4
+	VFMADD231PS (DX), Y13, Y4
+	VMOVUPS     Y4, (DX)
+	VMULPS      Y12, Y5, Y5
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y5
+	VMASKMOVPS  Y5, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x03
+	JLE         donesgemmKernel6x16Rows
+	VMULPS      Y12, Y6, Y6
+	VFMADD231PS (DX), Y13, Y6
+	VMOVUPS     Y6, (DX)
+	VMULPS      Y12, Y7, Y7
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y7
+	VMASKMOVPS  Y7, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x04
+	JLE         donesgemmKernel6x16Rows
+	VMULPS      Y12, Y8, Y8
+	VFMADD231PS (DX), Y13, Y8
+	VMOVUPS     Y8, (DX)
+	VMULPS      Y12, Y9, Y9
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y9
+	VMASKMOVPS  Y9, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x05
+	JLE         donesgemmKernel6x16Rows
+	VMULPS      Y12, Y10, Y10
+	VFMADD231PS (DX), Y13, Y10
+	VMOVUPS     Y10, (DX)
+	VMULPS      Y12, Y11, Y11
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y11
+	VMASKMOVPS  Y11, Y15, 32(DX)
+	ADDQ        R8, DX
+	JMP         donesgemmKernel6x16Rows
+
+sgemmKernel6x16Rows_cfalse_maskedfalse:
+	TESTQ   R11, R11
+	JNZ     sgemmKernel6x16Rows_cfalse_maskedtrue
+	CMPQ    R9, $0x00
+	JLE     donesgemmKernel6x16Rows
+	VMULPS  Y12, Y0, Y0
+	VMOVUPS Y0, (DX)
+	VMULPS  Y12, Y1, Y1
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x01
+	JLE     donesgemmKernel6x16Rows
+	VMULPS  Y12, Y2, Y2
+	VMOVUPS Y2, (DX)
+	VMULPS  Y12, Y3, Y3
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x02
+	JLE     donesgemmKernel6x16Rows
+	VMULPS  Y12, Y4, Y4
+	VMOVUPS Y4, (DX)
+	VMULPS  Y12, Y5, Y5
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x03
+	JLE     donesgemmKernel6x16Rows
+	VMULPS  Y12, Y6, Y6
+	VMOVUPS Y6, (DX)
+	VMULPS  Y12, Y7, Y7
+	VMOVUPS Y7, 32(DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x04
+	JLE     donesgemmKernel6x16Rows
+	VMULPS  Y12, Y8, Y8
+	VMOVUPS Y8, (DX)
+	VMULPS  Y12, Y9, Y9
+	VMOVUPS Y9, 32(DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x05
+	JLE     donesgemmKernel6x16Rows
+	VMULPS  Y12, Y10, Y10
+	VMOVUPS Y10, (DX)
+	VMULPS  Y12, Y11, Y11
+	VMOVUPS Y11, 32(DX)
+	ADDQ    R8, DX
+	JMP     donesgemmKernel6x16Rows
+
+sgemmKernel6x16Rows_cfalse_maskedtrue:
+	CMPQ       R9, $0x00
+	JLE        donesgemmKernel6x16Rows
+	VMULPS     Y12, Y0, Y0
+	VMOVUPS    Y0, (DX)
+	VMULPS     Y12, Y1, Y1
+	VMASKMOVPS Y1, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x01
+	JLE        donesgemmKernel6x16Rows
+	VMULPS     Y12, Y2, Y2
+	VMOVUPS    Y2, (DX)
+	VMULPS     Y12, Y3, Y3
+	VMASKMOVPS Y3, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x02
+	JLE        donesgemmKernel6x16Rows
+	VMULPS     Y12, Y4, Y4
+	VMOVUPS    Y4, (DX)
+	VMULPS     Y12, Y5, Y5
+	VMASKMOVPS Y5, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x03
+	JLE        donesgemmKernel6x16Rows
+	VMULPS     Y12, Y6, Y6
+	VMOVUPS    Y6, (DX)
+	VMULPS     Y12, Y7, Y7
+	VMASKMOVPS Y7, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x04
+	JLE        donesgemmKernel6x16Rows
+	VMULPS     Y12, Y8, Y8
+	VMOVUPS    Y8, (DX)
+	VMULPS     Y12, Y9, Y9
+	VMASKMOVPS Y9, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x05
+	JLE        donesgemmKernel6x16Rows
+	VMULPS     Y12, Y10, Y10
+	VMOVUPS    Y10, (DX)
+	VMULPS     Y12, Y11, Y11
+	VMASKMOVPS Y11, Y15, 32(DX)
+	ADDQ       R8, DX
+
+donesgemmKernel6x16Rows:
+	LDMXCSR (SP)
+	VZEROUPPER
+	RET
+
+// func sgemmKernel6x8Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
+// Requires: AVX, FMA3, SSE
+TEXT ·sgemmKernel6x8Rows(SB), NOSPLIT, $8-80
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	ADDQ    R10, R11
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+
+unrolledsgemmKernel6x8Rows:
+	CMPQ         CX, $0x04
+	JL           singlesgemmKernel6x8Rows
+	VMOVUPS      (DI), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS (SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS (SI)(R10*2), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS (R11), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS (R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS (R11)(R10*2), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	VMOVUPS      64(DI), Y12
+	VBROADCASTSS 4(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 4(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 4(SI)(R10*2), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 4(R11), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 4(R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 4(R11)(R10*2), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	VMOVUPS      128(DI), Y12
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 8(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 8(SI)(R10*2), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 8(R11), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 8(R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 8(R11)(R10*2), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	VMOVUPS      192(DI), Y12
+	VBROADCASTSS 12(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 12(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 12(SI)(R10*2), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 12(R11), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 12(R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 12(R11)(R10*2), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	ADDQ         $0x10, SI
+	ADDQ         $0x10, R11
+	ADDQ         $0x00000100, DI
+	SUBQ         $0x04, CX
+	JMP          unrolledsgemmKernel6x8Rows
+
+singlesgemmKernel6x8Rows:
+	TESTQ        CX, CX
+	JZ           epiloguesgemmKernel6x8Rows
+	VMOVUPS      (DI), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS (SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS (SI)(R10*2), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS (R11), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS (R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS (R11)(R10*2), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	ADDQ         $0x04, SI
+	ADDQ         $0x04, R11
+	ADDQ         $0x00000040, DI
+	DECQ         CX
+	JMP          singlesgemmKernel6x8Rows
+
+epiloguesgemmKernel6x8Rows:
+	MOVQ         c+32(FP), DX
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         rows+64(FP), R9
+	VBROADCASTSS alpha+48(FP), Y12
+	VBROADCASTSS beta+52(FP), Y13
+	MOVQ         $0x00000008, R11
+	MOVQ         cols+72(FP), R12
+	SUBQ         R12, R11
+	LEAQ         colmask<>+0(SB), R10
+	VMOVUPS      (R10)(R11*4), Y15
+	MOVQ         loadC+56(FP), AX
+	TESTQ        AX, AX
+	JZ           sgemmKernel6x8Rows_cfalse_maskedfalse
+	TESTQ        R11, R11
+	JNZ          sgemmKernel6x8Rows_ctrue_maskedtrue
+	CMPQ         R9, $0x00
+	JLE          donesgemmKernel6x8Rows
+	VMULPS       Y12, Y0, Y0
+	VFMADD231PS  (DX), Y13, Y0
+	VMOVUPS      Y0, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x01
+	JLE          donesgemmKernel6x8Rows
+	VMULPS       Y12, Y1, Y1
+	VFMADD231PS  (DX), Y13, Y1
+	VMOVUPS      Y1, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x02
+	JLE          donesgemmKernel6x8Rows
+	VMULPS       Y12, Y2, Y2
+	VFMADD231PS  (DX), Y13, Y2
+	VMOVUPS      Y2, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x03
+	JLE          donesgemmKernel6x8Rows
+	VMULPS       Y12, Y3, Y3
+	VFMADD231PS  (DX), Y13, Y3
+	VMOVUPS      Y3, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x04
+	JLE          donesgemmKernel6x8Rows
+	VMULPS       Y12, Y4, Y4
+	VFMADD231PS  (DX), Y13, Y4
+	VMOVUPS      Y4, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x05
+	JLE          donesgemmKernel6x8Rows
+	VMULPS       Y12, Y5, Y5
+	VFMADD231PS  (DX), Y13, Y5
+	VMOVUPS      Y5, (DX)
+	ADDQ         R8, DX
+	JMP          donesgemmKernel6x8Rows
+
+sgemmKernel6x8Rows_ctrue_maskedtrue:
+	CMPQ        R9, $0x00
+	JLE         donesgemmKernel6x8Rows
+	VMULPS      Y12, Y0, Y0
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y0
+	VMASKMOVPS  Y0, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x01
+	JLE         donesgemmKernel6x8Rows
+	VMULPS      Y12, Y1, Y1
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y1
+	VMASKMOVPS  Y1, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x02
+	JLE         donesgemmKernel6x8Rows
+	VMULPS      Y12, Y2, Y2
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y2
+	VMASKMOVPS  Y2, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x03
+	JLE         donesgemmKernel6x8Rows
+	VMULPS      Y12, Y3, Y3
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y3
+	VMASKMOVPS  Y3, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x04
+	JLE         donesgemmKernel6x8Rows
+	VMULPS      Y12, Y4, Y4
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y4
+	VMASKMOVPS  Y4, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x05
+	JLE         donesgemmKernel6x8Rows
+	VMULPS      Y12, Y5, Y5
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y5
+	VMASKMOVPS  Y5, Y15, (DX)
+	ADDQ        R8, DX
+	JMP         donesgemmKernel6x8Rows
+
+sgemmKernel6x8Rows_cfalse_maskedfalse:
+	TESTQ   R11, R11
+	JNZ     sgemmKernel6x8Rows_cfalse_maskedtrue
+	CMPQ    R9, $0x00
+	JLE     donesgemmKernel6x8Rows
+	VMULPS  Y12, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x01
+	JLE     donesgemmKernel6x8Rows
+	VMULPS  Y12, Y1, Y1
+	VMOVUPS Y1, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x02
+	JLE     donesgemmKernel6x8Rows
+	VMULPS  Y12, Y2, Y2
+	VMOVUPS Y2, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x03
+	JLE     donesgemmKernel6x8Rows
+	VMULPS  Y12, Y3, Y3
+	VMOVUPS Y3, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x04
+	JLE     donesgemmKernel6x8Rows
+	VMULPS  Y12, Y4, Y4
+	VMOVUPS Y4, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x05
+	JLE     donesgemmKernel6x8Rows
+	VMULPS  Y12, Y5, Y5
+	VMOVUPS Y5, (DX)
+	ADDQ    R8, DX
+	JMP     donesgemmKernel6x8Rows
+
+sgemmKernel6x8Rows_cfalse_maskedtrue:
+	CMPQ       R9, $0x00
+	JLE        donesgemmKernel6x8Rows
+	VMULPS     Y12, Y0, Y0
+	VMASKMOVPS Y0, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x01
+	JLE        donesgemmKernel6x8Rows
+	VMULPS     Y12, Y1, Y1
+	VMASKMOVPS Y1, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x02
+	JLE        donesgemmKernel6x8Rows
+	VMULPS     Y12, Y2, Y2
+	VMASKMOVPS Y2, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x03
+	JLE        donesgemmKernel6x8Rows
+	VMULPS     Y12, Y3, Y3
+	VMASKMOVPS Y3, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x04
+	JLE        donesgemmKernel6x8Rows
+	VMULPS     Y12, Y4, Y4
+	VMASKMOVPS Y4, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x05
+	JLE        donesgemmKernel6x8Rows
+	VMULPS     Y12, Y5, Y5
+	VMASKMOVPS Y5, Y15, (DX)
+	ADDQ       R8, DX
+
+donesgemmKernel6x8Rows:
+	LDMXCSR (SP)
+	VZEROUPPER
+	RET
+
+// func sgemmKernel6x16Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
+// Requires: AVX, FMA3, SSE
+TEXT ·sgemmKernel6x16Cols(SB), NOSPLIT, $8-80
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	MOVQ    R10, R12
+	SHLQ    $0x02, R12
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+	VXORPS  Y6, Y6, Y6
+	VXORPS  Y7, Y7, Y7
+	VXORPS  Y8, Y8, Y8
+	VXORPS  Y9, Y9, Y9
+	VXORPS  Y10, Y10, Y10
+	VXORPS  Y11, Y11, Y11
+
+unrolledsgemmKernel6x16Cols:
+	CMPQ         CX, $0x04
+	JL           singlesgemmKernel6x16Cols
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      64(DI), Y12
+	VMOVUPS      96(DI), Y13
+	VBROADCASTSS (SI)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(SI)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(SI)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      128(DI), Y12
+	VMOVUPS      160(DI), Y13
+	VBROADCASTSS (R11), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(R11), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(R11), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(R11), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(R11), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(R11), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      192(DI), Y12
+	VMOVUPS      224(DI), Y13
+	VBROADCASTSS (R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(R11)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(R11)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(R11)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         R12, SI
+	ADDQ         R12, R11
+	ADDQ         $0x00000100, DI
+	SUBQ         $0x04, CX
+	JMP          unrolledsgemmKernel6x16Cols
+
+singlesgemmKernel6x16Cols:
+	TESTQ        CX, CX
+	JZ           epiloguesgemmKernel6x16Cols
+	VMOVUPS      (DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         R10, SI
+	ADDQ         R10, R11
+	ADDQ         $0x00000040, DI
+	DECQ         CX
+	JMP          singlesgemmKernel6x16Cols
+
+epiloguesgemmKernel6x16Cols:
+	MOVQ         c+32(FP), DX
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         rows+64(FP), R9
+	VBROADCASTSS alpha+48(FP), Y12
+	VBROADCASTSS beta+52(FP), Y13
+	MOVQ         $0x00000010, R11
+	MOVQ         cols+72(FP), R12
+	SUBQ         R12, R11
+	LEAQ         colmask<>+0(SB), R10
+	VMOVUPS      (R10)(R11*4), Y15
+	MOVQ         loadC+56(FP), AX
+	TESTQ        AX, AX
+	JZ           sgemmKernel6x16Cols_cfalse_maskedfalse
+	TESTQ        R11, R11
+	JNZ          sgemmKernel6x16Cols_ctrue_maskedtrue
+	CMPQ         R9, $0x00
+	JLE          donesgemmKernel6x16Cols
+	VMULPS       Y12, Y0, Y0
+	VFMADD231PS  (DX), Y13, Y0
+	VMOVUPS      Y0, (DX)
+	VMULPS       Y12, Y1, Y1
+	VFMADD231PS  32(DX), Y13, Y1
+	VMOVUPS      Y1, 32(DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x01
+	JLE          donesgemmKernel6x16Cols
+	VMULPS       Y12, Y2, Y2
+	VFMADD231PS  (DX), Y13, Y2
+	VMOVUPS      Y2, (DX)
+	VMULPS       Y12, Y3, Y3
+	VFMADD231PS  32(DX), Y13, Y3
+	VMOVUPS      Y3, 32(DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x02
+	JLE          donesgemmKernel6x16Cols
+	VMULPS       Y12, Y4, Y4
+	VFMADD231PS  (DX), Y13, Y4
+	VMOVUPS      Y4, (DX)
+	VMULPS       Y12, Y5, Y5
+	VFMADD231PS  32(DX), Y13, Y5
+	VMOVUPS      Y5, 32(DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x03
+	JLE          donesgemmKernel6x16Cols
+	VMULPS       Y12, Y6, Y6
+	VFMADD231PS  (DX), Y13, Y6
+	VMOVUPS      Y6, (DX)
+	VMULPS       Y12, Y7, Y7
+	VFMADD231PS  32(DX), Y13, Y7
+	VMOVUPS      Y7, 32(DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x04
+	JLE          donesgemmKernel6x16Cols
+	VMULPS       Y12, Y8, Y8
+	VFMADD231PS  (DX), Y13, Y8
+	VMOVUPS      Y8, (DX)
+	VMULPS       Y12, Y9, Y9
+	VFMADD231PS  32(DX), Y13, Y9
+	VMOVUPS      Y9, 32(DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x05
+	JLE          donesgemmKernel6x16Cols
+	VMULPS       Y12, Y10, Y10
+	VFMADD231PS  (DX), Y13, Y10
+	VMOVUPS      Y10, (DX)
+	VMULPS       Y12, Y11, Y11
+	VFMADD231PS  32(DX), Y13, Y11
+	VMOVUPS      Y11, 32(DX)
+	ADDQ         R8, DX
+	JMP          donesgemmKernel6x16Cols
+
+sgemmKernel6x16Cols_ctrue_maskedtrue:
+	CMPQ        R9, $0x00
+	JLE         donesgemmKernel6x16Cols
+	VMULPS      Y12, Y0, Y0
+	VFMADD231PS (DX), Y13, Y0
+	VMOVUPS     Y0, (DX)
+	VMULPS      Y12, Y1, Y1
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y1
+	VMASKMOVPS  Y1, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x01
+	JLE         donesgemmKernel6x16Cols
+	VMULPS      Y12, Y2, Y2
+	VFMADD231PS (DX), Y13, Y2
+	VMOVUPS     Y2, (DX)
+	VMULPS      Y12, Y3, Y3
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y3
+	VMASKMOVPS  Y3, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x02
+	JLE         donesgemmKernel6x16Cols
+	VMULPS      Y12, Y4, Y4
+	VFMADD231PS (DX), Y13, Y4
+	VMOVUPS     Y4, (DX)
+	VMULPS      Y12, Y5, Y5
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y5
+	VMASKMOVPS  Y5, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x03
+	JLE         donesgemmKernel6x16Cols
+	VMULPS      Y12, Y6, Y6
+	VFMADD231PS (DX), Y13, Y6
+	VMOVUPS     Y6, (DX)
+	VMULPS      Y12, Y7, Y7
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y7
+	VMASKMOVPS  Y7, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x04
+	JLE         donesgemmKernel6x16Cols
+	VMULPS      Y12, Y8, Y8
+	VFMADD231PS (DX), Y13, Y8
+	VMOVUPS     Y8, (DX)
+	VMULPS      Y12, Y9, Y9
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y9
+	VMASKMOVPS  Y9, Y15, 32(DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x05
+	JLE         donesgemmKernel6x16Cols
+	VMULPS      Y12, Y10, Y10
+	VFMADD231PS (DX), Y13, Y10
+	VMOVUPS     Y10, (DX)
+	VMULPS      Y12, Y11, Y11
+	VMASKMOVPS  32(DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y11
+	VMASKMOVPS  Y11, Y15, 32(DX)
+	ADDQ        R8, DX
+	JMP         donesgemmKernel6x16Cols
+
+sgemmKernel6x16Cols_cfalse_maskedfalse:
+	TESTQ   R11, R11
+	JNZ     sgemmKernel6x16Cols_cfalse_maskedtrue
+	CMPQ    R9, $0x00
+	JLE     donesgemmKernel6x16Cols
+	VMULPS  Y12, Y0, Y0
+	VMOVUPS Y0, (DX)
+	VMULPS  Y12, Y1, Y1
+	VMOVUPS Y1, 32(DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x01
+	JLE     donesgemmKernel6x16Cols
+	VMULPS  Y12, Y2, Y2
+	VMOVUPS Y2, (DX)
+	VMULPS  Y12, Y3, Y3
+	VMOVUPS Y3, 32(DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x02
+	JLE     donesgemmKernel6x16Cols
+	VMULPS  Y12, Y4, Y4
+	VMOVUPS Y4, (DX)
+	VMULPS  Y12, Y5, Y5
+	VMOVUPS Y5, 32(DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x03
+	JLE     donesgemmKernel6x16Cols
+	VMULPS  Y12, Y6, Y6
+	VMOVUPS Y6, (DX)
+	VMULPS  Y12, Y7, Y7
+	VMOVUPS Y7, 32(DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x04
+	JLE     donesgemmKernel6x16Cols
+	VMULPS  Y12, Y8, Y8
+	VMOVUPS Y8, (DX)
+	VMULPS  Y12, Y9, Y9
+	VMOVUPS Y9, 32(DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x05
+	JLE     donesgemmKernel6x16Cols
+	VMULPS  Y12, Y10, Y10
+	VMOVUPS Y10, (DX)
+	VMULPS  Y12, Y11, Y11
+	VMOVUPS Y11, 32(DX)
+	ADDQ    R8, DX
+	JMP     donesgemmKernel6x16Cols
+
+sgemmKernel6x16Cols_cfalse_maskedtrue:
+	CMPQ       R9, $0x00
+	JLE        donesgemmKernel6x16Cols
+	VMULPS     Y12, Y0, Y0
+	VMOVUPS    Y0, (DX)
+	VMULPS     Y12, Y1, Y1
+	VMASKMOVPS Y1, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x01
+	JLE        donesgemmKernel6x16Cols
+	VMULPS     Y12, Y2, Y2
+	VMOVUPS    Y2, (DX)
+	VMULPS     Y12, Y3, Y3
+	VMASKMOVPS Y3, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x02
+	JLE        donesgemmKernel6x16Cols
+	VMULPS     Y12, Y4, Y4
+	VMOVUPS    Y4, (DX)
+	VMULPS     Y12, Y5, Y5
+	VMASKMOVPS Y5, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x03
+	JLE        donesgemmKernel6x16Cols
+	VMULPS     Y12, Y6, Y6
+	VMOVUPS    Y6, (DX)
+	VMULPS     Y12, Y7, Y7
+	VMASKMOVPS Y7, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x04
+	JLE        donesgemmKernel6x16Cols
+	VMULPS     Y12, Y8, Y8
+	VMOVUPS    Y8, (DX)
+	VMULPS     Y12, Y9, Y9
+	VMASKMOVPS Y9, Y15, 32(DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x05
+	JLE        donesgemmKernel6x16Cols
+	VMULPS     Y12, Y10, Y10
+	VMOVUPS    Y10, (DX)
+	VMULPS     Y12, Y11, Y11
+	VMASKMOVPS Y11, Y15, 32(DX)
+	ADDQ       R8, DX
+
+donesgemmKernel6x16Cols:
+	LDMXCSR (SP)
+	VZEROUPPER
+	RET
+
+// func sgemmKernel6x8Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
+// Requires: AVX, FMA3, SSE
+TEXT ·sgemmKernel6x8Cols(SB), NOSPLIT, $8-80
+	STMXCSR (SP)
+	MOVL    (SP), AX
+	ORL     $0x00008040, AX
+	MOVL    AX, 4(SP)
+	LDMXCSR 4(SP)
+	MOVQ    k+0(FP), CX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+24(FP), DI
+	MOVQ    lda+16(FP), R10
+	SHLQ    $0x02, R10
+	LEAQ    (SI)(R10*2), R11
+	MOVQ    R10, R12
+	SHLQ    $0x02, R12
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  Y4, Y4, Y4
+	VXORPS  Y5, Y5, Y5
+
+unrolledsgemmKernel6x8Cols:
+	CMPQ         CX, $0x04
+	JL           singlesgemmKernel6x8Cols
+	VMOVUPS      (DI), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	VMOVUPS      64(DI), Y12
+	VBROADCASTSS (SI)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 4(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 8(SI)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 12(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 16(SI)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 20(SI)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	VMOVUPS      128(DI), Y12
+	VBROADCASTSS (R11), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 4(R11), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 8(R11), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 12(R11), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 16(R11), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 20(R11), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	VMOVUPS      192(DI), Y12
+	VBROADCASTSS (R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 4(R11)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 8(R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 12(R11)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 16(R11)(R10*1), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 20(R11)(R10*1), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	ADDQ         R12, SI
+	ADDQ         R12, R11
+	ADDQ         $0x00000100, DI
+	SUBQ         $0x04, CX
+	JMP          unrolledsgemmKernel6x8Cols
+
+singlesgemmKernel6x8Cols:
+	TESTQ        CX, CX
+	JZ           epiloguesgemmKernel6x8Cols
+	VMOVUPS      (DI), Y12
+	VBROADCASTSS (SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y1
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y3
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y5
+	ADDQ         R10, SI
+	ADDQ         R10, R11
+	ADDQ         $0x00000040, DI
+	DECQ         CX
+	JMP          singlesgemmKernel6x8Cols
+
+epiloguesgemmKernel6x8Cols:
+	MOVQ         c+32(FP), DX
+	MOVQ         ldc+40(FP), R8
+	SHLQ         $0x02, R8
+	MOVQ         rows+64(FP), R9
+	VBROADCASTSS alpha+48(FP), Y12
+	VBROADCASTSS beta+52(FP), Y13
+	MOVQ         $0x00000008, R11
+	MOVQ         cols+72(FP), R12
+	SUBQ         R12, R11
+	LEAQ         colmask<>+0(SB), R10
+	VMOVUPS      (R10)(R11*4), Y15
+	MOVQ         loadC+56(FP), AX
+	TESTQ        AX, AX
+	JZ           sgemmKernel6x8Cols_cfalse_maskedfalse
+	TESTQ        R11, R11
+	JNZ          sgemmKernel6x8Cols_ctrue_maskedtrue
+	CMPQ         R9, $0x00
+	JLE          donesgemmKernel6x8Cols
+	VMULPS       Y12, Y0, Y0
+	VFMADD231PS  (DX), Y13, Y0
+	VMOVUPS      Y0, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x01
+	JLE          donesgemmKernel6x8Cols
+	VMULPS       Y12, Y1, Y1
+	VFMADD231PS  (DX), Y13, Y1
+	VMOVUPS      Y1, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x02
+	JLE          donesgemmKernel6x8Cols
+	VMULPS       Y12, Y2, Y2
+	VFMADD231PS  (DX), Y13, Y2
+	VMOVUPS      Y2, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x03
+	JLE          donesgemmKernel6x8Cols
+	VMULPS       Y12, Y3, Y3
+	VFMADD231PS  (DX), Y13, Y3
+	VMOVUPS      Y3, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x04
+	JLE          donesgemmKernel6x8Cols
+	VMULPS       Y12, Y4, Y4
+	VFMADD231PS  (DX), Y13, Y4
+	VMOVUPS      Y4, (DX)
+	ADDQ         R8, DX
+	CMPQ         R9, $0x05
+	JLE          donesgemmKernel6x8Cols
+	VMULPS       Y12, Y5, Y5
+	VFMADD231PS  (DX), Y13, Y5
+	VMOVUPS      Y5, (DX)
+	ADDQ         R8, DX
+	JMP          donesgemmKernel6x8Cols
+
+sgemmKernel6x8Cols_ctrue_maskedtrue:
+	CMPQ        R9, $0x00
+	JLE         donesgemmKernel6x8Cols
+	VMULPS      Y12, Y0, Y0
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y0
+	VMASKMOVPS  Y0, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x01
+	JLE         donesgemmKernel6x8Cols
+	VMULPS      Y12, Y1, Y1
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y1
+	VMASKMOVPS  Y1, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x02
+	JLE         donesgemmKernel6x8Cols
+	VMULPS      Y12, Y2, Y2
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y2
+	VMASKMOVPS  Y2, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x03
+	JLE         donesgemmKernel6x8Cols
+	VMULPS      Y12, Y3, Y3
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y3
+	VMASKMOVPS  Y3, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x04
+	JLE         donesgemmKernel6x8Cols
+	VMULPS      Y12, Y4, Y4
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y4
+	VMASKMOVPS  Y4, Y15, (DX)
+	ADDQ        R8, DX
+	CMPQ        R9, $0x05
+	JLE         donesgemmKernel6x8Cols
+	VMULPS      Y12, Y5, Y5
+	VMASKMOVPS  (DX), Y15, Y14
+	VFMADD231PS Y14, Y13, Y5
+	VMASKMOVPS  Y5, Y15, (DX)
+	ADDQ        R8, DX
+	JMP         donesgemmKernel6x8Cols
+
+sgemmKernel6x8Cols_cfalse_maskedfalse:
+	TESTQ   R11, R11
+	JNZ     sgemmKernel6x8Cols_cfalse_maskedtrue
+	CMPQ    R9, $0x00
+	JLE     donesgemmKernel6x8Cols
+	VMULPS  Y12, Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x01
+	JLE     donesgemmKernel6x8Cols
+	VMULPS  Y12, Y1, Y1
+	VMOVUPS Y1, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x02
+	JLE     donesgemmKernel6x8Cols
+	VMULPS  Y12, Y2, Y2
+	VMOVUPS Y2, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x03
+	JLE     donesgemmKernel6x8Cols
+	VMULPS  Y12, Y3, Y3
+	VMOVUPS Y3, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x04
+	JLE     donesgemmKernel6x8Cols
+	VMULPS  Y12, Y4, Y4
+	VMOVUPS Y4, (DX)
+	ADDQ    R8, DX
+	CMPQ    R9, $0x05
+	JLE     donesgemmKernel6x8Cols
+	VMULPS  Y12, Y5, Y5
+	VMOVUPS Y5, (DX)
+	ADDQ    R8, DX
+	JMP     donesgemmKernel6x8Cols
+
+sgemmKernel6x8Cols_cfalse_maskedtrue:
+	CMPQ       R9, $0x00
+	JLE        donesgemmKernel6x8Cols
+	VMULPS     Y12, Y0, Y0
+	VMASKMOVPS Y0, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x01
+	JLE        donesgemmKernel6x8Cols
+	VMULPS     Y12, Y1, Y1
+	VMASKMOVPS Y1, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x02
+	JLE        donesgemmKernel6x8Cols
+	VMULPS     Y12, Y2, Y2
+	VMASKMOVPS Y2, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x03
+	JLE        donesgemmKernel6x8Cols
+	VMULPS     Y12, Y3, Y3
+	VMASKMOVPS Y3, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x04
+	JLE        donesgemmKernel6x8Cols
+	VMULPS     Y12, Y4, Y4
+	VMASKMOVPS Y4, Y15, (DX)
+	ADDQ       R8, DX
+	CMPQ       R9, $0x05
+	JLE        donesgemmKernel6x8Cols
+	VMULPS     Y12, Y5, Y5
+	VMASKMOVPS Y5, Y15, (DX)
+	ADDQ       R8, DX
+
+donesgemmKernel6x8Cols:
 	LDMXCSR (SP)
 	VZEROUPPER
 	RET

@@ -58,5 +58,20 @@ func sgemmKernel4x32Cols(k int, a *float32, lda int, b *float32, c *float32, ldc
 // sgemmKernel4x16Cols computes rows×16 of C (rows ≤ 4; ldc floats apart) from 4 columns of A (A stored transposed, lda floats apart) and a 32-column panel of B (AVX-512).
 func sgemmKernel4x16Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, mask0 uint16, mask1 uint16)
 
-// sgemmKernel6x16 computes 6×16 of C (ldc floats apart) from 6-row and 16-column panels (AVX2 and FMA).
-func sgemmKernel6x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int)
+// sgemmKernel6x16 computes rows×cols of C (rows ≤ 6, 8 < cols ≤ 16; ldc floats apart) from a packed 6-row panel of A and a 16-column panel of B (AVX2 and FMA).
+func sgemmKernel6x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
+
+// sgemmKernel6x8 computes rows×cols of C (rows ≤ 6, cols ≤ 8; ldc floats apart) from a packed 6-row panel of A and a 16-column panel of B (AVX2 and FMA).
+func sgemmKernel6x8(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
+
+// sgemmKernel6x16Rows computes rows×cols of C (rows ≤ 6, 8 < cols ≤ 16; ldc floats apart) from 6 rows of A (lda floats apart) and a 16-column panel of B (AVX2 and FMA).
+func sgemmKernel6x16Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
+
+// sgemmKernel6x8Rows computes rows×cols of C (rows ≤ 6, cols ≤ 8; ldc floats apart) from 6 rows of A (lda floats apart) and a 16-column panel of B (AVX2 and FMA).
+func sgemmKernel6x8Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
+
+// sgemmKernel6x16Cols computes rows×cols of C (rows ≤ 6, 8 < cols ≤ 16; ldc floats apart) from 6 columns of A (A stored transposed, lda floats apart) and a 16-column panel of B (AVX2 and FMA).
+func sgemmKernel6x16Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
+
+// sgemmKernel6x8Cols computes rows×cols of C (rows ≤ 6, cols ≤ 8; ldc floats apart) from 6 columns of A (A stored transposed, lda floats apart) and a 16-column panel of B (AVX2 and FMA).
+func sgemmKernel6x8Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)

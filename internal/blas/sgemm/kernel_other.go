@@ -10,6 +10,6 @@ func kernel12(modeA int, k int, a *float32, lda int, b, c *float32, ldc int, alp
 	panic("sgemm: no AVX-512 kernel on this architecture")
 }
 
-func kernel6x16(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC int) {
+func kernel6(modeA int, k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC, rows, cols int) {
 	panic("sgemm: no AVX2 kernel on this architecture")
 }

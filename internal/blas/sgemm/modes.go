@@ -1,8 +1,8 @@
 package sgemm
 
-// How the AVX-512 kernel reads A (see asm/gen.go).
+// How a kernel reads A (see asm/gen.go).
 const (
-	packedA = iota // a packed 12-row panel
+	packedA = iota // a packed panel (12 rows for AVX-512, 6 for AVX2)
 	rowsA          // rows of A in place (op(A) = A)
 	colsA          // columns of A in place (op(A) = Aᵀ)
 )

@@ -223,3 +223,27 @@ func FuzzSgemm(f *testing.F) {
 		}
 	})
 }
+
+// TestSgemmTileEdges covers every kernel and every partial tile: C as narrow as the ops'
+// (read A in place, n ≤ 256) and wider (A packed), a last column panel of each width class
+// (whole, 1, 4, 8, 9 and 15 columns past a multiple of 16: the AVX2 6x8 kernel and the masked
+// last ymm of both AVX2 kernels; the AVX-512 16- and 32-column kernels), last row panels the
+// kernels read in place or not, both layouts of A, and beta 0 (C unread) and not.
+func TestSgemmTileEdges(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 4))
+	for _, isa := range kernels(t) {
+		for _, base := range []int{32, 288} {
+			for _, extra := range []int{0, 1, 4, 8, 9, 15} {
+				for _, m := range []int{12, 13, 16, 17} {
+					for _, transA := range []bool{false, true} {
+						for _, beta := range []float32{0, 0.5} {
+							n := base + extra
+							p := newProblem(r, transA, extra%2 == 1, m, n, 9, extra%3, 1, m%3, 1.5, beta)
+							p.check(t, isa, 1)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -5,8 +5,8 @@
 //
 // Each kernel computes one register tile of C = alpha*A*B + beta*C: b is a packed panel, NR
 // floats per step of k (one row of the tile's columns of op(B)); a is a packed panel, MR floats
-// per step (one column of the tile's rows of op(A)), or for the AVX-512 kernels named ...Rows
-// and ...Cols the tile's rows of A or columns of Aᵀ where they lie, lda floats apart. The k
+// per step (one column of the tile's rows of op(A)), or for the kernels named ...Rows and
+// ...Cols the tile's rows of A or columns of Aᵀ where they lie, lda floats apart. The k
 // loop keeps the tile in registers; the epilogue scales by alpha and, only when loadC is
 // non-zero, adds beta times the old C (so beta 0 never reads C and a NaN there cannot leak
 // into the result). It is its own module's test (gen_test.go) that the committed output is
@@ -29,7 +29,14 @@ func main() {
 			kernelAVX512(kr, 1, modeA)
 		}
 	}
-	kernelAVX2()
+	colMaskTable = GLOBL("colmask", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		DATA(4*i, U32(map[bool]uint32{true: 0xffffffff, false: 0}[i < 8]))
+	}
+	for _, modeA := range []int{packedA, rowsA, colsA} {
+		kernelAVX2(2, modeA)
+		kernelAVX2(1, modeA)
+	}
 	Generate()
 }
 
@@ -77,64 +84,8 @@ func kernelAVX512(kr, nz, modeA int) {
 	Load(Param("k"), k)
 	Load(Param("a"), a)
 	Load(Param("b"), b)
-	// aAt is the address of row i of A at step s of the current iteration.
-	aAt := func(s, i int) Mem { return Mem{Base: a, Disp: 4 * (mr*s + i)} }
-	aStep := 4 * mr
-	switch modeA {
-	case colsA:
-		// Steps 0-3 of an iteration are a, a+lda, a2, a2+lda with a2 = a+2*lda.
-		lda, a2, lda4 := reg.R10, reg.R11, reg.R12
-		Load(Param("lda"), lda)
-		SHLQ(U8(2), lda)
-		LEAQ(Mem{Base: a, Index: lda, Scale: 2}, a2)
-		MOVQ(lda, lda4)
-		SHLQ(U8(2), lda4)
-		aAt = func(s, i int) Mem {
-			m := Mem{Base: []reg.Register{a, a2}[s/2], Disp: 4 * i}
-			if s%2 == 1 {
-				m.Index, m.Scale = lda, 1
-			}
-			return m
-		}
-		defer func() { advanceA = nil }()
-		advanceA = func(n int) {
-			step := lda
-			if n == 4 {
-				step = lda4
-			} else if n != 1 {
-				panic("colsA advances by 1 or 4 steps")
-			}
-			ADDQ(step, a)
-			ADDQ(step, a2)
-		}
-	case rowsA:
-		// Rows 0-11 are base, base+lda, base+2*lda for the bases a, a+3*lda, a+6*lda, a+9*lda.
-		lda, a3, a6, a9 := reg.R10, reg.R11, reg.R12, reg.R13
-		Load(Param("lda"), lda)
-		SHLQ(U8(2), lda)
-		LEAQ(Mem{Base: a, Index: lda, Scale: 2}, a3)
-		ADDQ(lda, a3)
-		LEAQ(Mem{Base: a3, Index: lda, Scale: 2}, a6)
-		ADDQ(lda, a6)
-		LEAQ(Mem{Base: a6, Index: lda, Scale: 2}, a9)
-		ADDQ(lda, a9)
-		bases := []reg.Register{a, a3, a6, a9}
-		aAt = func(s, i int) Mem {
-			m := Mem{Base: bases[i/3], Disp: 4 * s}
-			if i%3 > 0 {
-				m.Index, m.Scale = lda, uint8(i%3)
-			}
-			return m
-		}
-		aStep = 4
-		advance := func(n int) {
-			for _, r := range bases {
-				ADDQ(U8(aStep*n), r)
-			}
-		}
-		defer func() { advanceA = nil }()
-		advanceA = advance
-	}
+	aAt, aStep := addressA(modeA, mr, a)
+	defer func() { advanceA = nil }()
 	for i := 0; i < kr; i++ {
 		for j := 0; j < nz; j++ {
 			VPXORD(acc(i, j), acc(i, j), acc(i, j))
@@ -202,14 +153,101 @@ func kernelAVX512(kr, nz, modeA int) {
 // (kLoops otherwise adds n*aStep to the one A pointer).
 var advanceA func(n int)
 
-// kernelAVX2 is the 6x16 kernel: 12 ymm accumulators (two per row), two ymm of B and two
-// broadcast registers. It stores a whole tile; the caller gives edge tiles a scratch tile.
-func kernelAVX2() {
+// addressA emits the set-up of a kernel's reads of A for modeA with an mr-row panel (mr a
+// multiple of 3 when A is read in place) held in register a, and returns the address of row i
+// at step s of the current iteration and the bytes a packed panel advances per step. For the
+// in-place modes it sets advanceA (the caller resets it when the kernel is done).
+func addressA(modeA, mr int, a reg.Register) (aAt func(s, i int) Mem, aStep int) {
+	aAt = func(s, i int) Mem { return Mem{Base: a, Disp: 4 * (mr*s + i)} }
+	aStep = 4 * mr
+	switch modeA {
+	case colsA:
+		// Steps 0-3 of an iteration are a, a+lda, a2, a2+lda with a2 = a+2*lda.
+		lda, a2, lda4 := reg.R10, reg.R11, reg.R12
+		Load(Param("lda"), lda)
+		SHLQ(U8(2), lda)
+		LEAQ(Mem{Base: a, Index: lda, Scale: 2}, a2)
+		MOVQ(lda, lda4)
+		SHLQ(U8(2), lda4)
+		aAt = func(s, i int) Mem {
+			m := Mem{Base: []reg.Register{a, a2}[s/2], Disp: 4 * i}
+			if s%2 == 1 {
+				m.Index, m.Scale = lda, 1
+			}
+			return m
+		}
+		advanceA = func(n int) {
+			step := lda
+			if n == 4 {
+				step = lda4
+			} else if n != 1 {
+				panic("colsA advances by 1 or 4 steps")
+			}
+			ADDQ(step, a)
+			ADDQ(step, a2)
+		}
+	case rowsA:
+		// Rows 0-11 are base, base+lda, base+2*lda for the bases a, a+3*lda, a+6*lda, a+9*lda
+		// (the first mr/3 of them).
+		lda := reg.R10
+		bases := []reg.Register{a, reg.R11, reg.R12, reg.R13}[:mr/3]
+		Load(Param("lda"), lda)
+		SHLQ(U8(2), lda)
+		for i := 1; i < len(bases); i++ {
+			LEAQ(Mem{Base: bases[i-1], Index: lda, Scale: 2}, bases[i])
+			ADDQ(lda, bases[i])
+		}
+		aAt = func(s, i int) Mem {
+			m := Mem{Base: bases[i/3], Disp: 4 * s}
+			if i%3 > 0 {
+				m.Index, m.Scale = lda, uint8(i%3)
+			}
+			return m
+		}
+		aStep = 4
+		advanceA = func(n int) {
+			for _, r := range bases {
+				ADDQ(U8(aStep*n), r)
+			}
+		}
+	}
+	return aAt, aStep
+}
+
+// colMaskTable is the AVX2 kernels' table of column masks: 8 lanes set, then 8 clear; the 8
+// lanes from float 8-w on are the mask of the first w columns.
+var colMaskTable Mem
+
+// kernelAVX2 emits an AVX2+FMA kernel for 6 rows over nz ymm columns (nz 2: 16 columns, 12
+// accumulators, two ymm of B and two broadcast registers; nz 1: 8 columns, for the last
+// columns of C). B is a packed panel of 16 floats per step of k (the 6x8 kernel reads the
+// first 8). A is a packed 6-row panel or, with rowsA or colsA, 6 rows of A or columns of Aᵀ
+// read in place. The epilogue stores only the first rows rows and the first cols columns
+// (more than 8 when nz is 2: the caller picks the 6x8 kernel for narrower tiles), the last ymm of a row with masked loads and stores (VMASKMOVPS)
+// when the tile is narrower than the kernel, so it also serves the edges of C in place.
+func kernelAVX2(nz, modeA int) {
 	const mr, nr = 6, 16
-	TEXT("sgemmKernel6x16", NOSPLIT, "func(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC int)")
-	Doc("sgemmKernel6x16 computes 6×16 of C (ldc floats apart) from 6-row and 16-column panels (AVX2 and FMA).")
+	name := fmt.Sprintf("sgemmKernel6x%d", 8*nz)
+	sig := "func(k int, a, b, c *float32, ldc int, alpha, beta float32, loadC, rows, cols int)"
+	from := "a packed 6-row panel of A"
+	switch modeA {
+	case rowsA:
+		name += "Rows"
+		sig = "func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC, rows, cols int)"
+		from = "6 rows of A (lda floats apart)"
+	case colsA:
+		name += "Cols"
+		sig = "func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC, rows, cols int)"
+		from = "6 columns of A (A stored transposed, lda floats apart)"
+	}
+	TEXT(name, NOSPLIT, sig)
+	cols := "cols ≤ 8"
+	if nz == 2 {
+		cols = "8 < cols ≤ 16"
+	}
+	Doc(fmt.Sprintf("%s computes rows×cols of C (rows ≤ 6, %s; ldc floats apart) from %s and a 16-column panel of B (AVX2 and FMA).", name, cols, from))
 	restoreMXCSR := flushSubnormals()
-	acc := func(i, j int) reg.VecPhysical { return ymm(2*i + j) }
+	acc := func(i, j int) reg.VecPhysical { return ymm(nz*i + j) }
 	bv := [2]reg.VecPhysical{reg.Y12, reg.Y13}
 	bc := [2]reg.VecPhysical{reg.Y14, reg.Y15}
 
@@ -217,54 +255,80 @@ func kernelAVX2() {
 	Load(Param("k"), k)
 	Load(Param("a"), a)
 	Load(Param("b"), b)
+	aAt, aStep := addressA(modeA, mr, a)
+	defer func() { advanceA = nil }()
 	for i := 0; i < mr; i++ {
-		for j := 0; j < 2; j++ {
+		for j := 0; j < nz; j++ {
 			VXORPS(acc(i, j), acc(i, j), acc(i, j))
 		}
 	}
 	step := func(s int) {
-		VMOVUPS(Mem{Base: b, Disp: 4 * nr * s}, bv[0])
-		VMOVUPS(Mem{Base: b, Disp: 4*nr*s + 32}, bv[1])
+		for j := 0; j < nz; j++ {
+			VMOVUPS(Mem{Base: b, Disp: 4*nr*s + 32*j}, bv[j])
+		}
 		for i := 0; i < mr; i++ {
 			t := bc[i%2]
-			VBROADCASTSS(Mem{Base: a, Disp: 4 * (mr*s + i)}, t)
-			VFMADD231PS(bv[0], t, acc(i, 0))
-			VFMADD231PS(bv[1], t, acc(i, 1))
+			VBROADCASTSS(aAt(s, i), t)
+			for j := 0; j < nz; j++ {
+				VFMADD231PS(bv[j], t, acc(i, j))
+			}
 		}
 	}
-	kLoops("sgemmKernel6x16", k, a, b, 4*mr, nr, step)
+	kLoops(name, k, a, b, aStep, nr, step)
 
-	c, ldc := reg.RDX, reg.R8
+	c, ldc, rows := reg.RDX, reg.R8, reg.R9
 	Load(Param("c"), c)
 	Load(Param("ldc"), ldc)
 	SHLQ(U8(2), ldc)
-	alpha, beta := reg.Y12, reg.Y13
+	Load(Param("rows"), rows)
+	alpha, beta, old, mask := reg.Y12, reg.Y13, reg.Y14, reg.Y15
 	VBROADCASTSS(paramAddr("alpha"), alpha)
 	VBROADCASTSS(paramAddr("beta"), beta)
+	// short is how many of the last ymm's 8 columns are not stored: 8*nz - cols.
+	short, table := reg.R11, reg.R10
+	MOVQ(U32(8*nz), short)
+	Load(Param("cols"), reg.R12)
+	SUBQ(reg.R12, short)
+	LEAQ(colMaskTable, table)
+	VMOVUPS(Mem{Base: table, Index: short, Scale: 4}, mask)
 	loadC := reg.RAX
 	Load(Param("loadC"), loadC)
+	// Four epilogues: with or without beta*C, whole or masked last ymm.
+	label := func(withC, masked bool) string { return fmt.Sprintf("%s_c%v_masked%v", name, withC, masked) }
 	TESTQ(loadC, loadC)
-	JZ(LabelRef("store256"))
-	for i := 0; i < mr; i++ {
-		for j := 0; j < 2; j++ {
-			m := Mem{Base: c, Disp: 32 * j}
-			VMULPS(alpha, acc(i, j), acc(i, j))
-			VFMADD231PS(m, beta, acc(i, j))
-			VMOVUPS(acc(i, j), m)
+	JZ(LabelRef(label(false, false)))
+	for _, withC := range []bool{true, false} {
+		for _, masked := range []bool{false, true} {
+			Label(label(withC, masked))
+			if !masked {
+				TESTQ(short, short)
+				JNZ(LabelRef(label(withC, true)))
+			}
+			for i := 0; i < mr; i++ {
+				CMPQ(rows, U8(i))
+				JLE(LabelRef("done" + name))
+				for j := 0; j < nz; j++ {
+					m := Mem{Base: c, Disp: 32 * j}
+					VMULPS(alpha, acc(i, j), acc(i, j))
+					if masked && j == nz-1 {
+						if withC {
+							VMASKMOVPS(m, mask, old)
+							VFMADD231PS(old, beta, acc(i, j))
+						}
+						VMASKMOVPS(acc(i, j), mask, m)
+						continue
+					}
+					if withC {
+						VFMADD231PS(m, beta, acc(i, j))
+					}
+					VMOVUPS(acc(i, j), m)
+				}
+				ADDQ(ldc, c)
+			}
+			JMP(LabelRef("done" + name))
 		}
-		ADDQ(ldc, c)
 	}
-	restoreMXCSR()
-	VZEROUPPER()
-	RET()
-	Label("store256")
-	for i := 0; i < mr; i++ {
-		for j := 0; j < 2; j++ {
-			VMULPS(alpha, acc(i, j), acc(i, j))
-			VMOVUPS(acc(i, j), Mem{Base: c, Disp: 32 * j})
-		}
-		ADDQ(ldc, c)
-	}
+	Label("done" + name)
 	restoreMXCSR()
 	VZEROUPPER()
 	RET()
