@@ -411,6 +411,30 @@ func packRows6(dst, src []float32, ld, kc int) {
 	}
 }
 
+// packCols8 interleaves 8 columns of op(B) = Bᵀ (rows of src, ld apart, kc long) into a
+// 16-wide panel: dst[q*16+c] = row c's q. Reading the columns side by side keeps them in
+// registers and writes each depth's 8 floats together.
+func packCols8(dst, src []float32, ld, kc int) {
+	_ = src[7*ld+kc-1]
+	_ = dst[16*(kc-1)+7]
+	s := unsafe.Pointer(&src[0])
+	d := unsafe.Pointer(&dst[0])
+	col := func(c int) unsafe.Pointer { return unsafe.Add(s, 4*c*ld) }
+	c0, c1, c2, c3, c4, c5, c6, c7 := col(0), col(1), col(2), col(3), col(4), col(5), col(6), col(7)
+	for q := 0; q < kc; q++ {
+		o := uintptr(4 * q)
+		v := (*[8]float32)(unsafe.Add(d, 64*q))
+		v[0] = *(*float32)(unsafe.Add(c0, o))
+		v[1] = *(*float32)(unsafe.Add(c1, o))
+		v[2] = *(*float32)(unsafe.Add(c2, o))
+		v[3] = *(*float32)(unsafe.Add(c3, o))
+		v[4] = *(*float32)(unsafe.Add(c4, o))
+		v[5] = *(*float32)(unsafe.Add(c5, o))
+		v[6] = *(*float32)(unsafe.Add(c6, o))
+		v[7] = *(*float32)(unsafe.Add(c7, o))
+	}
+}
+
 // packB copies depths [p0, p0+kc) and columns [j0, j0+nc) of op(B) into dst as NR-wide panels:
 // panel j holds, for each depth p, the NR values of its columns (zeros right of the last one).
 func (p *product) packB(dst []float32, p0, kc, j0, nc int) {
@@ -442,6 +466,11 @@ func (p *product) packB(dst []float32, p0, kc, j0, nc int) {
 		}
 		// op(B)[q][j] = b[j*ldb+q]: each column is contiguous.
 		src := p.b[(j0+jr)*p.ldb+p0 : (j0+jr+cols-1)*p.ldb+p0+kc]
+		if nr == 16 && cols == 16 {
+			packCols8(panel, src, p.ldb, kc)
+			packCols8(panel[8:], src[8*p.ldb:], p.ldb, kc)
+			continue
+		}
 		for c := 0; c < cols; c++ {
 			col := src[c*p.ldb : c*p.ldb+kc]
 			for q, v := range col {
