@@ -220,7 +220,7 @@ var colMaskTable Mem
 
 // kernelAVX2 emits an AVX2+FMA kernel for 6 rows over nz ymm columns (nz 2: 16 columns, 12
 // accumulators, two ymm of B and two broadcast registers; nz 1: 8 columns, for the last
-// columns of C). B is a packed panel of 16 floats per step of k (the 6x8 kernel reads the
+// columns of C, with two sets of 6 accumulators). B is a packed panel of 16 floats per step of k (the 6x8 kernel reads the
 // first 8). A is a packed 6-row panel or, with rowsA or colsA, 6 rows of A or columns of Aᵀ
 // read in place. The epilogue stores only the first rows rows and the first cols columns
 // (more than 8 when nz is 2: the caller picks the 6x8 kernel for narrower tiles), the last ymm of a row with masked loads and stores (VMASKMOVPS)
@@ -257,10 +257,15 @@ func kernelAVX2(nz, modeA int) {
 	Load(Param("b"), b)
 	aAt, aStep := addressA(modeA, mr, a)
 	defer func() { advanceA = nil }()
-	for i := 0; i < mr; i++ {
-		for j := 0; j < nz; j++ {
-			VXORPS(acc(i, j), acc(i, j), acc(i, j))
-		}
+	// The 6x8 kernel's 6 accumulators are too few to hide the FMA's latency: it keeps a
+	// second set, Y6-Y11, for the odd steps of k and adds it to the first at the end.
+	sets := 1
+	if nz == 1 {
+		sets = 2
+	}
+	accOf := func(s, i, j int) reg.VecPhysical { return ymm(mr*nz*(s%sets) + nz*i + j) }
+	for n := 0; n < mr*nz*sets; n++ {
+		VXORPS(ymm(n), ymm(n), ymm(n))
 	}
 	step := func(s int) {
 		for j := 0; j < nz; j++ {
@@ -270,11 +275,14 @@ func kernelAVX2(nz, modeA int) {
 			t := bc[i%2]
 			VBROADCASTSS(aAt(s, i), t)
 			for j := 0; j < nz; j++ {
-				VFMADD231PS(bv[j], t, acc(i, j))
+				VFMADD231PS(bv[j], t, accOf(s, i, j))
 			}
 		}
 	}
 	kLoops(name, k, a, b, aStep, nr, step)
+	for i := 0; i < mr && sets == 2; i++ {
+		VADDPS(accOf(1, i, 0), acc(i, 0), acc(i, 0))
+	}
 
 	c, ldc, rows := reg.RDX, reg.R8, reg.R9
 	Load(Param("c"), c)
