@@ -213,15 +213,15 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 	// Blocks of about equal size (k = 384 is two slices of 192, not 256 and 128).
 	nc := roundUp(ceilDiv(n1-n0, ceilDiv(n1-n0, bl.nc)), bl.nr)
 	mc := roundUp(ceilDiv(m1-m0, ceilDiv(m1-m0, bl.mc)), bl.mr)
-	kc := ceilDiv(p.k, ceilDiv(p.k, bl.kc))
-	bufB, bufA := cacheB.get(kc*nc, bl.kc*bl.nc), cacheA.get(mc*kc, bl.mc*bl.kc)
-	defer cacheB.put(bufB)
-	defer cacheA.put(bufA)
-	bp, ap := *bufB, *bufA
 	// When C is narrow, the kernels read A in place: packing it would cost about as much as
 	// the few panels of B it is used with. Only the last panel of a block, when its rows are
 	// not ones a kernel reads in place (readsInPlace), is packed.
 	inPlace := n1-n0 <= inPlaceMaxN
+	kc := ceilDiv(p.k, ceilDiv(p.k, p.depthOfSlice(inPlace)))
+	bufB, bufA := cacheB.get(kc*nc, bl.kc*bl.nc), cacheA.get(mc*kc, bl.mc*bl.kc)
+	defer cacheB.put(bufB)
+	defer cacheA.put(bufA)
+	bp, ap := *bufB, *bufA
 	for jc := n0; jc < n1; jc += nc {
 		ncur := min(nc, n1-jc)
 		for pc := 0; pc < p.k; pc += kc {
@@ -268,6 +268,20 @@ func (p *product) kernel(modeA, k int, a *float32, lda int, panelB *float32, ci,
 	}
 	kernel6(modeA, k, a, lda, panelB, &p.c[ci], p.ldc, p.alpha, beta, b2i(loadC), rows, cols)
 }
+
+// depthOfSlice is the most steps of k in one slice (kc): the blocking's, or kcColsAVX2 when
+// the AVX2 kernels read Aᵀ in place. Each of their steps is then on its own cache line of A, a
+// row of Aᵀ (lda floats) on from the last, and at the ops' lda of 1024 floats all of them
+// fall in one set of the L1 cache: fewer of them per slice are read again from L2 less often.
+func (p *product) depthOfSlice(inPlace bool) int {
+	if p.isa == AVX2 && p.transA && inPlace {
+		return kcColsAVX2
+	}
+	return p.bl.kc
+}
+
+// kcColsAVX2 is the depth of a slice when the AVX2 kernels read Aᵀ in place.
+const kcColsAVX2 = 128
 
 // readsInPlace reports whether a kernel of p.isa reads a panel of rows rows of op(A) where it
 // lies: the AVX-512 kernels read 4, 8 or 12 rows, the AVX2 ones 6.
