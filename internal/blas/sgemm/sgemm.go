@@ -82,7 +82,7 @@ func blockingOf(isa ISA) blocking {
 	return blocking{mr: 6, nr: 16, kc: 256, mc: 960, nc: 1024}
 }
 
-// inPlaceMaxN is the widest slab of C for which the AVX-512 kernel reads A in place.
+// inPlaceMaxN is the widest slab of C for which the kernels read A in place.
 const inPlaceMaxN = 256
 
 // minParallelFlops is the smallest product (2*m*n*k) that is split over goroutines.
