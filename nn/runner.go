@@ -34,8 +34,9 @@ type Runner struct {
 	// parameter as soon as its gradient is final and in its Grad: in the recipe's models,
 	// before the backward pass of the layers below the parameter's layer runs, so that the
 	// caller can send the gradient (a data-parallel allreduce) while the backward pass goes
-	// on. It is called on the goroutine that runs Step, once per trainable parameter and
-	// step, the last layers' parameters first; the parameter's Grad then stays as it is
+	// on. It is called during Step, on the goroutine that runs the graph (Gorgonia's tape
+	// machine runs it on one of its own), one call at a time, once per trainable parameter
+	// and step, the last layers' parameters first; the parameter's Grad then stays as it is
 	// until the step ends. A parameter that no fused op announces (one used twice) is
 	// announced at the end of the backward pass. See gradhook.go.
 	OnGrad func(p *Param)
