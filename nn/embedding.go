@@ -147,7 +147,7 @@ func (op *embedOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 	if err != nil {
 		return nil, err
 	}
-	return G.Nodes{dw}, nil
+	return G.Nodes{dw}, announceGrads(in, G.Nodes{dw})
 }
 
 func (op *embedOp) Do(vals ...G.Value) (G.Value, error) {

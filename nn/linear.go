@@ -96,7 +96,7 @@ func (op *linearOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 			return nil, err
 		}
 	}
-	return res, nil
+	return res, announceGrads(in, res)
 }
 
 func (op *linearOp) Do(vals ...G.Value) (G.Value, error) {

@@ -138,6 +138,9 @@ func (s *rnnStack) layerIn(l int) int {
 // param returns the index in params of role p of layer l, direction d.
 func (s *rnnStack) param(l, d, p int) int { return (l*s.dirs+d)*pCount + p }
 
+// layerOf is the layer of parameter i.
+func (s *rnnStack) layerOf(i int) int { return i / (s.dirs * pCount) }
+
 // initParams draws every weight and bias from U(-1/sqrt(H), 1/sqrt(H)), PyTorch's default for
 // its recurrent layers, in parameter order.
 func (s *rnnStack) initParams(rng *RNG) {
@@ -341,16 +344,24 @@ func (s *rnnStack) bindParams(g *G.ExprGraph) (G.Nodes, error) {
 	return nodes, nil
 }
 
-// paramNode returns p's node in g: the node named p.Name whose value is p.Value (no copy)
-// when there is one, else a new input node like it.
+// paramNode returns p's node in g: its hook when the step's Runner put one in (see
+// gradhook.go), else the node named p.Name whose value is p.Value (no copy) when there is
+// one, else a new input node like it.
 func paramNode(g *G.ExprGraph, p *Param) (*G.Node, error) {
 	if p.Value == nil {
 		return nil, fmt.Errorf("nn: parameter %s has no value", p.Name)
 	}
+	var in *G.Node
 	for _, n := range g.ByName(p.Name) {
-		if n.Value() == G.Value(p.Value) {
+		if h, ok := n.Op().(*gradHookOp); ok && h.p == p {
 			return n, nil
 		}
+		if in == nil && n.Value() == G.Value(p.Value) {
+			in = n
+		}
+	}
+	if in != nil {
+		return in, nil
 	}
 	opts := []G.NodeConsOpt{G.WithName(p.Name), G.WithShape(p.Shape...), G.WithValue(p.Value)}
 	switch len(p.Shape) {

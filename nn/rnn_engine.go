@@ -31,6 +31,10 @@ type rnnKernels interface {
 	// every parameter gradient (read with Grad) and returns the input gradient ((T*B, in),
 	// zero on padding), or nil when r.inputGrad is false.
 	Backward(r *rnnRun, dy, x G.Value, w []G.Value) (G.Value, error)
+	// BackwardLayer is Backward in stages, one per layer, from the last layer down: the call
+	// for layer l computes layer l's parameter gradients and, for l = 0, returns what
+	// Backward returns. The last layer's call takes dy; the others ignore it.
+	BackwardLayer(r *rnnRun, l int, dy, x G.Value, w []G.Value) (G.Value, error)
 	// Grad returns the gradient of parameter i from the last Backward, shaped as the
 	// parameter. It stays valid until the next Backward.
 	Grad(i int) G.Value
@@ -85,16 +89,18 @@ type cpuRNN[F float] struct {
 	plan       segPlan
 	dir        [2]cpuDir[F]
 
-	arena  []F        // the batch's buffers below, laid out by layout
-	out    [][][]F    // out[l][j], l < layers-1: layer l's output rows of segment j, then backwards its input gradient rows
-	grad   [][]F      // grad[j]: backwards, the last layer's input gradient rows of segment j
-	kept   [2][][][]F // kept[d][l][j]: the gate activations of segment j of layer l kept for the backward pass (nil: recomputed)
-	dx     []F        // input gradient returned by Backward, T*B*in
-	seqOut []F        // sequence output returned by Forward, T*B*dirs*H
-	final  []F        // final states returned by Forward, B*dirs*H
-	ones   []F        // a segment's rows of ones, for the bias-gradient column sums
-	grads  [][]F      // the last Backward's parameter gradients, in Params order (see setGradBuffers)
-	own    [][]F      // the kernels' own gradient buffers, made on first need
+	arena   []F        // the batch's buffers below, laid out by layout
+	out     [][][]F    // out[l][j], l < layers-1: layer l's output rows of segment j, then backwards its input gradient rows
+	grad    [][]F      // grad[j]: backwards, the last layer's input gradient rows of segment j
+	kept    [2][][][]F // kept[d][l][j]: the gate activations of segment j of layer l kept for the backward pass (nil: recomputed)
+	dx      []F        // input gradient returned by Backward, T*B*in
+	seqOut  []F        // sequence output returned by Forward, T*B*dirs*H
+	final   []F        // final states returned by Forward, B*dirs*H
+	ones    []F        // a segment's rows of ones, for the bias-gradient column sums
+	grads   [][]F      // the last Backward's parameter gradients, in Params order (see setGradBuffers)
+	og      outGrad[F] // backwards, the output gradient of layer bwdNext (see BackwardLayer)
+	bwdNext int        // the layer whose BackwardLayer call comes next
+	own     [][]F      // the kernels' own gradient buffers, made on first need
 
 	// done[j] says that the first direction's share of segment j's input gradient is in (see
 	// inputGrad).
@@ -200,7 +206,7 @@ func (sg *segment[F]) prev(r *rnnRun, t, H int) (h, c []F, m int) {
 
 // segPlan is a batch's cut into segments, and which segments' activations the forward pass
 func newCPURNN[F float](s *rnnStack) *cpuRNN[F] {
-	k := &cpuRNN[F]{s: s, cell: cellStepsOf[F](s.cell), bl: s.dev.BLAS, grads: make([][]F, len(s.params)), own: make([][]F, len(s.params))}
+	k := &cpuRNN[F]{s: s, cell: cellStepsOf[F](s.cell), bl: s.dev.BLAS, grads: make([][]F, len(s.params)), own: make([][]F, len(s.params)), bwdNext: -1}
 	k.cond = sync.NewCond(&k.mu)
 	return k
 }
@@ -470,7 +476,17 @@ func (g *outGrad[F]) row(r *rnnRun, sg *segment[F], t, b, H, W int) []F {
 }
 
 // Backward implements rnnKernels.
-func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value, error) {
+func (k *cpuRNN[F]) Backward(r *rnnRun, dy, x G.Value, w []G.Value) (dx G.Value, err error) {
+	for l := k.s.layers - 1; l >= 0 && err == nil; l-- {
+		dx, err = k.BackwardLayer(r, l, dy, x, w)
+	}
+	return dx, err
+}
+
+// BackwardLayer implements rnnKernels. The last layer's call checks the inputs and sets the
+// backward pass up; each call leaves the gradient of the layer's input, which the call of the
+// layer below takes as its output gradient, in k.og.
+func (k *cpuRNN[F]) BackwardLayer(r *rnnRun, l int, dyv, xv G.Value, wv []G.Value) (G.Value, error) {
 	defer k.begin()()
 	s := k.s
 	x, ok := xv.Data().([]F)
@@ -480,6 +496,39 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 	if err := k.checkWeights(wv); err != nil {
 		return nil, err
 	}
+	if l < 0 || l >= s.layers {
+		return nil, fmt.Errorf("backward pass of layer %d of %d", l, s.layers)
+	}
+	switch {
+	case l == s.layers-1:
+		if err := k.startBackward(r, dyv); err != nil {
+			return nil, err
+		}
+		k.setGradBuffers(wv)
+	case l != k.bwdNext:
+		return nil, fmt.Errorf("backward pass of layer %d before that of layer %d", l, l+1)
+	}
+	k.bwdNext = l - 1
+	// Layer l's input gradient goes over its output rows (the next layer, which read them, is
+	// done), or into rows of its own for the last layer.
+	var dst [][]F
+	if l > 0 || r.inputGrad {
+		dst = k.grad
+		if l < s.layers-1 {
+			dst = k.out[l]
+		}
+	}
+	k.backwardLayer(r, l, x, wv, &k.og, dst)
+	k.og = outGrad[F]{rows: dst}
+	if l > 0 || !r.inputGrad {
+		return nil, nil
+	}
+	return tensor.New(tensor.WithShape(r.T*r.B, s.in), tensor.WithBacking(k.dx)), nil
+}
+
+// startBackward checks the output gradient dyv and prepares the backward pass of run r.
+func (k *cpuRNN[F]) startBackward(r *rnnRun, dyv G.Value) error {
+	s := k.s
 	dy, ok := dyv.Data().([]F)
 	W := s.dirs * s.hidden
 	want := r.B * W
@@ -487,7 +536,7 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 		want = r.T * r.B * W
 	}
 	if !ok || len(dy) != want {
-		return nil, fmt.Errorf("output gradient of %d values, want %d", dyv.Size(), want)
+		return fmt.Errorf("output gradient of %d values, want %d", dyv.Size(), want)
 	}
 	if !k.plan.grad && (s.layers > 1 || r.inputGrad) {
 		// An Eval-mode graph differentiated all the same (the parity tests): lay the
@@ -501,28 +550,11 @@ func (k *cpuRNN[F]) Backward(r *rnnRun, dyv, xv G.Value, wv []G.Value) (G.Value,
 		}
 		k.layout(r, k.arena)
 	}
-	k.setGradBuffers(wv)
 	if r.inputGrad {
 		resize(&k.dx, r.T*r.B*s.in)
 	}
-	og := outGrad[F]{dy: dy, seq: r.seq}
-	for l := s.layers - 1; l >= 0; l-- {
-		// Layer l's input gradient goes over its output rows (the next layer, which read
-		// them, is done), or into rows of its own for the last layer.
-		var dst [][]F
-		if l > 0 || r.inputGrad {
-			dst = k.grad
-			if l < s.layers-1 {
-				dst = k.out[l]
-			}
-		}
-		k.backwardLayer(r, l, x, wv, &og, dst)
-		og = outGrad[F]{rows: dst}
-	}
-	if !r.inputGrad {
-		return nil, nil
-	}
-	return tensor.New(tensor.WithShape(r.T*r.B, s.in), tensor.WithBacking(k.dx)), nil
+	k.og = outGrad[F]{dy: dy, seq: r.seq}
+	return nil
 }
 
 // backwardLayer is the backward pass of layer l: each direction segment by segment in the

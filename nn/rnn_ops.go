@@ -3,9 +3,11 @@ package nn
 // The Gorgonia ops of a recurrent stack (rnn.go).
 //
 // A layer's Forward adds ONE op for the whole stack (all layers, both directions, the dropout
-// between layers) to the graph. Its backward (SymDiff) is one backward op, which returns the
-// input gradient and keeps every parameter gradient in the layer's buffers, plus one small
-// getter op per parameter that hands that gradient to Gorgonia (ops have one output). The
+// between layers) to the graph. Its backward (SymDiff) is one backward op per layer, the last
+// layer's first, each computing its layer's parameter gradients into the layer's buffers (the
+// first layer's also returns the input gradient), plus one small getter op per parameter that
+// hands that gradient to Gorgonia (ops have one output); a layer's gradients can so be
+// announced before the layers below run (see gradhook.go). The
 // graph is rebuilt for every batch, so ops are made per Forward call; each takes a fresh id
 // from a counter the layer owns (Gorgonia merges nodes with equal hashes, so two calls must
 // never hash alike). The heavy work buffers live in the layer's kernels (rnnKernels,
@@ -64,24 +66,40 @@ func (op *rnnOp) DiffWRT(n int) []bool {
 }
 
 func (op *rnnOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	dx := tensor.Shape{1, 1} // a placeholder when the layer computes no input gradient
-	if op.inputGrad {
-		dx = tensor.Shape{op.T * op.B, op.s.in}
-	}
-	bwd := &rnnBwdOp{newGradOp("Bwd"+op.name, dx, append(op.s.inputDims(), 2)...), op}
-	bw, err := G.ApplyOp(bwd, append(append(G.Nodes{}, inputs...), grad)...)
-	if err != nil {
-		return nil, err
-	}
+	s := op.s
 	res := make(G.Nodes, len(inputs))
-	if op.inputGrad {
-		res[0] = bw
-	}
-	for i, p := range op.s.params {
-		get := &rnnGradOp{newGradOp(fmt.Sprintf("Grad(%s)%s", p.Name, op.name), tensor.Shape(p.Shape), 2), op, i}
-		if res[i+1], err = G.ApplyOp(get, bw); err != nil {
+	prev := grad // what the next backward op waits for: the output gradient, then a stage's token
+	for l := s.layers - 1; l >= 0; l-- {
+		out := tensor.Shape{1} // a token: the next stage reads the kernels' buffers
+		if l == 0 {
+			out = tensor.Shape{1, 1} // a placeholder when the layer computes no input gradient
+			if op.inputGrad {
+				out = tensor.Shape{op.T * op.B, s.in}
+			}
+		}
+		name := fmt.Sprintf("Bwd%s/l%d", op.name, l)
+		bwd := &rnnBwdOp{newGradOp(name, out, append(s.inputDims(), prev.Shape().Dims())...), op, l}
+		bw, err := G.ApplyOp(bwd, append(append(G.Nodes{}, inputs...), prev)...)
+		if err != nil {
 			return nil, err
 		}
+		for i, p := range s.params {
+			if s.layerOf(i) != l {
+				continue
+			}
+			get := &rnnGradOp{newGradOp(fmt.Sprintf("Grad(%s)%s", p.Name, op.name), tensor.Shape(p.Shape), out.Dims()), op, i}
+			if res[i+1], err = G.ApplyOp(get, bw); err != nil {
+				return nil, err
+			}
+		}
+		// The layer's gradients are final: announced before the layers below run.
+		if err := announceGrads(inputs, res); err != nil {
+			return nil, err
+		}
+		prev = bw
+	}
+	if op.inputGrad {
+		res[0] = prev
 	}
 	return res, nil
 }
@@ -110,12 +128,16 @@ func (op *rnnOp) Do(vals ...G.Value) (G.Value, error) {
 	return out, nil
 }
 
-// rnnBwdOp is the backward op: inputs x, the weights and the output's gradient; output the
-// input gradient (a (1, 1) placeholder when the layer computes none). The parameter
-// gradients stay in the kernels, read by rnnGradOp.
+// rnnBwdOp is the backward op of one layer of the stack, the last layer's first: inputs x,
+// the weights and the output's gradient (the last layer) or the token of the layer above (the
+// others); output a token, or, for layer 0, the input gradient (a (1, 1) placeholder when the
+// stack computes none). The parameter gradients stay in the kernels, read by rnnGradOp. One op
+// per layer lets the step announce a layer's gradients while the layers below run
+// (announceGrads).
 type rnnBwdOp struct {
 	gradOpBase
-	fwd *rnnOp
+	fwd   *rnnOp
+	layer int
 }
 
 func (op *rnnBwdOp) Do(vals ...G.Value) (G.Value, error) {
@@ -131,12 +153,15 @@ func (op *rnnBwdOp) Do(vals ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("nn: %v %q: %w", f.s.cell, f.s.prefix, err)
 	}
 	n := len(vals)
-	dx, err := k.Backward(f.run, vals[n-1], vals[0], vals[1:n-1])
+	dx, err := k.BackwardLayer(f.run, op.layer, vals[n-1], vals[0], vals[1:n-1])
 	if err != nil {
 		return nil, fmt.Errorf("nn: %v %q backward: %w", f.s.cell, f.s.prefix, err)
 	}
-	if dx == nil {
-		dt := vals[0].Dtype()
+	dt := vals[0].Dtype()
+	switch {
+	case op.layer > 0:
+		return tensor.New(tensor.Of(dt), tensor.WithShape(1)), nil // the token
+	case dx == nil:
 		return tensor.New(tensor.Of(dt), tensor.WithShape(1, 1)), nil
 	}
 	return dx, nil

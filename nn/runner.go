@@ -30,6 +30,17 @@ type StepResult struct {
 // Runner runs steps. It keeps its result buffers from step to step; a Runner runs one step at
 // a time.
 type Runner struct {
+	// OnGrad, when set, is called during a Train step's backward pass with each trainable
+	// parameter as soon as its gradient is final and in its Grad: in the recipe's models,
+	// before the backward pass of the layers below the parameter's layer runs, so that the
+	// caller can send the gradient (a data-parallel allreduce) while the backward pass goes
+	// on. It is called during Step, on the goroutine that runs the graph (Gorgonia's tape
+	// machine runs it on one of its own), one call at a time, once per trainable parameter
+	// and step, the last layers' parameters first; the parameter's Grad then stays as it is
+	// until the step ends. A parameter that no fused op announces (one used twice) is
+	// announced at the end of the backward pass. See gradhook.go.
+	OnGrad func(p *Param)
+
 	logits []float32
 	// backwardStart is set by the marker op when the backward pass begins.
 	backwardStart time.Time
@@ -39,8 +50,9 @@ type Runner struct {
 //
 // In Eval mode it runs the forward pass (dropout off) and, when loss is not nil, the loss. In
 // Train mode it also runs the backward pass of the loss and copies the gradient of every
-// trainable parameter into its Param.Grad (frozen parameters are left alone); the optimiser
-// step is the caller's. rng draws the dropout masks (Train mode).
+// trainable parameter into its Param.Grad (frozen parameters are left alone), announcing each
+// to OnGrad, when set, as soon as it is there; the optimiser step is the caller's. rng draws
+// the dropout masks (Train mode).
 func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res StepResult, err error) {
 	if m == nil || in == nil {
 		return res, fmt.Errorf("nn: a step needs a model and a batch")
@@ -56,6 +68,12 @@ func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res S
 	// a tap that copies them out as soon as they are computed: a loss made of Gorgonia's own ops
 	// may later reuse their memory in place.
 	g := G.NewGraph()
+	var hooks *gradHooks
+	if mode == Train && r.OnGrad != nil {
+		if hooks, err = r.hookParams(g, trainable(m)); err != nil {
+			return res, err
+		}
+	}
 	logits, err := m.Forward(g, in, mode, rng)
 	if err != nil {
 		return res, err
@@ -85,6 +103,11 @@ func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res S
 		if params, wrt, err = trainableNodes(g, m); err != nil {
 			return res, err
 		}
+		if hooks != nil {
+			if p := hooks.countUses(g); p != nil {
+				return res, fmt.Errorf("nn: the %s model's forward pass did not use its parameter %s", m.Config().Kind, p.Name)
+			}
+		}
 		if len(wrt) > 0 {
 			if grads, err = G.Grad(cost, wrt...); err != nil {
 				return res, fmt.Errorf("nn: differentiating the %s model: %w", m.Config().Kind, err)
@@ -112,6 +135,9 @@ func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res S
 
 	// 5. Read the results out of the graph before it is dropped.
 	for i, p := range params {
+		if hooks != nil && hooks.announced[i] {
+			continue // the tap copied it
+		}
 		if err := copyGrad(p, grads[i].Value()); err != nil {
 			return res, err
 		}
@@ -129,6 +155,17 @@ func (r *Runner) Step(m Model, in *Input, loss Loss, mode Mode, rng *RNG) (res S
 	return res, nil
 }
 
+// trainable returns m's trainable parameters, in m's order.
+func trainable(m Model) []*Param {
+	var params []*Param
+	for _, p := range m.Params() {
+		if !p.Frozen {
+			params = append(params, p)
+		}
+	}
+	return params
+}
+
 // trainableNodes finds the graph's input node of every trainable parameter of m (the node
 // whose value is the Param's own tensor: see paramNode).
 func trainableNodes(g *G.ExprGraph, m Model) ([]*Param, G.Nodes, error) {
@@ -138,18 +175,14 @@ func trainableNodes(g *G.ExprGraph, m Model) ([]*Param, G.Nodes, error) {
 			byValue[v] = n
 		}
 	}
-	var params []*Param
-	var nodes G.Nodes
-	for _, p := range m.Params() {
-		if p.Frozen {
-			continue
-		}
+	params := trainable(m)
+	nodes := make(G.Nodes, len(params))
+	for i, p := range params {
 		n, ok := byValue[G.Value(p.Value)]
 		if !ok {
 			return nil, nil, fmt.Errorf("nn: the %s model's forward pass did not use its parameter %s", m.Config().Kind, p.Name)
 		}
-		params = append(params, p)
-		nodes = append(nodes, n)
+		nodes[i] = n
 	}
 	return params, nodes, nil
 }

@@ -192,7 +192,7 @@ func (op *cnnOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 			return nil, err
 		}
 	}
-	return res, nil
+	return res, announceGrads(in, res)
 }
 
 func (op *cnnOp) Do(vals ...G.Value) (G.Value, error) {

@@ -77,6 +77,12 @@ type engine interface {
 	Close() error
 }
 
+// gradAnnouncer is an engine that can announce each gradient of a training step as soon as the
+// backward pass has computed it (nn.Runner.OnGrad): the CPU engine. f nil stops announcing.
+type gradAnnouncer interface {
+	announceGrads(f func(p *nn.Param))
+}
+
 // cpuEngine computes with nn's ops; the weights never leave the host.
 type cpuEngine struct {
 	m      nn.Model
@@ -88,10 +94,11 @@ type cpuEngine struct {
 func (e *cpuEngine) Step(in *nn.Input, loss nn.Loss, mode nn.Mode, rng *nn.RNG) (nn.StepResult, error) {
 	return e.runner.Step(e.m, in, loss, mode, rng)
 }
-func (e *cpuEngine) Update() error { return e.opt.Step(e.m.Params()) }
-func (e *cpuEngine) Push() error   { return nil }
-func (e *cpuEngine) Pull() error   { return nil }
-func (e *cpuEngine) Close() error  { return nil }
+func (e *cpuEngine) Update() error                     { return e.opt.Step(e.m.Params()) }
+func (e *cpuEngine) announceGrads(f func(p *nn.Param)) { e.runner.OnGrad = f }
+func (e *cpuEngine) Push() error                       { return nil }
+func (e *cpuEngine) Pull() error                       { return nil }
+func (e *cpuEngine) Close() error                      { return nil }
 func (e *cpuEngine) Name() string {
 	if e.dev == nil {
 		return "cpu"

@@ -2,10 +2,11 @@ package train
 
 // Data-parallel training: what a run does with a Comm of more than one rank. Every rank reads
 // the same data, builds the same model from the same seed and draws the same global batches
-// (data.BucketBatches); each trains on its contiguous share of every batch's reviews, and one
-// allreduce per step sums the ranks' gradients, weighted by their shares, into the gradient of
-// the global batch's mean loss, together with the batch's loss sum and counts. Clipping and
-// Adam then run on every rank on the same numbers. Validation and test split the evaluation
+// (data.BucketBatches); each trains on its contiguous share of every batch's reviews, and
+// allreduces sum the ranks' gradients, weighted by their shares, into the gradient of the
+// global batch's mean loss (in a few buckets, the first ones while the backward pass still
+// runs: overlap.go), then the batch's loss sum and counts. Clipping and Adam then run on every
+// rank on the same numbers. Validation and test split the evaluation
 // batches across the ranks and sum their tallies. Only rank 0 writes the run directory.
 //
 // Before any work the ranks check that they agree (startRanks: the settings and the build;
@@ -137,35 +138,26 @@ const (
 	nSlots
 )
 
-// allreduceStep sums the ranks' gradients and figures of one step, in one allreduce over one
-// flat buffer. Each rank's gradient is of the mean loss over its own n reviews, so it enters
-// the sum weighted by n/globalN: the sum is the gradient of the mean over the global batch's
-// globalN reviews. stop is this rank's wish to stop (an interrupt); the result says whether any
-// rank wished it. On return b and the models' gradients are the global batch's on every rank.
-func (t *trainer) allreduceStep(b *batchSums, n, globalN int, stop bool) (stopAll bool, err error) {
-	params := trainableParams(t.model)
-	size := nSlots
-	for _, p := range params {
-		size += len(p.Grad)
+// reducer returns the run's gradReducer (overlap.go), made on first use.
+func (t *trainer) reducer() *gradReducer {
+	if t.grads == nil {
+		t.grads = newGradReducer(t.comm, trainableParams(t.model), t.bucketBytes)
 	}
-	if cap(t.gradBuf) < size {
-		t.gradBuf = make([]float32, size)
+	return t.grads
+}
+
+// allreduceStep ends the sum of the ranks' gradients and figures of one step, after the
+// backward pass, which ended at backwardEnd and took backwardSeconds (the gradients announced
+// during it are in buckets already: see overlap.go). Each rank's gradient is of the mean loss
+// over its own n reviews, so it enters the sum weighted by n/globalN (gradReducer.begin): the
+// sum is the gradient of the mean over the global batch's globalN reviews. stop is this rank's
+// wish to stop (an interrupt); the result says whether any rank wished it. On return b and the
+// models' gradients are the global batch's on every rank.
+func (t *trainer) allreduceStep(b *batchSums, stop bool, backwardEnd time.Time, backwardSeconds float64) (stopAll bool, err error) {
+	if t.slots == nil {
+		t.slots = make([]float32, nSlots)
 	}
-	buf := t.gradBuf[:size]
-	w := float32(float64(n) / float64(globalN))
-	off := 0
-	for _, p := range params {
-		dst := buf[off : off+len(p.Grad)]
-		if n == 0 { // no step ran: the gradients are stale
-			clear(dst)
-		} else {
-			for i, g := range p.Grad {
-				dst[i] = g * w
-			}
-		}
-		off += len(p.Grad)
-	}
-	slots := buf[off:]
+	slots := t.slots
 	slots[slotLossSum] = float32(b.lossSum)
 	slots[slotLossN] = float32(b.lossN)
 	slots[slotCorrect] = float32(b.correct)
@@ -175,18 +167,13 @@ func (t *trainer) allreduceStep(b *batchSums, n, globalN int, stop bool) (stopAl
 	if stop {
 		slots[slotStop] = 1
 	}
+	red := t.reducer()
 	began := time.Now()
-	if err := t.comm.AllreduceSum(buf); err != nil {
-		return false, fmt.Errorf("train: allreduce of the gradients: %w", err)
+	seconds, err := red.finish(slots)
+	if err != nil {
+		return false, err
 	}
-	t.reduced.seconds += time.Since(began).Seconds()
-	t.reduced.steps++
-	t.reduced.bytes = 4 * int64(len(buf))
-	off = 0
-	for _, p := range params {
-		copy(p.Grad, buf[off:off+len(p.Grad)])
-		off += len(p.Grad)
-	}
+	t.reduced.add(red, seconds, time.Since(began).Seconds(), backwardEnd, backwardSeconds)
 	*b = batchSums{lossSum: float64(slots[slotLossSum]), lossN: int(slots[slotLossN]), correct: int(slots[slotCorrect]),
 		labelled: int(slots[slotLabelled]), tokens: int64(slots[slotTokens])}
 	return slots[slotStop] > 0, nil
@@ -548,12 +535,34 @@ func (t *Tally) allreduce(c Comm) error {
 	return nil
 }
 
-// allreduceTimes are an epoch's allreduces of the gradients (the wait for the slowest rank
-// included).
+// allreduceTimes are an epoch's allreduces of the gradients.
 type allreduceTimes struct {
 	steps   int
-	seconds float64
-	bytes   int64 // per step
+	seconds float64 // the allreduces' own time (the wait for the slowest rank included)
+	// exposed is the time the steps waited after their backward pass: packing what was not
+	// announced, the allreduces still to run, copying the sums back.
+	exposed float64
+	bytes   int64 // per step, the step's figures aside
+	// left[k] is the share of the backward pass still to run when bucket k was handed over,
+	// summed over the steps.
+	left []float64
+}
+
+// add counts a step's allreduces: red's buckets, the allreduces' time, the wait after the
+// backward pass, which ended at backwardEnd after backwardSeconds.
+func (a *allreduceTimes) add(red *gradReducer, seconds, exposed float64, backwardEnd time.Time, backwardSeconds float64) {
+	a.steps++
+	a.seconds += seconds
+	a.exposed += exposed
+	a.bytes = red.bytes()
+	if len(a.left) != len(red.handed) {
+		a.left = make([]float64, len(red.handed))
+	}
+	for k, at := range red.handed {
+		if backwardSeconds > 0 {
+			a.left[k] += min(max(backwardEnd.Sub(at).Seconds()/backwardSeconds, 0), 1)
+		}
+	}
 }
 
 // logAllreduce reports the epoch's allreduces after its line, and starts counting anew.
@@ -563,8 +572,13 @@ func (t *trainer) logAllreduce() {
 	}
 	r := t.reduced
 	t.reduced = allreduceTimes{}
-	fmt.Fprintf(t.hooks.Log, "Allreduce: %d steps, %.1f ms per step (waiting for the slowest rank included), %.2f MB per step\n",
-		r.steps, 1000*r.seconds/float64(max(r.steps, 1)), float64(r.bytes)/1e6)
+	steps := float64(max(r.steps, 1))
+	left := make([]string, len(r.left))
+	for k, l := range r.left {
+		left[k] = fmt.Sprintf("%.0f%%", 100*l/steps)
+	}
+	fmt.Fprintf(t.hooks.Log, "Allreduce: %d steps, %.2f MB per step in %s, %.1f ms per step (waiting for the slowest rank included); the step waited %.1f ms after its backward pass; the buckets were handed over with %s of the backward pass left\n",
+		r.steps, float64(r.bytes)/1e6, plural(len(r.left), "bucket"), 1000*r.seconds/steps, 1000*r.exposed/steps, strings.Join(left, ", "))
 }
 
 // saveRNGs puts the dropout generators' states in the trainer state before a checkpoint: this

@@ -21,6 +21,12 @@ import (
 // result and every rank's error.
 func runRanks(t *testing.T, cfg Config, n int, rankDir func(r int) string) (*Result, []error) {
 	t.Helper()
+	return runRanksWith(t, cfg, n, rankDir, Options{})
+}
+
+// runRanksWith is runRanks with options (their Comm is each rank's).
+func runRanksWith(t *testing.T, cfg Config, n int, rankDir func(r int) string, opts Options) (*Result, []error) {
+	t.Helper()
 	comms := LocalComm(n)
 	results := make([]*Result, n)
 	errs := make([]error, n)
@@ -33,7 +39,9 @@ func runRanks(t *testing.T, cfg Config, n int, rankDir func(r int) string) (*Res
 			if r > 0 {
 				c.RunDir = rankDir(r)
 			}
-			results[r], errs[r] = RunWith(context.Background(), c, quietHooks(), Options{Comm: comms[r]})
+			o := opts
+			o.Comm = comms[r]
+			results[r], errs[r] = RunWith(context.Background(), c, quietHooks(), o)
 			if errs[r] != nil {
 				comms[r].Abort(1) // as the CLI does: the others stop waiting
 			}
@@ -82,7 +90,8 @@ func closeTo(a, b, rel float64) bool {
 // gradient accumulation (--grad-accum, on the one process as on the ranks): the losses,
 // accuracies and final weights agree within
 // float32 summation error (the gradients are summed in another order, so not bit for bit), and
-// the ranks other than 0 write nothing.
+// the ranks other than 0 write nothing. The ranks sum their gradients in buckets of 4 KiB
+// (several per model), overlapping the backward pass (without accumulation).
 func TestDataParallelMatchesOneRank(t *testing.T) {
 	const rel = 1e-5
 	cases := []struct {
@@ -110,7 +119,8 @@ func TestDataParallelMatchesOneRank(t *testing.T) {
 			}
 			base := t.TempDir()
 			cfg.RunDir = filepath.Join(base, "rank0")
-			got, errs := runRanks(t, cfg, tc.ranks, func(r int) string { return filepath.Join(base, fmt.Sprint("rank", r)) })
+			got, errs := runRanksWith(t, cfg, tc.ranks, func(r int) string { return filepath.Join(base, fmt.Sprint("rank", r)) },
+				Options{bucketBytes: 4 << 10})
 			if err := errors.Join(errs...); err != nil {
 				t.Fatal(err)
 			}

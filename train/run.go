@@ -56,6 +56,9 @@ type Options struct {
 	// build, when set (by the tests), replaces this build's identity (buildID), which the
 	// ranks of a data-parallel run compare.
 	build string
+	// bucketBytes, when > 0 (set by the tests), replaces the size of the buckets in which a
+	// data-parallel run sums its gradients (defaultBucketBytes).
+	bucketBytes int
 }
 
 // RunWith is Run with options.
@@ -352,9 +355,9 @@ var errNotFinite = errors.New("the loss is not finite")
 // recipe's loss of the labels, reused from batch to batch.
 //
 // On a data-parallel run, batch is this rank's share of a global batch of globalN reviews (it
-// may be empty), and between the backward pass and the update one allreduce sums the ranks'
-// gradients and figures (allreduceStep); the sums returned are then the global batch's. The
-// work returned is this rank's own (none for an empty share).
+// may be empty), and allreduces sum the ranks' gradients, in buckets that start during the
+// backward pass (overlap.go), and then the figures (allreduceStep); the sums returned are then
+// the global batch's. The work returned is this rank's own (none for an empty share).
 func (t *trainer) step(ctx context.Context, batch []int, globalN int, recipe *labelLoss) (stepWork, batchSums, nn.StepResult, error) {
 	meter := t.hooks.Meter
 	var (
@@ -369,6 +372,17 @@ func (t *trainer) step(ctx context.Context, batch []int, globalN int, recipe *la
 	}
 	if len(micro) > 1 {
 		acc = t.newGradAccumulator()
+	}
+	if t.parallel() {
+		// The gradients go into the allreduce's buckets as the backward pass computes them
+		// (overlap.go); with accumulation, once the micro-batches' gradients are added up.
+		red := t.reducer()
+		red.begin(len(batch), globalN)
+		defer red.abandon() // after an error; nothing once allreduceStep has finished
+		if a, ok := t.eng.(gradAnnouncer); ok && len(micro) == 1 {
+			a.announceGrads(red.announce)
+			defer a.announceGrads(nil)
+		}
 	}
 	for _, mb := range micro {
 		meter.Begin(PhaseData)
@@ -393,13 +407,14 @@ func (t *trainer) step(ctx context.Context, batch []int, globalN int, recipe *la
 			acc.add(res, float64(len(mb))/float64(len(batch)))
 		}
 	}
+	backwardEnd := time.Now()
 	if acc != nil {
 		res = acc.finish()
 	}
 	sums := sumsOf(work.tokens, labels, res)
 	if t.parallel() {
 		var err error
-		if t.stopAll, err = t.allreduceStep(&sums, len(batch), globalN, ctx.Err() != nil); err != nil {
+		if t.stopAll, err = t.allreduceStep(&sums, ctx.Err() != nil, backwardEnd, res.BackwardSeconds); err != nil {
 			return work, sums, res, err
 		}
 		res.Loss = sums.lossSum / float64(max(sums.lossN, 1)) // the global batch's mean

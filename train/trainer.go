@@ -36,10 +36,12 @@ type trainer struct {
 	optSteps int64
 	tb       *TensorBoardLog
 	// comm connects the ranks of a data-parallel run (SingleComm: one); see parallel.go.
-	comm    Comm
-	gradBuf []float32 // the allreduce's buffer
-	stopAll bool      // a rank was interrupted: every rank stops after this step
-	reduced allreduceTimes
+	comm        Comm
+	grads       *gradReducer // sums the ranks' gradients (overlap.go); made on first use
+	bucketBytes int          // the size of its buckets
+	slots       []float32    // the step's figures, summed after the gradients
+	stopAll     bool         // a rank was interrupted: every rank stops after this step
+	reduced     allreduceTimes
 	// start is when this process began the run; priorSeconds the time that the earlier
 	// processes of a resumed run spent on it (the checkpoint records it).
 	start        time.Time
@@ -67,6 +69,9 @@ func newTrainer(ctx context.Context, cfg Config, hooks Hooks, opts Options, resu
 	t = &trainer{cfg: cfg, hooks: hooks, obj: opts.Objective, dir: cfg.RunDir, start: time.Now(), comm: opts.Comm}
 	if t.comm == nil {
 		t.comm = SingleComm{}
+	}
+	if t.bucketBytes = opts.bucketBytes; t.bucketBytes <= 0 {
+		t.bucketBytes = defaultBucketBytes
 	}
 	if !t.writes() { // rank 0 reports
 		t.hooks.Log, t.hooks.Progress, t.hooks.ProgressMode = io.Discard, io.Discard, progress.Quiet
