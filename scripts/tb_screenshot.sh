@@ -22,11 +22,12 @@ until curl -sf "http://127.0.0.1:$port/" >/dev/null; do
 	[ $i -lt 60 ] || { echo "tb_screenshot.sh: tensorboard did not start on port $port" >&2; exit 1; }
 	sleep 1
 done
-# The tag filter and the smoothing are TensorBoard's URL parameters; virtual time lets the
-# page load its data before the picture is taken.
+# The tag filter, the smoothing and the SVG renderer (headless Chromium has no WebGL) are
+# TensorBoard's URL parameters; virtual time lets the
+# page load its data before the picture is taken (TB_WAIT_MS, default 20000 ms of it).
 filter=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$tags")
 chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1600,1100 \
-	--virtual-time-budget=20000 --screenshot="$out" \
-	"http://127.0.0.1:$port/?tagFilter=$filter&smoothing=0#timeseries" 2>/dev/null
+	--virtual-time-budget="${TB_WAIT_MS:-20000}" --screenshot="$out" \
+	"http://127.0.0.1:$port/?tagFilter=$filter&smoothing=0&forceSVG=true#timeseries" 2>/dev/null
 [ -s "$out" ] || { echo "tb_screenshot.sh: no screenshot written" >&2; exit 1; }
 echo "$out"
