@@ -63,8 +63,8 @@ func kernel12(modeA int, k int, a *float32, lda int, b, c *float32, ldc int, alp
 }
 
 // kernel6 runs the AVX2 kernel for a rows×cols tile (rows ≤ 6, cols ≤ 16): the 6x8 one when
-// cols ≤ 8; b is a packed 16-column panel. modeA and a are as for kernel12, except that the
-// in-place modes need rows = 6.
+// cols ≤ 8; b is a packed 16-column panel. modeA and a are as for kernel12, except that
+// rowsA needs rows = 6 and colsA is not offered (slab packs those panels).
 func kernel6(modeA int, k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC, rows, cols int) {
 	narrow := cols <= 8
 	switch {
@@ -76,9 +76,7 @@ func kernel6(modeA int, k int, a *float32, lda int, b, c *float32, ldc int, alph
 		sgemmKernel6x8Rows(k, a, lda, b, c, ldc, alpha, beta, loadC, rows, cols)
 	case modeA == rowsA:
 		sgemmKernel6x16Rows(k, a, lda, b, c, ldc, alpha, beta, loadC, rows, cols)
-	case narrow:
-		sgemmKernel6x8Cols(k, a, lda, b, c, ldc, alpha, beta, loadC, rows, cols)
 	default:
-		sgemmKernel6x16Cols(k, a, lda, b, c, ldc, alpha, beta, loadC, rows, cols)
+		panic("sgemm: the AVX2 kernels do not read Aᵀ in place")
 	}
 }

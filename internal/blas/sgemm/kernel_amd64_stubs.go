@@ -70,8 +70,5 @@ func sgemmKernel6x16Rows(k int, a *float32, lda int, b *float32, c *float32, ldc
 // sgemmKernel6x8Rows computes rows×cols of C (rows ≤ 6, cols ≤ 8; ldc floats apart) from 6 rows of A (lda floats apart) and a 16-column panel of B (AVX2 and FMA).
 func sgemmKernel6x8Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
 
-// sgemmKernel6x16Cols computes rows×cols of C (rows ≤ 6, 8 < cols ≤ 16; ldc floats apart) from 6 columns of A (A stored transposed, lda floats apart) and a 16-column panel of B (AVX2 and FMA).
-func sgemmKernel6x16Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
-
-// sgemmKernel6x8Cols computes rows×cols of C (rows ≤ 6, cols ≤ 8; ldc floats apart) from 6 columns of A (A stored transposed, lda floats apart) and a 16-column panel of B (AVX2 and FMA).
-func sgemmKernel6x8Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, loadC int, rows int, cols int)
+// packColsPanel6 copies, for each of k steps q, the 6 floats at a + q*lda to dst + 6q.
+func packColsPanel6(dst *float32, a *float32, lda int, k int)

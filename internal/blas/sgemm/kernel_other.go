@@ -13,3 +13,7 @@ func kernel12(modeA int, k int, a *float32, lda int, b, c *float32, ldc int, alp
 func kernel6(modeA int, k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC, rows, cols int) {
 	panic("sgemm: no AVX2 kernel on this architecture")
 }
+
+func packColsPanel6(dst, a *float32, lda, k int) {
+	panic("sgemm: no AVX2 packing on this architecture")
+}

@@ -10,7 +10,8 @@
 // (kept in L2); mc rows, for which op(A)'s mc×kc block is packed into MR-tall panels; then one
 // A panel (kept in L1) against every B panel, the kernel computing one MR×NR tile of C each.
 // The transposes are handled by the packing alone. When C is narrow (the ops' 100-column
-// products), the kernels read A, or Aᵀ, where it lies instead of packing it. Large
+// products), the kernels read A, or Aᵀ, where it lies instead of packing it (the AVX2
+// kernels' panels of Aᵀ are packed one at a time, each used for its whole row of tiles). Large
 // products are split over goroutines by rows or by columns of C (whichever has more tiles),
 // each goroutine with its own slab of C and its own packing buffers.
 //
@@ -217,7 +218,7 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 	// the few panels of B it is used with. Only the last panel of a block, when its rows are
 	// not ones a kernel reads in place (readsInPlace), is packed.
 	inPlace := n1-n0 <= inPlaceMaxN
-	kc := ceilDiv(p.k, ceilDiv(p.k, p.depthOfSlice(inPlace)))
+	kc := ceilDiv(p.k, ceilDiv(p.k, bl.kc))
 	bufB, bufA := cacheB.get(kc*nc, bl.kc*bl.nc), cacheA.get(mc*kc, bl.mc*bl.kc)
 	defer cacheB.put(bufB)
 	defer cacheA.put(bufA)
@@ -237,21 +238,27 @@ func (p *product) slab(m0, m1, n0, n1 int) {
 				p.packA(ap, ic, mcur, pc, kcur, inPlace)
 				for ir := 0; ir < mcur; ir += bl.mr {
 					rows := min(bl.mr, mcur-ir)
+					// Where this panel of op(A) is read from (lda for the in-place modes).
+					modeA, panelA, lda := packedA, &ap[ir*kcur], 0
+					switch {
+					case !inPlace || !p.readsInPlace(rows):
+						// packA packed it.
+					case p.transA && p.isa == AVX2:
+						// The AVX2 kernels' panels of Aᵀ are packed here, one at a time, into
+						// the start of the block's buffer (the only other panel packA packed,
+						// the last one, lies after it), and used for every tile of the row.
+						packATransPanel6(ap[:6*kcur], p.a[pc*p.lda+ic+ir:], p.lda, kcur)
+						panelA = &ap[0]
+					case p.transA:
+						modeA, panelA, lda = colsA, &p.a[pc*p.lda+ic+ir], p.lda
+					default:
+						modeA, panelA, lda = rowsA, &p.a[(ic+ir)*p.lda+pc], p.lda
+					}
 					for jr := 0; jr < ncur; jr += bl.nr {
 						cols := min(bl.nr, ncur-jr)
 						panelB := bp[jr*kcur : (jr+bl.nr)*kcur]
 						ci := (ic+ir)*p.ldc + jc + jr
-						if inPlace && p.readsInPlace(rows) {
-							// The kernel reads the rows of op(A) where they are.
-							if p.transA {
-								p.kernel(colsA, kcur, &p.a[pc*p.lda+ic+ir], p.lda, &panelB[0], ci, rows, cols, beta, loadC)
-							} else {
-								p.kernel(rowsA, kcur, &p.a[(ic+ir)*p.lda+pc], p.lda, &panelB[0], ci, rows, cols, beta, loadC)
-							}
-							continue
-						}
-						panelA := ap[ir*kcur : (ir+bl.mr)*kcur]
-						p.kernel(packedA, kcur, &panelA[0], 0, &panelB[0], ci, rows, cols, beta, loadC)
+						p.kernel(modeA, kcur, panelA, lda, &panelB[0], ci, rows, cols, beta, loadC)
 					}
 				}
 			}
@@ -269,22 +276,18 @@ func (p *product) kernel(modeA, k int, a *float32, lda int, panelB *float32, ci,
 	kernel6(modeA, k, a, lda, panelB, &p.c[ci], p.ldc, p.alpha, beta, b2i(loadC), rows, cols)
 }
 
-// depthOfSlice is the most steps of k in one slice (kc): the blocking's, or kcColsAVX2 when
-// the AVX2 kernels read Aᵀ in place. Each of their steps is then on its own cache line of A, a
-// row of Aᵀ (lda floats) on from the last, and at the ops' lda of 1024 floats all of them
-// fall in one set of the L1 cache: fewer of them per slice are read again from L2 less often.
-func (p *product) depthOfSlice(inPlace bool) int {
-	if p.isa == AVX2 && p.transA && inPlace {
-		return kcColsAVX2
-	}
-	return p.bl.kc
+// packATransPanel6 packs one full 6-row panel of op(A) = Aᵀ for the AVX2 kernels: for each of
+// kc depths q, the 6 contiguous floats at src[q*lda:] go to dst[6q:] (packColsPanel6, in
+// assembly, which also prefetches the cache lines of the next panels).
+func packATransPanel6(dst, src []float32, lda, kc int) {
+	_ = src[(kc-1)*lda+5]
+	_ = dst[6*kc-1]
+	packColsPanel6(&dst[0], &src[0], lda, kc)
 }
 
-// kcColsAVX2 is the depth of a slice when the AVX2 kernels read Aᵀ in place.
-const kcColsAVX2 = 128
-
 // readsInPlace reports whether a kernel of p.isa reads a panel of rows rows of op(A) where it
-// lies: the AVX-512 kernels read 4, 8 or 12 rows, the AVX2 ones 6.
+// lies: the AVX-512 kernels read 4, 8 or 12 rows, the AVX2 ones 6 (and for op(A) = Aᵀ, the
+// AVX2 ones read such a panel packed just before use: see slab).
 func (p *product) readsInPlace(rows int) bool {
 	if p.isa == AVX512 {
 		return rows%4 == 0

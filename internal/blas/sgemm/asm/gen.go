@@ -6,8 +6,8 @@
 // Each kernel computes one register tile of C = alpha*A*B + beta*C: b is a packed panel, NR
 // floats per step of k (one row of the tile's columns of op(B)); a is a packed panel, MR floats
 // per step (one column of the tile's rows of op(A)), or for the kernels named ...Rows and
-// ...Cols the tile's rows of A or columns of Aᵀ where they lie, lda floats apart. The k
-// loop keeps the tile in registers; the epilogue scales by alpha and, only when loadC is
+// ...Cols (AVX-512 only) the tile's rows of A or columns of Aᵀ where they lie, lda floats
+// apart. The k loop keeps the tile in registers; the epilogue scales by alpha and, only when loadC is
 // non-zero, adds beta times the old C (so beta 0 never reads C and a NaN there cannot leak
 // into the result). It is its own module's test (gen_test.go) that the committed output is
 // what this program writes.
@@ -33,10 +33,12 @@ func main() {
 	for i := 0; i < 16; i++ {
 		DATA(4*i, U32(map[bool]uint32{true: 0xffffffff, false: 0}[i < 8]))
 	}
-	for _, modeA := range []int{packedA, rowsA, colsA} {
+	// The AVX2 kernels do not read Aᵀ in place: its panels are packed (packColsPanel6).
+	for _, modeA := range []int{packedA, rowsA} {
 		kernelAVX2(2, modeA)
 		kernelAVX2(1, modeA)
 	}
+	packColsPanel6()
 	Generate()
 }
 
@@ -221,8 +223,8 @@ var colMaskTable Mem
 // kernelAVX2 emits an AVX2+FMA kernel for 6 rows over nz ymm columns (nz 2: 16 columns, 12
 // accumulators, two ymm of B and two broadcast registers; nz 1: 8 columns, for the last
 // columns of C, with two sets of 6 accumulators). B is a packed panel of 16 floats per step of k (the 6x8 kernel reads the
-// first 8). A is a packed 6-row panel or, with rowsA or colsA, 6 rows of A or columns of Aᵀ
-// read in place. The epilogue stores only the first rows rows and the first cols columns
+// first 8). A is a packed 6-row panel or, with rowsA, 6 rows of A read in place
+// (Aᵀ is always packed, by packColsPanel6 where A would be read in place). The epilogue stores only the first rows rows and the first cols columns
 // (more than 8 when nz is 2: the caller picks the 6x8 kernel for narrower tiles), the last ymm of a row with masked loads and stores (VMASKMOVPS)
 // when the tile is narrower than the kernel, so it also serves the edges of C in place.
 func kernelAVX2(nz, modeA int) {
@@ -235,10 +237,6 @@ func kernelAVX2(nz, modeA int) {
 		name += "Rows"
 		sig = "func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC, rows, cols int)"
 		from = "6 rows of A (lda floats apart)"
-	case colsA:
-		name += "Cols"
-		sig = "func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, loadC, rows, cols int)"
-		from = "6 columns of A (A stored transposed, lda floats apart)"
 	}
 	TEXT(name, NOSPLIT, sig)
 	cols := "cols ≤ 8"
@@ -407,4 +405,35 @@ func paramAddr(name string) Mem {
 		panic(err)
 	}
 	return b.Addr
+}
+
+// packColsPanel6 emits the packing of one 6-row panel of op(A) = Aᵀ for the AVX2 kernels:
+// for each of k steps q, the 6 contiguous floats at a + q*lda go to dst + 6q (24 bytes: a
+// 16- and an 8-byte move; Go copies a [6]float32 with a call of memmove). When lda is large
+// each step is on its own page, where the hardware prefetcher does not follow, so it also
+// prefetches (into L2) the cache line after each step's, which the panels after the next
+// one read.
+func packColsPanel6() {
+	TEXT("packColsPanel6", NOSPLIT, "func(dst, a *float32, lda, k int)")
+	Doc("packColsPanel6 copies, for each of k steps q, the 6 floats at a + q*lda to dst + 6q.")
+	dst, a, lda, k := reg.RDI, reg.RSI, reg.RDX, reg.RCX
+	Load(Param("dst"), dst)
+	Load(Param("a"), a)
+	Load(Param("lda"), lda)
+	Load(Param("k"), k)
+	SHLQ(U8(2), lda)
+	TESTQ(k, k)
+	JLE(LabelRef("donePackColsPanel6"))
+	Label("loopPackColsPanel6")
+	PREFETCHT1(Mem{Base: a, Disp: 64})
+	MOVUPS(Mem{Base: a}, reg.X0)
+	MOVQ(Mem{Base: a, Disp: 16}, reg.RAX)
+	MOVUPS(reg.X0, Mem{Base: dst})
+	MOVQ(reg.RAX, Mem{Base: dst, Disp: 16})
+	ADDQ(lda, a)
+	ADDQ(U8(24), dst)
+	DECQ(k)
+	JNZ(LabelRef("loopPackColsPanel6"))
+	Label("donePackColsPanel6")
+	RET()
 }
