@@ -464,3 +464,59 @@ func TestDistillInheritsTeacherLabels(t *testing.T) {
 		t.Errorf("student's classes %q, want the teacher's %q", info.Labels, labels)
 	}
 }
+
+// TestTeacherLogitsFromAnotherRun: Config.TeacherLogits starts a run from another run's teacher
+// logits (its directory or the file) without running the teacher, and copies them into the
+// run; logits of another transfer set or batch size, or a missing file, are refused naming the
+// file; a run with logits of its own keeps them.
+func TestTeacherLogitsFromAnotherRun(t *testing.T) {
+	ts := &transferSet{n: 5, index: []int{0, 2, 3, 4, 5}, texts: []string{"a good film", "bad", "a fine, long film", "dull", "the best"}}
+	cfg := Config{Teacher: teacherDir, Augment: DefaultAugment(), TeacherBatch: 2}
+	hooks := quietHooks().Hooks
+	calls := 0
+	open := func() (Teacher, error) { return hashTeacher{K: 3, calls: &calls}, nil }
+	first := t.TempDir()
+	want, err := teacherLogits(context.Background(), first, cfg, ts, 3, open, hooks)
+	if err != nil || calls != 3 {
+		t.Fatalf("the first run: %d teacher batches, err %v", calls, err)
+	}
+
+	for _, from := range []string{first, filepath.Join(first, LogitsFile)} {
+		calls = 0
+		dir := t.TempDir()
+		c := cfg
+		c.TeacherLogits = from
+		got, err := teacherLogits(context.Background(), dir, c, ts, 3, open, hooks)
+		if err != nil || calls != 0 || !slices.Equal(got, want) {
+			t.Errorf("from %s: %d teacher batches, logits equal %v, err %v", from, calls, slices.Equal(got, want), err)
+		}
+		if own, err := readCache(filepath.Join(dir, LogitsFile)); err != nil || own == nil || !slices.Equal(own.logits, want) {
+			t.Errorf("from %s: the run's own copy: %v, %v", from, own, err)
+		}
+		// Resumed, the run keeps its own logits even when the flag now names others.
+		c.TeacherLogits = filepath.Join(t.TempDir(), "missing.safetensors")
+		if again, err := teacherLogits(context.Background(), dir, c, ts, 3, open, hooks); err != nil || calls != 0 || !slices.Equal(again, want) {
+			t.Errorf("resumed with its own logits: %d teacher batches, err %v", calls, err)
+		}
+	}
+
+	other := cfg
+	other.TeacherBatch = 3 // another key
+	other.TeacherLogits = first
+	if _, err := teacherLogits(context.Background(), t.TempDir(), other, ts, 3, open, hooks); err == nil ||
+		!strings.Contains(err.Error(), filepath.Join(first, LogitsFile)) || !strings.Contains(err.Error(), "computed from another teacher") {
+		t.Errorf("logits of another batch size: %v", err)
+	}
+	wider := cfg
+	wider.TeacherLogits = first
+	if _, err := teacherLogits(context.Background(), t.TempDir(), wider, ts, 4, open, hooks); err == nil || !strings.Contains(err.Error(), "computed from another teacher") {
+		t.Errorf("logits of 3 classes for a teacher of 4: %v", err)
+	}
+	empty := t.TempDir()
+	missing := cfg
+	missing.TeacherLogits = empty
+	if _, err := teacherLogits(context.Background(), t.TempDir(), missing, ts, 3, open, hooks); err == nil || !strings.Contains(err.Error(), "no such file") ||
+		!strings.Contains(err.Error(), empty) {
+		t.Errorf("a directory without logits: %v", err)
+	}
+}

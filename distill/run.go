@@ -45,6 +45,12 @@ type Config struct {
 	Augment Augment `json:"augment"`
 	// TeacherBatch is the batch size of the teacher's pass over the transfer set.
 	TeacherBatch int `json:"teacher_batch"`
+	// TeacherLogits names the teacher's logits of an earlier distillation run (its
+	// directory, or its teacher_logits.safetensors) to start from, so that a sweep of students
+	// runs the teacher once. They must have been computed from the same teacher, transfer set,
+	// augmentation and teacher batch size; others are refused. Empty: compute them. A run that
+	// has logits of its own (a resumed one) keeps them.
+	TeacherLogits string `json:"teacher_logits,omitempty"`
 
 	// Baseline is a run of the same student trained alone, to compare with; TrainBaseline
 	// trains one instead (same configuration and seed, no teacher) in RunDir/baseline.

@@ -151,6 +151,28 @@ func (c *logitCache) write(path, teacherDir string) error {
 	return nil
 }
 
+// startingLogits reads the logits cache named by Config.TeacherLogits (a run directory or the
+// file itself) and checks that it holds n examples' logits, K each, under key: those of this
+// run's teacher and transfer set.
+func startingLogits(name, key string, n, K int) (*logitCache, error) {
+	path := name
+	if info, err := os.Stat(name); err == nil && info.IsDir() {
+		path = filepath.Join(name, LogitsFile)
+	}
+	c, err := readCache(path)
+	if err != nil {
+		return nil, fmt.Errorf("distill: the teacher logits %s: %w", name, err)
+	}
+	if c == nil {
+		return nil, fmt.Errorf("distill: the teacher logits %s: no such file", path)
+	}
+	if c.key != key || len(c.index) != n || c.k != K {
+		return nil, fmt.Errorf("distill: the teacher logits %s were computed from another teacher, transfer set, "+
+			"augmentation or teacher batch size than this run's (leave them out to compute this run's)", path)
+	}
+	return c, nil
+}
+
 // computeOrder is the order in which the texts are run through the teacher: by byte length,
 // longest first (stable), so that each batch holds texts of about the same length.
 func computeOrder(texts []string) []int {
@@ -187,6 +209,18 @@ func teacherLogits(ctx context.Context, dir string, cfg Config, ts *transferSet,
 	case c.done == len(c.index):
 		fmt.Fprintf(hooks.Log, "Teacher logits: %d from the cache %s\n", len(c.logits), path)
 		return c.logits, nil
+	}
+	if c == nil && cfg.TeacherLogits != "" {
+		if c, err = startingLogits(cfg.TeacherLogits, key, len(ts.index), K); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(hooks.Log, "Teacher logits: %d of %d from %s\n", c.done, len(c.index), cfg.TeacherLogits)
+		if c.done == len(c.index) {
+			if err := c.write(path, cfg.Teacher); err != nil {
+				return nil, err
+			}
+			return c.logits, nil
+		}
 	}
 	if c == nil {
 		c = &logitCache{key: key, index: make([]int64, len(ts.index)), logits: make([]float32, len(ts.index)*K), k: K}

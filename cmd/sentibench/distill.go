@@ -120,6 +120,7 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 	f.Float64Var(&cfg.Augment.NgramProb, "ngram-prob", cfg.Augment.NgramProb, "augmentation: probability of a copy to keep only an n-gram")
 	f.IntVar(&cfg.Augment.NgramMax, "ngram-max", 0, "augmentation: longest n-gram in words (0: up to the whole review; Tang et al.: 5)")
 	f.IntVar(&cfg.TeacherBatch, "teacher-batch", cfg.TeacherBatch, "batch size of the teacher's pass over the transfer set")
+	f.StringVar(&cfg.TeacherLogits, "teacher-logits", "", "start from the teacher's logits of an earlier distill run (its directory or its teacher_logits.safetensors) computed from the same teacher and transfer set, so that a sweep runs the teacher once")
 	f.StringVar(&cfg.Baseline, "baseline", "", "a run of the same student trained alone, for the report")
 	f.BoolVar(&cfg.TrainBaseline, "train-baseline", false, "train the student alone too (same settings and seed), in RUN/baseline, for the report")
 	f.IntVar(&cfg.ThroughputReviews, "throughput-reviews", cfg.ThroughputReviews, "test reviews for the report's throughput measure (0: none)")
