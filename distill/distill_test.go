@@ -486,6 +486,10 @@ func TestBadInput(t *testing.T) {
 		cancel()
 	}
 	notRun := t.TempDir()
+	emptyLogits := filepath.Join(notRun, "empty.safetensors")
+	if err := os.WriteFile(emptyLogits, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	dir := func() string { return filepath.Join(t.TempDir(), "student") }
 	cases := []struct {
 		name string
@@ -508,6 +512,8 @@ func TestBadInput(t *testing.T) {
 		{"two baselines", func(c *Config) { c.Baseline, c.TrainBaseline = teacherDir, true }, "not both"},
 		{"no run dir", func(c *Config) { c.RunDir = "" }, "no run directory"},
 		{"run dir taken", func(c *Config) { c.RunDir = teacherDir }, "already holds a run"},
+		{"missing teacher logits", func(c *Config) { c.TeacherLogits = filepath.Join(notRun, "gone.safetensors") }, "gone.safetensors: no such file"},
+		{"empty teacher logits", func(c *Config) { c.TeacherLogits = emptyLogits }, "empty.safetensors: too short"},
 	}
 	for _, c := range cases {
 		cfg := smallDistill(t, dir())
@@ -515,6 +521,11 @@ func TestBadInput(t *testing.T) {
 		_, err := Run(context.Background(), cfg, quietHooks())
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want an error with %q", c.name, err, c.want)
+		}
+		if strings.Contains(c.name, "teacher logits") {
+			if _, err := os.Stat(cfg.RunDir); err == nil {
+				t.Errorf("%s: the run directory %s was made", c.name, cfg.RunDir)
+			}
 		}
 	}
 	if _, err := Resume(context.Background(), teacherDir, quietHooks()); err == nil || !strings.Contains(err.Error(), "not a distillation run") {

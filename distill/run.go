@@ -312,6 +312,11 @@ func RunWith(ctx context.Context, cfg Config, hooks Hooks, opts Options) (*Resul
 	if err := checkTeacherEncoder(ctx, cfg.Teacher, teacher); err != nil {
 		return nil, err
 	}
+	if cfg.TeacherLogits != "" { // a file that cannot be read is refused before any work
+		if _, _, err := openStartingLogits(cfg.TeacherLogits); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.RunDir == "" {
 		return nil, fmt.Errorf("distill: no run directory given")
 	}

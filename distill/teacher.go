@@ -151,26 +151,35 @@ func (c *logitCache) write(path, teacherDir string) error {
 	return nil
 }
 
-// startingLogits reads the logits cache named by Config.TeacherLogits (a run directory or the
-// file itself) and checks that it holds n examples' logits, K each, under key: those of this
-// run's teacher and transfer set.
+// startingLogits reads the logits cache named by Config.TeacherLogits and checks that it holds
+// n examples' logits, K each, under key: those of this run's teacher and transfer set.
 func startingLogits(name, key string, n, K int) (*logitCache, error) {
-	path := name
-	if info, err := os.Stat(name); err == nil && info.IsDir() {
-		path = filepath.Join(name, LogitsFile)
-	}
-	c, err := readCache(path)
+	c, path, err := openStartingLogits(name)
 	if err != nil {
-		return nil, fmt.Errorf("distill: the teacher logits %s: %w", name, err)
-	}
-	if c == nil {
-		return nil, fmt.Errorf("distill: the teacher logits %s: no such file", path)
+		return nil, err
 	}
 	if c.key != key || len(c.index) != n || c.k != K {
 		return nil, fmt.Errorf("distill: the teacher logits %s were computed from another teacher, transfer set, "+
 			"augmentation or teacher batch size than this run's (leave them out to compute this run's)", path)
 	}
 	return c, nil
+}
+
+// openStartingLogits reads the logits cache named by Config.TeacherLogits: a run directory or
+// the file itself. A missing, empty or damaged file is an error naming it.
+func openStartingLogits(name string) (*logitCache, string, error) {
+	path := name
+	if info, err := os.Stat(name); err == nil && info.IsDir() {
+		path = filepath.Join(name, LogitsFile)
+	}
+	c, err := readCache(path)
+	if err != nil {
+		return nil, path, fmt.Errorf("%w (the teacher logits to start from)", err)
+	}
+	if c == nil {
+		return nil, path, fmt.Errorf("distill: the teacher logits %s: no such file", path)
+	}
+	return c, path, nil
 }
 
 // computeOrder is the order in which the texts are run through the teacher: by byte length,
