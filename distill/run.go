@@ -292,6 +292,11 @@ type Options struct {
 	// the student and the baseline train data-parallel; rank 0 alone writes the run directory
 	// and the report. nil is one rank.
 	Comm train.Comm
+	// ThroughputReviews, when positive, replaces a resumed run's own number of test reviews for
+	// the report's throughput measure (Resume only; it changes nothing else): the report of a
+	// finished run measured again, for instance on a quiet machine, or after a sweep run
+	// without the measure.
+	ThroughputReviews int
 }
 
 // comm is the options' Comm, or the one-rank Comm.
@@ -393,6 +398,9 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 	cfg, teacher, err := cfg.resolved()
 	if err != nil {
 		return nil, fmt.Errorf("%w (settings of %s)", err, p)
+	}
+	if opts.ThroughputReviews > 0 {
+		cfg.ThroughputReviews = opts.ThroughputReviews
 	}
 	if err := checkTeacherEncoder(ctx, cfg.Teacher, teacher); err != nil {
 		return nil, err

@@ -50,7 +50,9 @@ It ends with a report, printed and written to RUN/distill_report.md: teacher, di
 student and the student trained alone (--baseline RUN_DIR, or --train-baseline to train it
 with the same settings and seed, without the teacher): test accuracy, parameters, checkpoint
 size, reviews per second, and the share of the teacher-student gap that distillation closed.
-Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
+Ctrl-C saves a checkpoint and stops; --resume continues where it left (on a finished run it
+makes the report again; --throughput-reviews N then measures the throughput over N test reviews,
+e.g. after a sweep run without the measure).`,
 		Example: `  sentibench distill --teacher runs/lstm-1 --student cnn --train-baseline
   sentibench distill --teacher runs/lstm-1 --student cnn --filters 50 --temperature 3 --alpha 0.3 \
       --unsup ../shared/data/imdb/aclImdb_v1_unsup.tar.gz --baseline runs/cnn-1
@@ -72,8 +74,14 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 			ctx := cmd.Context()
 			var res *distill.Result
 			if resume != "" {
-				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress") {
-					return usageError{"--resume continues a distillation with its own settings: give no other flags"}
+				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress", "throughput-reviews") {
+					return usageError{"--resume continues a distillation with its own settings: give no other flags (but --throughput-reviews, for its report)"}
+				}
+				if cmd.Flags().Changed("throughput-reviews") {
+					if cfg.ThroughputReviews <= 0 {
+						return usageError{fmt.Sprintf("--throughput-reviews %d: with --resume, give the number of test reviews to measure the report's throughput on (at least 1)", cfg.ThroughputReviews)}
+					}
+					opts.ThroughputReviews = cfg.ThroughputReviews
 				}
 				res, err = distill.ResumeWith(ctx, resume, hooks, opts)
 			} else {
@@ -123,7 +131,7 @@ Ctrl-C saves a checkpoint and stops; --resume continues where it left.`,
 	f.StringVar(&cfg.TeacherLogits, "teacher-logits", "", "start from the teacher's logits of an earlier distill run (its directory or its teacher_logits.safetensors) computed from the same teacher and transfer set, so that a sweep runs the teacher once")
 	f.StringVar(&cfg.Baseline, "baseline", "", "a run of the same student trained alone, for the report")
 	f.BoolVar(&cfg.TrainBaseline, "train-baseline", false, "train the student alone too (same settings and seed), in RUN/baseline, for the report")
-	f.IntVar(&cfg.ThroughputReviews, "throughput-reviews", cfg.ThroughputReviews, "test reviews for the report's throughput measure (0: none)")
+	f.IntVar(&cfg.ThroughputReviews, "throughput-reviews", cfg.ThroughputReviews, "test reviews for the report's throughput measure (0: none); with --resume, the report of the run measured again over this many")
 	f.StringVar(&runDir, "run", "", "run directory (default runs/distill-STUDENT-TIMESTAMP)")
 	f.StringVar(&resume, "resume", "", "continue the distillation in this directory")
 

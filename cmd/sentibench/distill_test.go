@@ -42,6 +42,18 @@ func TestDistillCommand(t *testing.T) {
 	if first, second := strings.SplitN(out, "\n", 2)[0], strings.SplitN(again, "\n", 2)[0]; first != second {
 		t.Errorf("the resumed report starts %q, want %q", second, first)
 	}
+	// A finished run's report measured again over another number of test reviews: the report
+	// file says so, and the run's settings stay as they were.
+	settingsBefore, _ := os.ReadFile(filepath.Join(student, "distill.json"))
+	if _, errOut, err := run(t, "distill", "--resume", student, "--throughput-reviews", "8", "-q"); err != nil {
+		t.Fatalf("resume --throughput-reviews 8: %v\n%s", err, errOut)
+	}
+	if md, err := os.ReadFile(filepath.Join(student, "distill_report.md")); err != nil || !strings.Contains(string(md), "over 8 test reviews") {
+		t.Errorf("the report measured again over 8 test reviews: %v\n%s", err, md)
+	}
+	if settingsAfter, _ := os.ReadFile(filepath.Join(student, "distill.json")); string(settingsAfter) != string(settingsBefore) {
+		t.Errorf("distill.json changed by a report measured again:\n%s\nwas\n%s", settingsAfter, settingsBefore)
+	}
 
 	for _, c := range []struct {
 		args  []string
@@ -50,6 +62,7 @@ func TestDistillCommand(t *testing.T) {
 	}{
 		{[]string{"distill", "--student", "cnn"}, true, "--teacher RUN_DIR is required"},
 		{[]string{"distill", "--resume", student, "--alpha", "0.3"}, true, "give no other flags"},
+		{[]string{"distill", "--resume", student, "--throughput-reviews", "0"}, true, "--throughput-reviews 0: with --resume"},
 		{[]string{"distill", "--teacher", filepath.Join(dir, "nope"), "--run", filepath.Join(dir, "x")}, false, "does not exist"},
 		{[]string{"distill", "--teacher", teacher, "--student", "gru", "--run", filepath.Join(dir, "y")}, true, "--student gru: want cnn or lstm"},
 		{[]string{"train", "--resume", student}, false, "sentibench distill --resume"},
