@@ -18,6 +18,7 @@ import (
 	"github.com/sentibench/sentibench/data"
 	"github.com/sentibench/sentibench/internal/safetensors"
 	"github.com/sentibench/sentibench/internal/testutil"
+	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/train"
 )
 
@@ -95,6 +96,16 @@ func (c countingTeacher) Logits(texts []string) ([]float32, error) {
 		c.cancel()
 	}
 	return c.Teacher.Logits(texts)
+}
+
+// LogitsOfFeatures counts a call, and runs the teacher when it reads features.
+func (c countingTeacher) LogitsOfFeatures(in *nn.Input) ([]float32, error) {
+	c.calls.Add(1)
+	ft, ok := c.Teacher.(FeatureTeacher)
+	if !ok {
+		return nil, errors.New("the teacher reads texts")
+	}
+	return ft.LogitsOfFeatures(in)
 }
 
 // counting returns hooks whose teacher counts its calls into calls.
@@ -405,11 +416,11 @@ func equalFloats(a, b []float32) bool {
 // TestCacheKey: the key changes with the teacher's weights, the texts and the augmentation.
 func TestCacheKey(t *testing.T) {
 	ts := &transferSet{n: 3, index: []int{0, 2, 3}, texts: []string{"a good film", "bad", "fine"}}
-	k0, err := cacheKey(teacherDir, ts, DefaultAugment(), 64)
+	k0, err := cacheKey(teacherDir, ts, DefaultAugment(), 64, sourceTexts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k, _ := cacheKey(teacherDir, ts, DefaultAugment(), 64); k != k0 {
+	if k, _ := cacheKey(teacherDir, ts, DefaultAugment(), 64, sourceTexts); k != k0 {
 		t.Error("the key is not deterministic")
 	}
 	changed := *ts
@@ -417,9 +428,10 @@ func TestCacheKey(t *testing.T) {
 	aug := DefaultAugment()
 	aug.Copies = 2
 	for name, k := range map[string]func() (string, error){
-		"text":    func() (string, error) { return cacheKey(teacherDir, &changed, DefaultAugment(), 64) },
-		"augment": func() (string, error) { return cacheKey(teacherDir, ts, aug, 64) },
-		"batch":   func() (string, error) { return cacheKey(teacherDir, ts, DefaultAugment(), 32) },
+		"text":    func() (string, error) { return cacheKey(teacherDir, &changed, DefaultAugment(), 64, sourceTexts) },
+		"augment": func() (string, error) { return cacheKey(teacherDir, ts, aug, 64, sourceTexts) },
+		"batch":   func() (string, error) { return cacheKey(teacherDir, ts, DefaultAugment(), 32, sourceTexts) },
+		"source":  func() (string, error) { return cacheKey(teacherDir, ts, DefaultAugment(), 64, sourceFeatures) },
 	} {
 		if got, err := k(); err != nil || got == k0 {
 			t.Errorf("changing the %s left the key alone (%v)", name, err)
@@ -448,7 +460,7 @@ func TestCacheKey(t *testing.T) {
 	if err := safetensors.WriteFile(wpath, tensors, nil); err != nil {
 		t.Fatal(err)
 	}
-	if k, err := cacheKey(other, ts, DefaultAugment(), 64); err != nil || k == k0 {
+	if k, err := cacheKey(other, ts, DefaultAugment(), 64, sourceTexts); err != nil || k == k0 {
 		t.Errorf("other weights, same key (%v)", err)
 	}
 }
@@ -554,7 +566,8 @@ func TestLSTMStudent(t *testing.T) {
 }
 
 // TestBiGRUTeacher distils a bigru over a frozen encoder (the tiny random BERT of ../shared)
-// into a tiny cnn: a feature-model teacher labels the transfer set through its word pieces.
+// into a tiny cnn: a feature-model teacher labels the transfer set from its cached encoder
+// features.
 func TestBiGRUTeacher(t *testing.T) {
 	enc := testutil.Shared(t, "models/bert-uncased-random-L2-H32")
 	t.Setenv("SENTIBENCH_CACHE", t.TempDir())

@@ -30,6 +30,15 @@
 // cache. The teacher is run in evaluation mode through train.Load's Predictor; a pass that
 // is stopped keeps what it computed, and the resume computes only the rest.
 //
+// A bigru teacher trained on a feature cache (the default) does not run its encoder here: its
+// logits come from its head over the encoder features of two feature caches (package
+// features, built with the teacher's encoder settings by train.OpenFeatures): the corpus's,
+// which is the cache the teacher was trained on when the student reads the teacher's data,
+// reused as it is, and the cache of the unlabelled and augmented texts, built once (resumable,
+// with progress) and reused by every later distillation with the same extras. The logits are
+// then those of the features the teacher was trained and tested on (float16), and the logits
+// key says so.
+//
 //	cfg := distill.DefaultConfig("runs/lstm-1", "cnn")
 //	cfg.Student.Data = archive
 //	cfg.Unsup = unsupArchive

@@ -63,11 +63,14 @@ type logitCache struct {
 }
 
 // cacheKey hashes everything the logits depend on: the teacher's configuration, vocabulary and
-// best weights, the transfer set's indices and texts, the augmentation settings and the batch
-// size.
-func cacheKey(teacherDir string, ts *transferSet, aug Augment, batch int) (string, error) {
+// best weights, the transfer set's indices and texts, the augmentation settings, the batch
+// size and where the logits come from (logitSource).
+func cacheKey(teacherDir string, ts *transferSet, aug Augment, batch int, source string) (string, error) {
 	h := sha256.New()
 	io.WriteString(h, cacheVersion+"\n")
+	if source != sourceTexts { // the key of logits from the texts is what it was before there was a choice
+		io.WriteString(h, "source: "+source+"\n")
+	}
 	for _, name := range []string{train.ConfigFile, train.VocabFile, filepath.Join(train.BestDir, train.WeightsFile)} {
 		p := filepath.Join(teacherDir, name)
 		f, err := os.Open(p)
@@ -199,7 +202,12 @@ func computeOrder(texts []string) []int {
 // that open returns, saving the cache as it goes.
 func teacherLogits(ctx context.Context, dir string, cfg Config, ts *transferSet, K int, open func() (Teacher, error), hooks train.Hooks) ([]float32, error) {
 	path := filepath.Join(dir, LogitsFile)
-	key, err := cacheKey(cfg.Teacher, ts, cfg.Augment, cfg.TeacherBatch)
+	info, err := train.ReadRunInfo(cfg.Teacher)
+	if err != nil {
+		return nil, fmt.Errorf("distill: teacher: %w", err)
+	}
+	source := logitSource(info)
+	key, err := cacheKey(cfg.Teacher, ts, cfg.Augment, cfg.TeacherBatch, source)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +252,21 @@ func teacherLogits(ctx context.Context, dir string, cfg Config, ts *transferSet,
 	teacher, err := open()
 	if err != nil {
 		return nil, fmt.Errorf("distill: loading the teacher: %w", err)
+	}
+	if source == sourceFeatures {
+		ft, ok := teacher.(FeatureTeacher)
+		if !ok {
+			return nil, fmt.Errorf("distill: the teacher %s reads encoder features, and its loader gave a %T, which cannot", cfg.Teacher, teacher)
+		}
+		if c.logits, err = featureLogits(ctx, cfg, info, ts, ft, K, hooks); err != nil {
+			return nil, err
+		}
+		c.done = len(c.index)
+		if err := c.write(path, cfg.Teacher); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(hooks.Log, "Teacher logits: cached in %s\n", path)
+		return c.logits, nil
 	}
 	order := computeOrder(ts.texts)
 	bar := progress.New(hooks.Progress, progress.Options{Label: "Teacher logits", Unit: "reviews",

@@ -3,9 +3,12 @@ package distill
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sentibench/sentibench/internal/testutil"
@@ -57,3 +60,104 @@ func TestTeacherEncoderMoved(t *testing.T) {
 		t.Errorf("the refused resume left %d files in %s, want %s alone", len(entries), dir, SettingsFile)
 	}
 }
+
+// TestTeacherLogitsFromFeatures (issue 21): a bigru teacher trained on a feature cache gives its
+// logits from the caches: the corpus's, the one it was trained on, reused as it is, and one
+// built for the extra texts (here augmented copies), which a second distillation reuses. The
+// logits are the teacher's over the texts up to the float16 rounding of the cached features;
+// a loader whose teacher cannot read features is an error.
+func TestTeacherLogitsFromFeatures(t *testing.T) {
+	enc := testutil.Shared(t, "models/bert-uncased-random-L2-H32")
+	cache := t.TempDir()
+	t.Setenv("SENTIBENCH_CACHE", cache)
+	tc := smallConfig("bigru")
+	tc.Encoder, tc.Epochs, tc.Limit = enc, 1, 30
+	tc.RunDir = filepath.Join(t.TempDir(), "bigru")
+	if _, err := train.Run(context.Background(), tc, quietHooks().Hooks); err != nil {
+		t.Fatal(err)
+	}
+	caches := func() []string {
+		entries, _ := os.ReadDir(filepath.Join(cache, "features"))
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	trained := caches()
+	if len(trained) != 1 {
+		t.Fatalf("the teacher left caches %v, want one", trained)
+	}
+
+	var loads atomic.Int64
+	hooks := quietHooks()
+	hooks.OpenTeacher = func(dir string, o train.LoadOptions) (Teacher, error) {
+		loads.Add(1)
+		return LoadTeacher(dir, o)
+	}
+	cfg := smallDistill(t, filepath.Join(t.TempDir(), "student"))
+	cfg.Teacher = tc.RunDir
+	cfg.Student.Limit, cfg.Student.Epochs = 30, 1
+	cfg.Augment.Copies = 1
+	cfg, _, err := cfg.resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ts, err := buildTransfer(ctx, cfg, hooks.Hooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	open := func() (Teacher, error) { return hooks.OpenTeacher(cfg.Teacher, train.LoadOptions{Threads: 2}) }
+	got, err := teacherLogits(ctx, dir, cfg, ts, 1, open, hooks.Hooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now := caches(); len(now) != 2 || !slices.Contains(now, trained[0]) {
+		t.Errorf("caches after the distillation: %v, want the teacher's %s and the extras'", now, trained[0])
+	}
+
+	// The same logits as the teacher's over the texts, up to the features' float16 rounding.
+	p, err := train.Load(tc.RunDir, train.LoadOptions{Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := p.Logits(ts.texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || len(got) != ts.train+ts.augmented || ts.augmented == 0 {
+		t.Fatalf("%d logits, want %d (%d train + %d augmented)", len(got), len(want), ts.train, ts.augmented)
+	}
+	for k := range got {
+		if d := math.Abs(float64(got[k] - want[k])); d > 2e-3*(1+math.Abs(float64(want[k]))) {
+			t.Errorf("transfer example %d: logit %v from the features, %v from the text", k, got[k], want[k])
+		}
+	}
+
+	// A second distillation reuses both caches and gives the same logits, bit for bit.
+	before := loads.Load()
+	again, err := teacherLogits(ctx, t.TempDir(), cfg, ts, 1, open, hooks.Hooks)
+	if err != nil || !slices.Equal(again, got) {
+		t.Errorf("the second distillation's logits differ (%v)", err)
+	}
+	if now := caches(); len(now) != 2 {
+		t.Errorf("caches after the second distillation: %v, want the same two", now)
+	}
+	if loads.Load() != before+1 {
+		t.Errorf("the teacher was loaded %d times for one computation", loads.Load()-before)
+	}
+
+	// A loader whose teacher reads texts only.
+	textOnly := func() (Teacher, error) { return textTeacher{p}, nil }
+	if _, err := teacherLogits(ctx, t.TempDir(), cfg, ts, 1, textOnly, hooks.Hooks); err == nil || !strings.Contains(err.Error(), "reads encoder features") {
+		t.Errorf("a teacher without LogitsOfFeatures: %v", err)
+	}
+}
+
+// textTeacher hides a Predictor's LogitsOfFeatures.
+type textTeacher struct{ p *train.Predictor }
+
+func (t textTeacher) Logits(texts []string) ([]float32, error) { return t.p.Logits(texts) }

@@ -113,17 +113,47 @@ func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string,
 		ds.enc = src
 		return nil
 	}
+	if src.cache, err = openFeatures(ctx, cfg, dir, impl, cpu, texts, gdev, hooks); err != nil {
+		return err
+	}
+	fmt.Fprintf(hooks.Log, "Features: %s (%d reviews, hidden %d)\n", filepath.Base(src.cache.Dir()), src.cache.Len(), src.cache.Dim())
+	ds.lengths = src.cache.Lengths()
+	ds.featureDim = src.cache.Dim()
+	ds.enc = src
+	return nil
+}
+
+// OpenFeatures builds (or reuses) the feature cache of texts with a bigru run's encoder
+// settings (cfg's Encoder, EncoderLayers, TruncateHead, and FeatureCache as the cache root or
+// one cache's directory), on the CPU with cfg's BLAS and Threads, and opens it. Distillation
+// reads a bigru teacher's features of its transfer set this way.
+func OpenFeatures(ctx context.Context, cfg Config, texts []string, hooks Hooks) (*features.Reader, error) {
+	dir, err := bert.Resolve(ctx, cfg.Encoder, bert.ResolveOptions{Progress: hooks.Progress, ProgressMode: hooks.ProgressMode})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	impl, err := blas.Load(cfg.BLAS)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return openFeatures(ctx, cfg, dir, impl, nn.NewCPU(impl, cfg.Threads), texts, nil, hooks)
+}
+
+// openFeatures is OpenFeatures with the encoder's directory resolved, the BLAS loaded and, when
+// gdev is not nil, the encoder on that GPU.
+func openFeatures(ctx context.Context, cfg Config, encDir string, impl blas.Impl, cpu *nn.CPU, texts []string, gdev *gpu.Device, hooks Hooks) (*features.Reader, error) {
 	root := cfg.FeatureCache
 	if root == "" {
+		var err error
 		if root, err = features.DefaultCacheDir(); err != nil {
-			return fmt.Errorf("train: %w", err)
+			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
 	// The encoder runs best as one goroutine per core over a one-threaded BLAS (measured in
 	// nn/bert); OpenBLAS's thread count is process-wide, so it is put back for training.
 	threads := impl.Threads()
 	impl.SetThreads(1)
-	opt := features.Options{Encoder: dir, CPU: cpu, CacheDir: root,
+	opt := features.Options{Encoder: encDir, CPU: cpu, CacheDir: root,
 		TruncateHead: cfg.TruncateHead, Layers: cfg.EncoderLayers, Progress: hooks.Progress, ProgressMode: hooks.ProgressMode}
 	release := EncoderOn(gdev, &opt)
 	cacheDir, err := features.Build(ctx, texts, opt)
@@ -132,16 +162,13 @@ func (ds *dataset) loadFeatures(ctx context.Context, cfg Config, texts []string,
 		err = rerr
 	}
 	if err != nil {
-		return fmt.Errorf("train: %w", err)
+		return nil, fmt.Errorf("train: %w", err)
 	}
-	if src.cache, err = features.Open(cacheDir); err != nil {
-		return fmt.Errorf("train: %w", err)
+	r, err := features.Open(cacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
-	fmt.Fprintf(hooks.Log, "Features: %s (%d reviews, hidden %d)\n", filepath.Base(cacheDir), src.cache.Len(), src.cache.Dim())
-	ds.lengths = src.cache.Lengths()
-	ds.featureDim = src.cache.Dim()
-	ds.enc = src
-	return nil
+	return r, nil
 }
 
 // encoderInput assembles a bigru batch: the features of the reviews, time-major.

@@ -257,6 +257,30 @@ func (p *Predictor) Logits(texts []string) ([]float32, error) {
 	return out, nil
 }
 
+// LogitsOfFeatures runs a bigru run's model over a batch of its encoder's features, as a
+// feature cache gives them (features.Reader.Batch: time-major, reviews sorted longest first),
+// and returns the logits in the batch's order (K per review, row-major): the logits of reviews
+// whose features are cached, without running the encoder.
+func (p *Predictor) LogitsOfFeatures(in *nn.Input) ([]float32, error) {
+	if p.encoder == nil {
+		return nil, fmt.Errorf("train: %s is a %s run: it reads words, not encoder features", p.Dir, p.Info.Model.Kind)
+	}
+	if in.Dim != p.encoder.Hidden() || len(in.Lengths) == 0 || len(in.Feats) != in.T*len(in.Lengths)*in.Dim {
+		return nil, fmt.Errorf("train: %s: a batch of %d reviews of features %d wide and %d steps (%d values), want %d wide",
+			p.Dir, len(in.Lengths), in.Dim, in.T, len(in.Feats), p.encoder.Hidden())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	res, err := p.runner.Step(p.model, in, nil, nn.Eval, nil)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if k := p.Info.Model.Outputs; len(res.Logits) != len(in.Lengths)*k {
+		return nil, fmt.Errorf("train: %d logits for %d reviews of a model of %d outputs", len(res.Logits), len(in.Lengths), k)
+	}
+	return slices.Clone(res.Logits), nil
+}
+
 // EvalOptions say what to evaluate a run on.
 type EvalOptions struct {
 	LoadOptions
