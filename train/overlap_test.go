@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sentibench/sentibench/data"
@@ -54,35 +53,22 @@ func TestAllreduceOverlapsBackward(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			comms := LocalComm(2)
 			reducers := make([]*gradReducer, 2)
-			errs := make([]error, 2)
-			var wg sync.WaitGroup
-			for r := range 2 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs[r] = func() error {
-						c := cfg
-						c.RunDir = t.TempDir()
-						tr, err := newTrainer(context.Background(), c, quietHooks(), Options{Comm: comms[r], bucketBytes: 4 << 10}, false)
-						if err != nil {
-							return err
-						}
-						defer tr.close()
-						batch := data.BucketBatches(tr.ds.train, tr.ds.lengths, c.BatchSize, tr.ds.rng)[0]
-						if _, _, _, err := tr.step(context.Background(), share(batch, r, 2), len(batch), newLabelLoss(tr.ds.outputs)); err != nil {
-							return err
-						}
-						reducers[r] = tr.grads
-						return nil
-					}()
-					if errs[r] != nil {
-						comms[r].Abort(1)
-					}
-				}()
-			}
-			wg.Wait()
+			errs := onRanks(2, func(r int, comm Comm) error {
+				c := cfg
+				c.RunDir = t.TempDir()
+				tr, err := newTrainer(context.Background(), c, quietHooks(), Options{Comm: comm, bucketBytes: 4 << 10}, false)
+				if err != nil {
+					return err
+				}
+				defer tr.close()
+				batch := data.BucketBatches(tr.ds.train, tr.ds.lengths, c.BatchSize, tr.ds.rng)[0]
+				if _, _, _, err := tr.step(context.Background(), share(batch, r, 2), len(batch), newLabelLoss(tr.ds.outputs)); err != nil {
+					return err
+				}
+				reducers[r] = tr.grads
+				return nil
+			})
 			if err := errors.Join(errs...); err != nil {
 				t.Fatal(err)
 			}
@@ -141,35 +127,28 @@ func layerOne(b *gradBucket) bool {
 // bucket's allreduce (which the other rank joins) and sends nothing more; after its abort the
 // other rank's wait for the next bucket ends with ErrCommAborted, not a hang.
 func TestGradReducerAbandon(t *testing.T) {
-	comms := LocalComm(2)
-	errs := make([]error, 2)
-	var wg sync.WaitGroup
-	for r := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			params := []*nn.Param{nn.NewParam("low", 3), nn.NewParam("high", 2)}
-			for _, p := range params {
-				for i := range p.Grad {
-					p.Grad[i] = float32(r + 1)
-				}
+	errs := onRanks(2, func(r int, comm Comm) error {
+		params := []*nn.Param{nn.NewParam("low", 3), nn.NewParam("high", 2)}
+		for _, p := range params {
+			for i := range p.Grad {
+				p.Grad[i] = float32(r + 1)
 			}
-			red := newGradReducer(comms[r], params, 4*2) // a bucket each: "high" first
-			red.begin(1, 2)
-			red.announce(params[1])
-			if r == 1 { // the step fails
-				red.abandon()
-				if got := red.buckets[0].buf; !slices.Equal(got, []float32{1.5, 1.5}) {
-					errs[r] = fmt.Errorf("rank 1's first bucket after abandon: %v, want the sum [1.5 1.5]", got)
-				}
-				comms[r].Abort(1)
-				return
+		}
+		red := newGradReducer(comm, params, 4*2) // a bucket each: "high" first
+		red.begin(1, 2)
+		red.announce(params[1])
+		if r == 1 { // the step fails
+			red.abandon()
+			comm.Abort(1)
+			if got := red.buckets[0].buf; !slices.Equal(got, []float32{1.5, 1.5}) {
+				return fmt.Errorf("rank 1's first bucket after abandon: %v, want the sum [1.5 1.5]", got)
 			}
-			red.announce(params[0])
-			_, errs[r] = red.finish(make([]float32, nSlots))
-		}()
-	}
-	wg.Wait()
+			return nil
+		}
+		red.announce(params[0])
+		_, err := red.finish(make([]float32, nSlots))
+		return err
+	})
 	if !errors.Is(errs[0], ErrCommAborted) || errs[1] != nil {
 		t.Errorf("rank 0: %v (want ErrCommAborted); rank 1: %v", errs[0], errs[1])
 	}

@@ -27,28 +27,39 @@ func runRanks(t *testing.T, cfg Config, n int, rankDir func(r int) string) (*Res
 // runRanksWith is runRanks with options (their Comm is each rank's).
 func runRanksWith(t *testing.T, cfg Config, n int, rankDir func(r int) string, opts Options) (*Result, []error) {
 	t.Helper()
-	comms := LocalComm(n)
 	results := make([]*Result, n)
+	errs := onRanks(n, func(r int, comm Comm) error {
+		c := cfg
+		if r > 0 {
+			c.RunDir = rankDir(r)
+		}
+		o := opts
+		o.Comm = comm
+		var err error
+		results[r], err = RunWith(context.Background(), c, quietHooks(), o)
+		return err
+	})
+	return results[0], errs
+}
+
+// onRanks runs fn(r, comm) for each rank r of an n-rank LocalComm job, each in its own
+// goroutine, and returns every rank's error. A rank whose error is its own (not a JobError or
+// ErrInterrupted, which every rank of the job returns together) aborts its Comm, as the CLI
+// does, so that the others stop waiting.
+func onRanks(n int, fn func(r int, comm Comm) error) []error {
+	comms := LocalComm(n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for r := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := cfg
-			if r > 0 {
-				c.RunDir = rankDir(r)
+		wg.Go(func() {
+			errs[r] = fn(r, comms[r])
+			if errs[r] != nil && !IsJobError(errs[r]) && !errors.Is(errs[r], ErrInterrupted) {
+				comms[r].Abort(1)
 			}
-			o := opts
-			o.Comm = comms[r]
-			results[r], errs[r] = RunWith(context.Background(), c, quietHooks(), o)
-			if errs[r] != nil {
-				comms[r].Abort(1) // as the CLI does: the others stop waiting
-			}
-		}()
+		})
 	}
 	wg.Wait()
-	return results[0], errs
+	return errs
 }
 
 // runWeights reads a run's last weights, flat, in the model's order.
@@ -208,25 +219,15 @@ func TestDataParallelRanksMustAgree(t *testing.T) {
 			}
 			base := t.TempDir()
 			cfg.RunDir = filepath.Join(base, "rank0")
-			comms := LocalComm(2)
-			errs := make([]error, 2)
-			var wg sync.WaitGroup
-			for r := range 2 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					c, o := cfg, Options{Comm: comms[r]}
-					if r == 1 {
-						c.RunDir = filepath.Join(base, "rank1")
-						tc.change(&c, &o)
-					}
-					_, errs[r] = RunWith(context.Background(), c, quietHooks(), o)
-					if errs[r] != nil && !IsJobError(errs[r]) {
-						comms[r].Abort(1)
-					}
-				}()
-			}
-			wg.Wait()
+			errs := onRanks(2, func(r int, comm Comm) error {
+				c, o := cfg, Options{Comm: comm}
+				if r == 1 {
+					c.RunDir = filepath.Join(base, "rank1")
+					tc.change(&c, &o)
+				}
+				_, err := RunWith(context.Background(), c, quietHooks(), o)
+				return err
+			})
 			for r, err := range errs {
 				if !IsJobError(err) {
 					t.Errorf("rank %d: error %v, want a JobError", r, err)
@@ -262,24 +263,14 @@ func TestDataParallelRankOwnSettings(t *testing.T) {
 	base := t.TempDir()
 	cfg.RunDir = filepath.Join(base, "rank0")
 	rank1 := filepath.Join(base, "rank1")
-	comms := LocalComm(2)
-	errs := make([]error, 2)
-	var wg sync.WaitGroup
-	for r := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := cfg
-			if r == 1 {
-				c.RunDir, c.Data, c.Threads, c.BLAS, c.TensorBoard = rank1, cp, 1, "gonum", filepath.Join(rank1, "tb")
-			}
-			_, errs[r] = RunWith(context.Background(), c, quietHooks(), Options{Comm: comms[r]})
-			if errs[r] != nil {
-				comms[r].Abort(1)
-			}
-		}()
-	}
-	wg.Wait()
+	errs := onRanks(2, func(r int, comm Comm) error {
+		c := cfg
+		if r == 1 {
+			c.RunDir, c.Data, c.Threads, c.BLAS, c.TensorBoard = rank1, cp, 1, "gonum", filepath.Join(rank1, "tb")
+		}
+		_, err := RunWith(context.Background(), c, quietHooks(), Options{Comm: comm})
+		return err
+	})
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
@@ -369,22 +360,16 @@ func TestLocalCommAbort(t *testing.T) {
 // TestLocalCommSums: the allreduce sums in rank order and every rank gets the sum; broadcast
 // copies the root's buffer.
 func TestLocalCommSums(t *testing.T) {
-	comms := LocalComm(3)
 	bufs := [][]float32{{1, 2}, {10, 20}, {100, 200}}
-	var wg sync.WaitGroup
-	for r := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := comms[r].AllreduceSum(bufs[r]); err != nil {
-				t.Error(err)
-			}
-			if err := comms[r].Broadcast(bufs[r][:1], 2); err != nil {
-				t.Error(err)
-			}
-		}()
+	errs := onRanks(3, func(r int, comm Comm) error {
+		if err := comm.AllreduceSum(bufs[r]); err != nil {
+			return err
+		}
+		return comm.Broadcast(bufs[r][:1], 2)
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
 	for r, b := range bufs {
 		if b[0] != 111 || b[1] != 222 {
 			t.Errorf("rank %d: %v, want [111 222]", r, b)
@@ -422,27 +407,17 @@ func TestDataParallelInterrupt(t *testing.T) {
 	}
 	base := t.TempDir()
 	cfg.RunDir = filepath.Join(base, "rank0")
-	comms := LocalComm(2)
-	errs := make([]error, 2)
-	var wg sync.WaitGroup
-	for r := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, hooks := cfg, quietHooks()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			if r == 1 {
-				c.RunDir = filepath.Join(base, "rank1")
-				hooks.Meter = &cancelAfterWork{n: 3, cancel: cancel}
-			}
-			_, errs[r] = RunWith(ctx, c, hooks, Options{Comm: comms[r]})
-			if errs[r] != nil && !errors.Is(errs[r], ErrInterrupted) {
-				comms[r].Abort(1)
-			}
-		}()
-	}
-	wg.Wait()
+	errs := onRanks(2, func(r int, comm Comm) error {
+		c, hooks := cfg, quietHooks()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if r == 1 {
+			c.RunDir = filepath.Join(base, "rank1")
+			hooks.Meter = &cancelAfterWork{n: 3, cancel: cancel}
+		}
+		_, err := RunWith(ctx, c, hooks, Options{Comm: comm})
+		return err
+	})
 	for r, err := range errs {
 		if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "after 4 of") {
 			t.Fatalf("rank %d: %v, want ErrInterrupted after 4 batches", r, err)
@@ -474,28 +449,19 @@ func TestDataParallelInterrupt(t *testing.T) {
 // directory. It returns rank 0's result and log, and every rank's error.
 func resumeRanks(t *testing.T, dir string, n int) (*Result, string, []error) {
 	t.Helper()
-	comms := LocalComm(n)
 	results := make([]*Result, n)
-	errs := make([]error, n)
 	var log strings.Builder
-	var wg sync.WaitGroup
-	for r := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, hooks := dir, quietHooks()
-			if r == 0 {
-				hooks.Log = &log
-			} else {
-				d = filepath.Join(t.TempDir(), "not-here")
-			}
-			results[r], errs[r] = ResumeWith(context.Background(), d, hooks, Options{Comm: comms[r]})
-			if errs[r] != nil && !IsJobError(errs[r]) {
-				comms[r].Abort(1)
-			}
-		}()
-	}
-	wg.Wait()
+	errs := onRanks(n, func(r int, comm Comm) error {
+		d, hooks := dir, quietHooks()
+		if r == 0 {
+			hooks.Log = &log
+		} else {
+			d = filepath.Join(t.TempDir(), "not-here")
+		}
+		var err error
+		results[r], err = ResumeWith(context.Background(), d, hooks, Options{Comm: comm})
+		return err
+	})
 	return results[0], log.String(), errs
 }
 
@@ -503,29 +469,19 @@ func resumeRanks(t *testing.T, dir string, n int) (*Result, string, []error) {
 // next batch's allreduce stops every rank, with a checkpoint by rank 0).
 func interruptRanks(t *testing.T, cfg Config, n, stopAt int) {
 	t.Helper()
-	comms := LocalComm(n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for r := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, hooks := cfg, quietHooks()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			if r > 0 {
-				c.RunDir = filepath.Join(t.TempDir(), fmt.Sprint("rank", r))
-			}
-			if r == 1 {
-				hooks.Meter = &cancelAfterWork{n: stopAt, cancel: cancel}
-			}
-			_, errs[r] = RunWith(ctx, c, hooks, Options{Comm: comms[r]})
-			if errs[r] != nil && !errors.Is(errs[r], ErrInterrupted) {
-				comms[r].Abort(1)
-			}
-		}()
-	}
-	wg.Wait()
+	errs := onRanks(n, func(r int, comm Comm) error {
+		c, hooks := cfg, quietHooks()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if r > 0 {
+			c.RunDir = filepath.Join(t.TempDir(), fmt.Sprint("rank", r))
+		}
+		if r == 1 {
+			hooks.Meter = &cancelAfterWork{n: stopAt, cancel: cancel}
+		}
+		_, err := RunWith(ctx, c, hooks, Options{Comm: comm})
+		return err
+	})
 	for r, err := range errs {
 		if !errors.Is(err, ErrInterrupted) {
 			t.Fatalf("rank %d: %v, want ErrInterrupted", r, err)
