@@ -63,7 +63,7 @@ func TestTeacherEncoderMoved(t *testing.T) {
 
 // TestTeacherLogitsFromFeatures (issue 21): a bigru teacher trained on a feature cache gives its
 // logits from the caches: the corpus's, the one it was trained on, reused as it is, and one
-// built for the extra texts (here augmented copies), which a second distillation reuses. The
+// built for the extra texts (unlabelled reviews and augmented copies), which a second distillation reuses. The
 // logits are the teacher's over the texts up to the float16 rounding of the cached features;
 // a loader whose teacher cannot read features is an error.
 func TestTeacherLogitsFromFeatures(t *testing.T) {
@@ -99,6 +99,7 @@ func TestTeacherLogitsFromFeatures(t *testing.T) {
 	cfg.Teacher = tc.RunDir
 	cfg.Student.Limit, cfg.Student.Epochs = 30, 1
 	cfg.Augment.Copies = 1
+	cfg.Unsup, cfg.UnsupLimit = unsupArchive(t, 12), 8
 	cfg, _, err := cfg.resolved()
 	if err != nil {
 		t.Fatal(err)
@@ -128,8 +129,8 @@ func TestTeacherLogitsFromFeatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(want) || len(got) != ts.train+ts.augmented || ts.augmented == 0 {
-		t.Fatalf("%d logits, want %d (%d train + %d augmented)", len(got), len(want), ts.train, ts.augmented)
+	if len(got) != len(want) || len(got) != ts.train+ts.unsup+ts.augmented || ts.unsup != 8 || ts.augmented == 0 {
+		t.Fatalf("%d logits, want %d (%d train + %d unlabelled + %d augmented)", len(got), len(want), ts.train, ts.unsup, ts.augmented)
 	}
 	for k := range got {
 		if d := math.Abs(float64(got[k] - want[k])); d > 2e-3*(1+math.Abs(float64(want[k]))) {

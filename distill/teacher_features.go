@@ -63,7 +63,9 @@ func featureLogits(ctx context.Context, cfg Config, teacher train.RunInfo, ts *t
 	ecfg := teacher.Config
 	ecfg.Threads, ecfg.BLAS = cfg.Student.Threads, cfg.Student.BLAS
 	fmt.Fprintf(hooks.Log, "Teacher logits: the encoder features of the %s train reviews, from the feature cache of the corpus\n", group(ts.train))
-	corpus, err := train.OpenFeatures(ctx, ecfg, ts.corpus.Texts(), hooks)
+	// The labelled examples only, as the trainer reads the corpus (the unlabelled reviews
+	// follow them in ts.corpus, and are in ts.extra).
+	corpus, err := train.OpenFeatures(ctx, ecfg, ts.corpus.Texts()[:ts.n], hooks)
 	if err != nil {
 		return nil, fmt.Errorf("distill: the teacher's features of the corpus: %w", err)
 	}
