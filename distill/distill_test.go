@@ -595,4 +595,22 @@ func TestBiGRUTeacher(t *testing.T) {
 	if res.Report.Rows[0].ReviewsPerSec <= 0 || res.Report.Rows[0].TestAcc <= 0 {
 		t.Errorf("teacher row %+v", res.Report.Rows[0])
 	}
+	// The teacher's size counts its encoder: the tiny BERT's parameters and weights file.
+	info, err := train.ReadRunInfo(tc.RunDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := os.Stat(filepath.Join(tc.RunDir, train.BestDir, train.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	encFile, err := os.Stat(filepath.Join(enc, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := res.Report.Rows[0]
+	if row.Params <= info.Params || row.CheckpointBytes != head.Size()+encFile.Size() || !strings.Contains(row.Note, "frozen encoder "+enc) {
+		t.Errorf("teacher row %+v: want the head's %d parameters and more, %d + %d bytes, a note naming the encoder",
+			row, info.Params, head.Size(), encFile.Size())
+	}
 }

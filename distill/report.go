@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sentibench/sentibench/data"
+	"github.com/sentibench/sentibench/internal/progress"
 	"github.com/sentibench/sentibench/nn"
 	"github.com/sentibench/sentibench/train"
 )
@@ -29,7 +30,8 @@ type Row struct {
 	// TestAcc is the accuracy on the student's test split.
 	TestAcc float64 `json:"test_acc"`
 	// Params counts the trainable parameters; CheckpointBytes is the size of the best
-	// checkpoint's weights file.
+	// checkpoint's weights file. A bigru's count its frozen encoder's too (parameters and
+	// weights file), which every review runs through.
 	Params          int   `json:"params"`
 	CheckpointBytes int64 `json:"checkpoint_bytes"`
 	// ReviewsPerSec is the inference throughput (Predictor.Logits, batches of 64); 0 when
@@ -141,6 +143,16 @@ func measureRun(ctx context.Context, role, dir string, cfg Config, ts *transferS
 		}
 		row.Note = joinNotes(row.Note, "throughput not measured: "+err.Error())
 		return row, nil
+	}
+	if enc := p.Encoder(); enc != nil { // it runs for every review: part of the model served
+		row.Params += enc.Params()
+		st, err := os.Stat(enc.WeightsFile)
+		if err != nil {
+			return row, fmt.Errorf("distill: report: the encoder of %s: %w", dir, err)
+		}
+		row.CheckpointBytes += st.Size()
+		row.Note = joinNotes(row.Note, fmt.Sprintf("parameters and checkpoint include the frozen encoder %s (%s parameters, %s)",
+			info.Config.Encoder, group(enc.Params()), progress.FormatBytes(st.Size())))
 	}
 	if !sameSplit {
 		fmt.Fprintf(log, "Report: testing the %s (%s) on the student's test split\n", role, dir)

@@ -141,6 +141,10 @@ func (p *Predictor) Truncated() int64 { return p.truncated.Load() }
 // Model returns the loaded model.
 func (p *Predictor) Model() nn.Model { return p.model }
 
+// Encoder is a bigru run's frozen encoder, which Logits runs before the model; nil for a word
+// model.
+func (p *Predictor) Encoder() *bert.Model { return p.encoder }
+
 // Name is the model kind ("lstm", "cnn", ...).
 func (p *Predictor) Name() string { return p.Info.Model.Kind }
 

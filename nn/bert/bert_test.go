@@ -721,3 +721,17 @@ func TestMiniLMLayers(t *testing.T) {
 		t.Errorf("mean of hidden states %v differs from transformers by %.3g", ref.MiniLM.Layers, worst)
 	}
 }
+
+// TestParams counts the tiny random BERT's parameters as transformers' BertModel does
+// (sum(p.numel() for p in model.parameters())): embeddings 30,522 x 32 words, 512 x 32
+// positions, 2 x 32 token types and a layer norm; two layers of 8,544; the pooler's 32 x 32 + 32.
+func TestParams(t *testing.T) {
+	m, err := Load(testutil.Shared(t, "models/bert-uncased-random-L2-H32"), testCPU(t, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 30522*32 + 512*32 + 2*32 + 2*32 + 2*(3*32*32+3*32+32*32+32+2*32+64*32+64+32*64+32+2*32) + 32*32 + 32
+	if got := m.Params(); got != want {
+		t.Errorf("Params() = %d, want %d", got, want)
+	}
+}

@@ -32,6 +32,18 @@ func (m *Model) Weights() Weights {
 	return w
 }
 
+// Params counts the checkpoint's parameters as transformers does: embeddings (every token type's
+// row, though only type 0 is used), every layer, and the pooler when the checkpoint has one.
+func (m *Model) Params() int {
+	n := len(m.word) + len(m.pos) + m.Config.TypeVocabSize*m.Config.Hidden + len(m.embG) + len(m.embB) + len(m.poolW) + len(m.poolB)
+	for _, l := range m.layers {
+		for _, w := range [][]float32{l.qkvW, l.qkvB, l.oW, l.oB, l.ln1G, l.ln1B, l.iW, l.iB, l.o2W, l.o2B, l.ln2G, l.ln2B} {
+			n += len(w)
+		}
+	}
+	return n
+}
+
 // PickedLayers says which hidden states the output averages (see Model.Layers): index 0 is the
 // embeddings' output, i layer i's. It is nil when the output is the last hidden state alone.
 func (m *Model) PickedLayers() []bool { return m.pickedLayers() }
