@@ -297,6 +297,9 @@ type Options struct {
 	// finished run measured again, for instance on a quiet machine, or after a sweep run
 	// without the measure.
 	ThroughputReviews int
+	// Threads, when positive, replaces a resumed run's worker threads (Resume only): the
+	// student's training, when it has not finished, and the report's measures.
+	Threads int
 }
 
 // comm is the options' Comm, or the one-rank Comm.
@@ -401,6 +404,9 @@ func ResumeWith(ctx context.Context, dir string, hooks Hooks, opts Options) (*Re
 	}
 	if opts.ThroughputReviews > 0 {
 		cfg.ThroughputReviews = opts.ThroughputReviews
+	}
+	if opts.Threads > 0 {
+		cfg.Student.Threads = opts.Threads
 	}
 	if err := checkTeacherEncoder(ctx, cfg.Teacher, teacher); err != nil {
 		return nil, err

@@ -52,7 +52,7 @@ with the same settings and seed, without the teacher): test accuracy, parameters
 size, reviews per second, and the share of the teacher-student gap that distillation closed.
 Ctrl-C saves a checkpoint and stops; --resume continues where it left (on a finished run it
 makes the report again; --throughput-reviews N then measures the throughput over N test reviews,
-e.g. after a sweep run without the measure).`,
+e.g. after a sweep run without the measure, and --threads N with N worker threads).`,
 		Example: `  sentibench distill --teacher runs/lstm-1 --student cnn --train-baseline
   sentibench distill --teacher runs/lstm-1 --student cnn --filters 50 --temperature 3 --alpha 0.3 \
       --unsup ../shared/data/imdb/aclImdb_v1_unsup.tar.gz --baseline runs/cnn-1
@@ -74,8 +74,11 @@ e.g. after a sweep run without the measure).`,
 			ctx := cmd.Context()
 			var res *distill.Result
 			if resume != "" {
-				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress", "throughput-reviews") {
-					return usageError{"--resume continues a distillation with its own settings: give no other flags (but --throughput-reviews, for its report)"}
+				if cmd.Flags().NFlag() > countSet(cmd, "resume", "quiet", "progress", "threads", "throughput-reviews") {
+					return usageError{"--resume continues a distillation with its own settings: give no other flags (but --threads, and --throughput-reviews for its report)"}
+				}
+				if cmd.Flags().Changed("threads") {
+					opts.Threads = st.Threads
 				}
 				if cmd.Flags().Changed("throughput-reviews") {
 					if cfg.ThroughputReviews <= 0 {

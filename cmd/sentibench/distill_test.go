@@ -45,10 +45,10 @@ func TestDistillCommand(t *testing.T) {
 	// A finished run's report measured again over another number of test reviews: the report
 	// file says so, and the run's settings stay as they were.
 	settingsBefore, _ := os.ReadFile(filepath.Join(student, "distill.json"))
-	if _, errOut, err := run(t, "distill", "--resume", student, "--throughput-reviews", "8", "-q"); err != nil {
+	if _, errOut, err := run(t, "distill", "--resume", student, "--throughput-reviews", "8", "--threads", "1", "-q"); err != nil {
 		t.Fatalf("resume --throughput-reviews 8: %v\n%s", err, errOut)
 	}
-	if md, err := os.ReadFile(filepath.Join(student, "distill_report.md")); err != nil || !strings.Contains(string(md), "over 8 test reviews") {
+	if md, err := os.ReadFile(filepath.Join(student, "distill_report.md")); err != nil || !strings.Contains(string(md), "over 8 test reviews, 1 threads") {
 		t.Errorf("the report measured again over 8 test reviews: %v\n%s", err, md)
 	}
 	if settingsAfter, _ := os.ReadFile(filepath.Join(student, "distill.json")); string(settingsAfter) != string(settingsBefore) {
