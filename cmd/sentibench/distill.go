@@ -25,8 +25,11 @@ func newDistillCmd() *cobra.Command {
 		Short: "Distil a trained teacher run into a (smaller) student model",
 		Long: `Train a student model from a trained teacher run (knowledge distillation). The teacher's
 logits over the transfer set are computed once, in evaluation mode, and cached in the student's
-run directory (teacher_logits.safetensors); the student then trains as 'sentibench train' does
-(same checkpoints, resume, profiler), on the loss
+run directory (teacher_logits.safetensors); --teacher-logits RUN_DIR reuses an earlier run's. A
+bigru teacher trained on a feature cache runs its head only, over cached encoder features: its own
+cache for the train reviews, and a cache of the unlabelled and augmented reviews, built on the
+first distillation (resumable, with progress) and reused by the next. The student then trains as
+'sentibench train' does (same checkpoints, resume, profiler), on the loss
 
   kd:  alpha * BCE(student, label) + (1 - alpha) * T^2 * KL(sigmoid(teacher/T) || sigmoid(student/T))
        (Hinton et al. 2015)
