@@ -151,6 +151,27 @@ func TestTeacherLogitsFromFeatures(t *testing.T) {
 		t.Errorf("the teacher was loaded %d times for one computation", loads.Load()-before)
 	}
 
+	// A teacher trained on one cache directory (--feature-cache naming it): that cache serves
+	// the train reviews, and the extras' cache is the one beside it, not a new one inside.
+	one := filepath.Join(cache, "features", trained[0])
+	tc2 := tc
+	tc2.FeatureCache, tc2.RunDir = one, filepath.Join(t.TempDir(), "bigru-one-cache")
+	if _, err := train.Run(ctx, tc2, quietHooks().Hooks); err != nil {
+		t.Fatal(err)
+	}
+	cfg2 := cfg
+	cfg2.Teacher = tc2.RunDir
+	open2 := func() (Teacher, error) { return LoadTeacher(tc2.RunDir, train.LoadOptions{Threads: 2}) }
+	if _, err := teacherLogits(ctx, t.TempDir(), cfg2, ts, 1, open2, hooks.Hooks); err != nil {
+		t.Fatal(err)
+	}
+	if now := caches(); len(now) != 2 {
+		t.Errorf("caches after a teacher of one cache directory: %v, want the same two", now)
+	}
+	if entries, _ := os.ReadDir(one); slices.ContainsFunc(entries, func(e os.DirEntry) bool { return e.IsDir() }) {
+		t.Errorf("a cache was built inside %s", one)
+	}
+
 	// A loader whose teacher reads texts only.
 	textOnly := func() (Teacher, error) { return textTeacher{p}, nil }
 	if _, err := teacherLogits(ctx, t.TempDir(), cfg, ts, 1, textOnly, hooks.Hooks); err == nil || !strings.Contains(err.Error(), "reads encoder features") {
