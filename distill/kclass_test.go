@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,6 +110,25 @@ func TestTeacherLogitsKClasses(t *testing.T) {
 	nan := func() (Teacher, error) { return nanTeacher{K}, nil }
 	if _, err := teacherLogits(context.Background(), t.TempDir(), cfg, ts, K, nan, hooks); err == nil || !strings.Contains(err.Error(), "logit 2 of transfer example") {
 		t.Errorf("a NaN logit: %v", err)
+	}
+}
+
+// TestStoreLogits: a row of finite logits lands in its example's place; an infinite or NaN one is
+// refused, naming the logit and the example, and leaves the cache as it was. Both ways of
+// computing the teacher's logits (texts and encoder features) store through it.
+func TestStoreLogits(t *testing.T) {
+	all := make([]float32, 6)
+	if err := storeLogits(all, 1, []float32{1, 2, 3}); err != nil || all[3] != 1 || all[5] != 3 || all[0] != 0 {
+		t.Errorf("a finite row: %v, cache %v", err, all)
+	}
+	for _, bad := range []float32{float32(math.Inf(1)), float32(math.Inf(-1)), nan} {
+		err := storeLogits(all, 0, []float32{0, bad, 0})
+		if err == nil || !strings.Contains(err.Error(), "logit 1 of transfer example 0") {
+			t.Errorf("a logit of %v: %v", bad, err)
+		}
+		if all[1] != 0 {
+			t.Errorf("a refused row was stored: %v", all)
+		}
 	}
 }
 

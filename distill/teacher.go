@@ -300,12 +300,9 @@ func teacherLogits(ctx context.Context, dir string, cfg Config, ts *transferSet,
 			return nil, fmt.Errorf("distill: the teacher gave %d logits for %d texts of %d per text", len(logits), len(batch), K)
 		}
 		for j, k := range order[c.done:end] {
-			for o, z := range logits[j*K : (j+1)*K] {
-				if math.IsNaN(float64(z)) || math.IsInf(float64(z), 0) {
-					return nil, fmt.Errorf("distill: the teacher's logit %d of transfer example %d is %v", o, k, z)
-				}
+			if err := storeLogits(c.logits, k, logits[j*K:(j+1)*K]); err != nil {
+				return nil, err
 			}
-			copy(c.logits[k*K:(k+1)*K], logits[j*K:(j+1)*K])
 		}
 		bar.Add(int64(end - c.done))
 		c.done = end
@@ -322,4 +319,17 @@ func teacherLogits(ctx context.Context, dir string, cfg Config, ts *transferSet,
 	}
 	fmt.Fprintf(hooks.Log, "Teacher logits: %d computed in %.1f s, cached in %s\n", len(order), time.Since(t0).Seconds(), path)
 	return c.logits, nil
+}
+
+// storeLogits copies the teacher's logits of transfer example k into its row of all (one row of
+// len(row) logits per example), refusing a NaN or infinite logit, which would poison every loss
+// that reads it.
+func storeLogits(all []float32, k int, row []float32) error {
+	for o, z := range row {
+		if math.IsNaN(float64(z)) || math.IsInf(float64(z), 0) {
+			return fmt.Errorf("distill: the teacher's logit %d of transfer example %d is %v", o, k, z)
+		}
+	}
+	copy(all[k*len(row):(k+1)*len(row)], row)
+	return nil
 }

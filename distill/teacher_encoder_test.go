@@ -1,6 +1,7 @@
 package distill
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -64,8 +65,9 @@ func TestTeacherEncoderMoved(t *testing.T) {
 // TestTeacherLogitsFromFeatures (issue 21): a bigru teacher trained on a feature cache gives its
 // logits from the caches: the corpus's, the one it was trained on, reused as it is, and one
 // built for the extra texts (unlabelled reviews and augmented copies), which a second distillation reuses. The
-// logits are the teacher's over the texts up to the float16 rounding of the cached features;
-// a loader whose teacher cannot read features is an error.
+// logits are the teacher's over the texts up to the float16 rounding of the cached features; a
+// damaged cache (meta.json, index or features missing, empty or not JSON) is rebuilt, giving the
+// same logits; a loader whose teacher cannot read features is an error.
 func TestTeacherLogitsFromFeatures(t *testing.T) {
 	enc := testutil.Shared(t, "models/bert-uncased-random-L2-H32")
 	cache := t.TempDir()
@@ -170,6 +172,38 @@ func TestTeacherLogitsFromFeatures(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(one); slices.ContainsFunc(entries, func(e os.DirEntry) bool { return e.IsDir() }) {
 		t.Errorf("a cache was built inside %s", one)
+	}
+
+	// A damaged cache, the teacher's or the extras': a cache is rebuilt from the texts, so the
+	// distillation rebuilds it and goes on with the same logits, bit for bit; no panic, no error.
+	for _, d := range []struct{ name, file, content string }{
+		{"meta.json not JSON", "meta.json", "{"},
+		{"features empty", "features.f16", ""},
+		{"features missing", "features.f16", "-"},
+		{"index missing", "index.bin", "-"},
+	} {
+		for _, name := range caches() {
+			p := filepath.Join(cache, "features", name, d.file)
+			saved, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.content == "-" {
+				err = os.Remove(p)
+			} else {
+				err = os.WriteFile(p, []byte(d.content), 0o644)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := teacherLogits(ctx, t.TempDir(), cfg, ts, 1, open, hooks.Hooks)
+			if err != nil || !slices.Equal(again, got) {
+				t.Errorf("%s of %s: the logits differ after the rebuild (%v)", d.name, name, err)
+			}
+			if now, err := os.ReadFile(p); err != nil || !bytes.Equal(now, saved) {
+				t.Errorf("%s of %s: %s was not rebuilt as it was (%v)", d.name, name, d.file, err)
+			}
+		}
 	}
 
 	// A loader whose teacher reads texts only.

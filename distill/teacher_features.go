@@ -8,7 +8,6 @@ package distill
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -129,13 +128,9 @@ func featureLogits(ctx context.Context, cfg Config, teacher train.RunInfo, ts *t
 				return nil, fmt.Errorf("distill: the teacher gave %d logits for %d reviews of %d per review", len(out), len(batch), K)
 			}
 			for r, j := range order[lo:hi] {
-				k := p.pos[j]
-				for o, z := range out[r*K : (r+1)*K] {
-					if math.IsNaN(float64(z)) || math.IsInf(float64(z), 0) {
-						return nil, fmt.Errorf("distill: the teacher's logit %d of transfer example %d is %v", o, k, z)
-					}
+				if err := storeLogits(logits, p.pos[j], out[r*K:(r+1)*K]); err != nil {
+					return nil, err
 				}
-				copy(logits[k*K:(k+1)*K], out[r*K:(r+1)*K])
 			}
 			bar.Add(int64(hi - lo))
 		}
