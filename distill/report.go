@@ -30,8 +30,8 @@ type Row struct {
 	// TestAcc is the accuracy on the student's test split.
 	TestAcc float64 `json:"test_acc"`
 	// Params counts the trainable parameters; CheckpointBytes is the size of the best
-	// checkpoint's weights file. A bigru's count its frozen encoder's too (parameters and
-	// weights file), which every review runs through.
+	// checkpoint's weights file. A bigru's include its frozen encoder's parameters and weights
+	// file, since every review runs through the encoder.
 	Params          int   `json:"params"`
 	CheckpointBytes int64 `json:"checkpoint_bytes"`
 	// ReviewsPerSec is the inference throughput (Predictor.Logits, batches of 64); 0 when
